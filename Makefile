@@ -1,0 +1,71 @@
+# The front door: every developer workflow is a target here.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3.11
+ENV ?= local
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: help setup up down status synth diff deploy outputs test test-fast lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(BIN)/.installed node_modules/.installed ## Install the pinned Python and Node toolchain (idempotent)
+
+up: setup ## Start the embedded local AWS and deploy the whole platform to it
+	$(BIN)/blog-infra local up --env local
+
+down: setup ## Destroy the local platform and stop the emulator
+	$(BIN)/blog-infra local down --env local
+
+status: setup ## Is the emulator running, and where
+	$(BIN)/blog-infra local status
+
+synth: setup ## Write ENV's CloudFormation templates to cdk.out/ENV (make synth ENV=prod)
+	$(BIN)/blog-infra synth --env $(ENV)
+
+diff: setup ## What a deploy of ENV would change
+	$(BIN)/blog-infra diff --env $(ENV)
+
+deploy: setup ## Deploy ENV (prod needs credentials for its account)
+	$(BIN)/blog-infra deploy --env $(ENV)
+
+outputs: setup ## The deployed outputs of ENV
+	$(BIN)/blog-infra outputs --env $(ENV)
+
+lint: setup ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup ## Format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup ## Every test: lint, unit, synth, CLI, emulator and integration
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+test-fast: setup ## The tests that do not deploy
+	$(BIN)/pytest -m "not integration"
+
+clean: ## Remove build output and local state (stops the emulator first)
+	-$(BIN)/blog-infra local down --env local
+	rm -rf cdk.out .state .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""Running the real CDK CLI (pinned in package.json) and turning its event stream into progress."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from blog_infra import paths
+from blog_infra.errors import CliError
+from blog_infra.target import Target
+
+_EVENT = re.compile(
+    r"\|\s*(?P<done>\d+)/(?P<total>\d+)\s*\|[^|]*\|\s*(?P<status>[A-Z_]+)\s*\|\s*(?P<type>\S+)\s*\|\s*(?P<rest>.*)$"
+)
+_LOGICAL = re.compile(r"^(?P<path>.*?)\s*\((?P<logical>[A-Za-z0-9]+)\)\s*(?P<reason>.*)$")
+
+
+@dataclass(frozen=True)
+class Event:
+    done: int
+    total: int
+    status: str
+    resource_type: str
+    resource: str
+    reason: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status.endswith("_FAILED")
+
+
+def parse_event(line: str) -> Event | None:
+    """One stack event from a line of `cdk deploy --progress events` output, or None."""
+    match = _EVENT.search(line)
+    if not match:
+        return None
+    rest = match["rest"].strip()
+    logical = _LOGICAL.match(rest)
+    resource, reason = (logical["logical"], logical["reason"].strip()) if logical else (rest, "")
+    return Event(
+        done=int(match["done"]),
+        total=int(match["total"]),
+        status=match["status"],
+        resource_type=match["type"],
+        resource=resource,
+        reason=reason,
+    )
+
+
+@dataclass
+class CdkRun:
+    returncode: int
+    lines: list[str] = field(default_factory=list)
+    failures: list[Event] = field(default_factory=list)
+
+    def error_summary(self) -> str:
+        if self.failures:
+            first = self.failures[0]
+            return f"{first.resource} ({first.resource_type}) {first.status}: {first.reason or 'no reason given'}"
+        tail = [line for line in self.lines if line.strip()][-3:]
+        return " / ".join(line.strip() for line in tail) or f"the CDK CLI exited with {self.returncode}"
+
+
+def cdk_environment(target: Target) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{paths.NODE_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        {
+            "CDK_DISABLE_VERSION_CHECK": "1",
+            "CDK_DISABLE_CLI_TELEMETRY": "true",
+            "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
+            "FORCE_COLOR": "0",
+        }
+    )
+    env.update(target.env)
+    return env
+
+
+def run_cdk(args: list[str], target: Target, on_event: Callable[[Event], None] | None = None) -> CdkRun:
+    """Run `cdk <args>` against `target`, reporting parsed events as they come."""
+    if not paths.CDK_BIN.exists():
+        raise CliError("the CDK CLI is not installed: run 'make setup' (npm ci) first")
+    process = subprocess.Popen(
+        [str(paths.CDK_BIN), *args],
+        cwd=paths.REPO_ROOT,
+        env=cdk_environment(target),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    run = CdkRun(returncode=0)
+    assert process.stdout is not None
+    for raw in process.stdout:
+        line = raw.rstrip("\n")
+        run.lines.append(line)
+        event = parse_event(line)
+        if event is None:
+            continue
+        if event.failed and event.reason and "cancelled" not in event.reason.lower():
+            run.failures.append(event)
+        if on_event:
+            on_event(event)
+    run.returncode = process.wait()
+    return run

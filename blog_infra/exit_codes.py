@@ -1,0 +1,18 @@
+"""Exit codes of `blog-infra`, so that scripts and CI can tell outcomes apart."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    """Done; for `diff`, no changes."""
+    FAILED = 1
+    """The operation ran and failed (a deploy rolled back, the CDK CLI failed)."""
+    BAD_INPUT = 2
+    """Invalid configuration, arguments, credentials or account; nothing was changed."""
+    CHANGES = 3
+    """`diff`: there are changes."""
+    REFUSED = 4
+    """A dangerous change (replacing or deleting a stateful resource) was refused."""
+    UNAVAILABLE = 5
+    """The target (emulator or AWS) could not be reached, or the stack is not deployed."""

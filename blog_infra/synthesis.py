@@ -1,0 +1,38 @@
+"""Synthesis of one environment into its own cloud assembly under `cdk.out/<env>`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blog_infra import paths
+from infra.config import EnvConfig
+
+
+@dataclass(frozen=True)
+class Assembly:
+    directory: Path
+    stack_name: str
+
+    @property
+    def template_path(self) -> Path:
+        return self.directory / f"{self.stack_name}.template.json"
+
+    def template(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.template_path.read_text(encoding="utf-8"))
+        return result
+
+
+def synth(config: EnvConfig, outdir: Path | None = None) -> Assembly:
+    """Synthesize `config`'s root stack in this process (the CDK CLI then deploys the assembly)."""
+    from infra.app import build_app
+
+    directory = outdir or paths.cdk_out(config.name)
+    if directory.exists():
+        shutil.rmtree(directory)
+    app, stack = build_app(config, outdir=str(directory))
+    app.synth()
+    return Assembly(directory=directory, stack_name=stack.stack_name)

@@ -1,0 +1,78 @@
+"""Where an environment deploys: the embedded emulator or a real AWS account, checked first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.exceptions
+
+from blog_infra import paths
+from blog_infra.errors import BadInput, Unavailable
+from emulator import control
+from infra.config import EnvConfig
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked deployment target: clients and the CDK CLI's environment point at it."""
+
+    config: EnvConfig
+    endpoint: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        if self.endpoint:
+            return f"the local emulator at {self.endpoint}"
+        return f"AWS account {self.config.account_id} in {self.config.region}"
+
+    def client(self, service: str) -> Any:
+        if self.endpoint:
+            return boto3.client(
+                service,
+                endpoint_url=self.endpoint,
+                region_name=self.config.region,
+                aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            )
+        return boto3.client(service, region_name=self.config.region)
+
+
+def resolve(config: EnvConfig) -> Target:
+    """The target of `config`, refusing anything but its own, reachable, account."""
+    if config.is_emulated:
+        status = control.status(paths.emulator_state_dir())
+        if not status.running or not status.endpoint:
+            raise Unavailable(
+                f"the local emulator is not running: start it with 'blog-infra local up' (or 'make up') "
+                f"before using --env {config.name}"
+            )
+        return Target(
+            config=config,
+            endpoint=status.endpoint,
+            env=control.client_environment(status.endpoint, config.region),
+        )
+    return _aws_target(config)
+
+
+def _aws_target(config: EnvConfig) -> Target:
+    session = boto3.Session(region_name=config.region)
+    if session.get_credentials() is None:
+        raise BadInput(
+            f"no AWS credentials found for --env {config.name}: set AWS_PROFILE or web-identity variables "
+            f"for account {config.account_id} (or use --env local for the embedded emulator)"
+        )
+    try:
+        account = session.client("sts").get_caller_identity()["Account"]
+    except botocore.exceptions.NoCredentialsError:
+        raise BadInput(f"no usable AWS credentials for --env {config.name}: check AWS_PROFILE") from None
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise Unavailable(f"could not verify the AWS account for --env {config.name}: {exc}") from None
+    if account != config.account_id:
+        raise BadInput(
+            f"refusing to touch account {account}: --env {config.name} deploys only to account "
+            f"{config.account_id} (infra/envs/{config.name}/config.toml); switch AWS_PROFILE"
+        )
+    return Target(config=config, env={"AWS_REGION": config.region, "AWS_DEFAULT_REGION": config.region})

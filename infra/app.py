@@ -1,0 +1,48 @@
+"""The CDK app: one root stack for the environment named by the `env` context value.
+
+`blog-infra synth` builds it in-process; `cdk synth -c env=<env>` runs this module.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from aws_cdk import App
+
+from infra.config import ConfigError, EnvConfig, load_config
+from infra.stack import PlatformStack
+
+ENV_CONTEXT_KEY = "env"
+FEATURE_FLAGS: dict[str, Any] = {
+    "@aws-cdk/core:checkSecretUsage": True,
+    "@aws-cdk/core:target-partitions": ["aws"],
+    "@aws-cdk/aws-iam:minimizePolicies": True,
+}
+
+
+def new_app(outdir: str | None = None) -> App:
+    return App(outdir=outdir, analytics_reporting=False, context=dict(FEATURE_FLAGS))
+
+
+def build_app(config: EnvConfig, *, outdir: str | None = None) -> tuple[App, PlatformStack]:
+    """The app for one environment: one root stack."""
+    app = new_app(outdir)
+    return app, PlatformStack(app, config=config)
+
+
+def main() -> int:
+    app = new_app()
+    env = str(app.node.try_get_context(ENV_CONTEXT_KEY) or "local")
+    try:
+        config = load_config(env)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    PlatformStack(app, config=config)
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The VPC every AWS service of the platform runs in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkProps:
+    """Inputs of the network module."""
+
+    availability_zones: tuple[str, ...]
+    """Availability zones to span, named explicitly so that synthesis needs no AWS lookup."""
+    cidr: str = "10.40.0.0/16"
+    """IPv4 CIDR of the VPC."""
+    nat_gateways: int = 1
+    """NAT gateways; 0 makes the application subnets isolated (no internet egress)."""
+    flow_log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+    """How long VPC flow logs are kept."""
+
+
+class Network(Construct):
+    """VPC with public, application (private) and isolated (data) subnets, S3 gateway endpoint and
+    flow logs; the default security group admits nothing."""
+
+    PUBLIC = "public"
+    APPLICATION = "application"
+    DATA = "data"
+
+    def __init__(self, scope: Construct, id: str, *, props: NetworkProps) -> None:
+        super().__init__(scope, id)
+        if len(props.availability_zones) < 2:
+            raise ValueError("Network needs at least two availability zones")
+        if props.nat_gateways > len(props.availability_zones):
+            raise ValueError("Network cannot have more NAT gateways than availability zones")
+
+        application_type = (
+            ec2.SubnetType.PRIVATE_WITH_EGRESS if props.nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+        )
+        self.flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            retention=props.flow_log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(props.cidr),
+            availability_zones=list(props.availability_zones),
+            nat_gateways=props.nat_gateways,
+            restrict_default_security_group=True,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name=self.PUBLIC, subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name=self.APPLICATION, subnet_type=application_type, cidr_mask=22),
+                ec2.SubnetConfiguration(
+                    name=self.DATA, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                ),
+            ],
+            gateway_endpoints={
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
+            },
+            flow_logs={
+                "All": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
+        self.application_subnets = ec2.SubnetSelection(subnet_group_name=self.APPLICATION)
+        self.data_subnets = ec2.SubnetSelection(subnet_group_name=self.DATA)
+        self.public_subnets = ec2.SubnetSelection(subnet_group_name=self.PUBLIC)

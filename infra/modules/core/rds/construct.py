@@ -1,0 +1,203 @@
+"""The shared Aurora PostgreSQL Serverless v2 cluster and one database per consumer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from infra.modules.stateful import pin_logical_id
+
+BOOTSTRAP_CODE = Path(__file__).resolve().parent / "bootstrap"
+DEFAULT_CONSUMERS = ("backstage", "prefect", "pipelines")
+MASTER_USERNAME = "blog_admin"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseProps:
+    """Inputs of the database module."""
+
+    vpc: ec2.IVpc
+    """VPC of the cluster."""
+    subnets: ec2.SubnetSelection
+    """Subnets of the cluster; isolated ones, as the database needs no internet."""
+    engine_version: str
+    """Aurora PostgreSQL version, e.g. `16.9`."""
+    min_capacity: float = 0.5
+    """Minimum Aurora capacity units of every instance."""
+    max_capacity: float = 4
+    """Maximum Aurora capacity units of every instance."""
+    readers: int = 0
+    """Serverless v2 readers in addition to the writer; a reader gives fast fail-over."""
+    backup_retention: Duration = Duration.days(7)
+    """How long automated backups are kept."""
+    deletion_protection: bool = True
+    """Refuse deletion of the cluster."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+    """Retention of the exported postgresql log and of the bootstrap function's logs."""
+    consumers: tuple[str, ...] = DEFAULT_CONSUMERS
+    """One database, login role and secret is made for each; the names are also the role names."""
+    secret_name_prefix: str
+    """Consumer secrets are named `<secret_name_prefix>/<consumer>`."""
+
+
+class Database(Construct):
+    """Encrypted Aurora PostgreSQL Serverless v2 with an RDS-managed (rotated) master secret, TLS
+    required, the postgresql log exported, and a bootstrap that creates each consumer's database."""
+
+    def __init__(self, scope: Construct, id: str, *, props: DatabaseProps) -> None:
+        super().__init__(scope, id)
+        if props.min_capacity > props.max_capacity:
+            raise ValueError("Database min_capacity must not exceed max_capacity")
+        if not props.consumers or len(set(props.consumers)) != len(props.consumers):
+            raise ValueError("Database consumers must be a non-empty list of distinct names")
+        major = props.engine_version.split(".")[0]
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts the blog platform's Aurora cluster and database secrets.",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+            pending_window=Duration.days(30),
+        )
+        pin_logical_id(self.key, "DatabaseKey")
+
+        engine = rds.DatabaseClusterEngine.aurora_postgres(
+            version=rds.AuroraPostgresEngineVersion.of(props.engine_version, major)
+        )
+        parameters = rds.ParameterGroup(
+            self,
+            "Parameters",
+            engine=engine,
+            description="Blog platform Aurora PostgreSQL: TLS required, slow statements logged.",
+            parameters={"rds.force_ssl": "1", "log_min_duration_statement": "1000"},
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=props.vpc,
+            description="Aurora cluster of the blog platform",
+            allow_all_outbound=False,
+        )
+        self.cluster = rds.DatabaseCluster(
+            self,
+            "Cluster",
+            engine=engine,
+            parameter_group=parameters,
+            credentials=rds.Credentials.from_username(MASTER_USERNAME),
+            manage_master_user_password=True,
+            writer=rds.ClusterInstance.serverless_v2("Writer", auto_minor_version_upgrade=True),
+            readers=[
+                rds.ClusterInstance.serverless_v2(f"Reader{n}", scale_with_writer=True)
+                for n in range(1, props.readers + 1)
+            ],
+            serverless_v2_min_capacity=props.min_capacity,
+            serverless_v2_max_capacity=props.max_capacity,
+            vpc=props.vpc,
+            vpc_subnets=props.subnets,
+            security_groups=[self.security_group],
+            storage_encrypted=True,
+            storage_encryption_key=self.key,
+            backup=rds.BackupProps(retention=props.backup_retention, preferred_window="03:00-04:00"),
+            preferred_maintenance_window="sun:04:30-sun:05:30",
+            deletion_protection=props.deletion_protection,
+            removal_policy=RemovalPolicy.SNAPSHOT,
+            cloudwatch_logs_exports=["postgresql"],
+            cloudwatch_logs_retention=props.log_retention,
+            enable_data_api=True,
+            iam_authentication=True,
+            copy_tags_to_snapshot=True,
+            default_database_name="postgres",
+        )
+        cfn_cluster = self.cluster.node.default_child
+        assert isinstance(cfn_cluster, rds.CfnDBCluster)
+        cfn_cluster.master_user_secret = rds.CfnDBCluster.MasterUserSecretProperty(kms_key_id=self.key.key_arn)
+        pin_logical_id(self.cluster, "AuroraCluster")
+
+        self.master_secret = secretsmanager.Secret.from_secret_complete_arn(
+            self, "MasterSecret", cfn_cluster.attr_master_user_secret_secret_arn
+        )
+        self.consumer_secrets: dict[str, secretsmanager.Secret] = {
+            name: self._consumer_secret(name, props) for name in props.consumers
+        }
+        self.bootstrap = self._bootstrap(props)
+
+    def _consumer_secret(self, consumer: str, props: DatabaseProps) -> secretsmanager.Secret:
+        construct_id = f"{consumer.capitalize()}Secret"
+        secret = secretsmanager.Secret(
+            self,
+            construct_id,
+            secret_name=f"{props.secret_name_prefix}/{consumer}",
+            description=f"Login of the {consumer} database user on the blog platform's Aurora cluster.",
+            encryption_key=self.key,
+            removal_policy=RemovalPolicy.RETAIN,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(
+                    {"username": consumer, "dbname": consumer, "engine": "postgres"}, sort_keys=True
+                ),
+                generate_string_key="password",
+                exclude_punctuation=True,
+                password_length=40,
+            ),
+        )
+        pin_logical_id(secret, f"Database{construct_id}")
+        return secret
+
+    def _bootstrap(self, props: DatabaseProps) -> CustomResource:
+        function = lambda_.Function(
+            self,
+            "BootstrapFunction",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="handler.on_event",
+            code=lambda_.Code.from_asset(str(BOOTSTRAP_CODE), exclude=["__pycache__", "*.pyc"]),
+            timeout=Duration.minutes(5),
+            memory_size=256,
+            description="Creates each consumer's database, login role and grants (idempotent).",
+            log_group=logs.LogGroup(self, "BootstrapLogs", retention=props.log_retention),
+        )
+        cfn_cluster = self.cluster.node.default_child
+        assert isinstance(cfn_cluster, rds.CfnDBCluster)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["rds-data:ExecuteStatement", "rds-data:BatchExecuteStatement"],
+                resources=[self.cluster.cluster_arn],
+            )
+        )
+        self.master_secret.grant_read(function)
+        self.key.grant_decrypt(function)
+        for secret in self.consumer_secrets.values():
+            secret.grant_read(function)
+            secret.grant_write(function)
+
+        provider = cr.Provider(self, "BootstrapProvider", on_event_handler=function)
+        resource = CustomResource(
+            self,
+            "Bootstrap",
+            service_token=provider.service_token,
+            resource_type="Custom::AuroraBootstrap",
+            properties={
+                "ClusterArn": self.cluster.cluster_arn,
+                "MasterSecretArn": cfn_cluster.attr_master_user_secret_secret_arn,
+                "Host": self.cluster.cluster_endpoint.hostname,
+                "Port": self.cluster.cluster_endpoint.port,
+                "Consumers": [
+                    {"Name": name, "Database": name, "Username": name, "SecretArn": secret.secret_arn}
+                    for name, secret in self.consumer_secrets.items()
+                ],
+            },
+        )
+        resource.node.add_dependency(self.cluster)
+        return resource

@@ -1,0 +1,109 @@
+"""The platform's data buckets: cached, raw, clean and design-files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.modules.stateful import pin_logical_id
+
+
+class DataBucket(StrEnum):
+    """The purpose of each bucket; the value is part of its name and of its pinned logical id."""
+
+    CACHED = "cached"
+    RAW = "raw"
+    CLEAN = "clean"
+    DESIGN_FILES = "design-files"
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3DataProps:
+    """Inputs of the data-buckets module."""
+
+    name_prefix: str
+    """Bucket names are `<name_prefix>-<purpose>`; include the account id to keep them unique."""
+    cached_expiration: Duration = Duration.days(30)
+    """Objects in `cached` are deleted after this."""
+    noncurrent_version_expiration: Duration = Duration.days(90)
+    """Noncurrent object versions in versioned buckets are deleted after this."""
+    raw_infrequent_access_after: Duration = Duration.days(90)
+    """Objects in `raw` move to S3 Standard-IA after this."""
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    """What happens to a bucket when it leaves the stack. Data is retained unless told otherwise."""
+
+
+class S3Data(Construct):
+    """Private, encrypted, TLS-only buckets; all but `cached` versioned, each with its lifecycle."""
+
+    def __init__(self, scope: Construct, id: str, *, props: S3DataProps) -> None:
+        super().__init__(scope, id)
+        if len(props.name_prefix) + len("-design-files") > 63:
+            raise ValueError(f"S3Data name_prefix {props.name_prefix!r} makes bucket names over 63 characters")
+
+        self.buckets: dict[DataBucket, s3.Bucket] = {}
+        for purpose in DataBucket:
+            self.buckets[purpose] = self._bucket(purpose, props)
+
+    @property
+    def cached(self) -> s3.Bucket:
+        return self.buckets[DataBucket.CACHED]
+
+    @property
+    def raw(self) -> s3.Bucket:
+        return self.buckets[DataBucket.RAW]
+
+    @property
+    def clean(self) -> s3.Bucket:
+        return self.buckets[DataBucket.CLEAN]
+
+    @property
+    def design_files(self) -> s3.Bucket:
+        return self.buckets[DataBucket.DESIGN_FILES]
+
+    def _bucket(self, purpose: DataBucket, props: S3DataProps) -> s3.Bucket:
+        versioned = purpose is not DataBucket.CACHED
+        rules = [s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7))]
+        if versioned:
+            rules.append(
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=props.noncurrent_version_expiration,
+                )
+            )
+        if purpose is DataBucket.CACHED:
+            rules.append(s3.LifecycleRule(id="expire-cached-objects", expiration=props.cached_expiration))
+        if purpose is DataBucket.RAW:
+            rules.append(
+                s3.LifecycleRule(
+                    id="raw-to-infrequent-access",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=props.raw_infrequent_access_after,
+                        )
+                    ],
+                )
+            )
+        construct_id = "".join(part.capitalize() for part in purpose.value.split("-"))
+        bucket = s3.Bucket(
+            self,
+            construct_id,
+            bucket_name=f"{props.name_prefix}-{purpose.value}",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=versioned,
+            lifecycle_rules=rules,
+            removal_policy=props.removal_policy,
+            auto_delete_objects=False,
+        )
+        pin_logical_id(bucket, f"DataBucket{construct_id}")
+        return bucket
+

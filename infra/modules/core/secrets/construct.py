@@ -1,0 +1,93 @@
+"""Secrets of the external services the platform integrates with (Neo4j Aura, Cloudinary).
+
+The stack creates each secret with a placeholder: the JSON keys the consumers read, a generated
+throw-away value for the sensitive key, and `"placeholder": "true"`. Operators set the real value
+out of band (`blog-infra secrets set`); the repository and the templates never hold it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.modules.stateful import pin_logical_id
+
+PLACEHOLDER_KEY = "placeholder"
+
+
+@dataclass(frozen=True)
+class ExternalSecretSpec:
+    """The shape of one external service's secret."""
+
+    construct_id: str
+    description: str
+    keys: tuple[str, ...]
+    generated_key: str
+
+
+NEO4J_AURA = ExternalSecretSpec(
+    construct_id="Neo4jAura",
+    description="Neo4j Aura connection for blog_data flows, the ork processor and the frontend.",
+    keys=("uri", "username"),
+    generated_key="password",
+)
+CLOUDINARY = ExternalSecretSpec(
+    construct_id="Cloudinary",
+    description="Cloudinary API credentials for blog_data flows and the ork processor.",
+    keys=("cloud_name", "api_key"),
+    generated_key="api_secret",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretsProps:
+    """Inputs of the external-secrets module."""
+
+    name_prefix: str
+    """Secret names are `<name_prefix>/<service>`, e.g. `blog/prod/neo4j-aura`."""
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    """What happens to the secrets and their key when they leave the stack."""
+
+
+class ExternalSecrets(Construct):
+    """A customer-managed KMS key and one placeholder secret per external service."""
+
+    def __init__(self, scope: Construct, id: str, *, props: SecretsProps) -> None:
+        super().__init__(scope, id)
+        if not props.name_prefix or props.name_prefix.startswith("/"):
+            raise ValueError("ExternalSecrets name_prefix must be non-empty and must not start with '/'")
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts the external-service secrets of the blog platform.",
+            enable_key_rotation=True,
+            removal_policy=props.removal_policy,
+            pending_window=Duration.days(30),
+        )
+        pin_logical_id(self.key, "ExternalSecretsKey")
+        self.neo4j_aura = self._secret(NEO4J_AURA, props, "neo4j-aura")
+        self.cloudinary = self._secret(CLOUDINARY, props, "cloudinary")
+
+    def _secret(self, spec: ExternalSecretSpec, props: SecretsProps, slug: str) -> secretsmanager.Secret:
+        template = {key: "" for key in spec.keys} | {PLACEHOLDER_KEY: "true"}
+        secret = secretsmanager.Secret(
+            self,
+            spec.construct_id,
+            secret_name=f"{props.name_prefix}/{slug}",
+            description=spec.description,
+            encryption_key=self.key,
+            removal_policy=props.removal_policy,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(template, sort_keys=True),
+                generate_string_key=spec.generated_key,
+                exclude_punctuation=True,
+                password_length=32,
+            ),
+        )
+        pin_logical_id(secret, f"{spec.construct_id}Secret")
+        return secret

@@ -1,0 +1,81 @@
+"""The environment configuration: valid files load; every bad value is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.config import ConfigError, Target, available_envs, load_config
+
+
+def write_env(root: Path, name: str, body: str) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text(body, encoding="utf-8")
+    return root
+
+
+MINIMAL = 'account_id = "210987654321"\ndomain = "rocketclub.online"\n'
+
+
+def test_shipped_environments_load() -> None:
+    # GIVEN the committed environment files WHEN loaded THEN both validate with their own targets
+    assert available_envs() == ["local", "prod"]
+    prod, local = load_config("prod"), load_config("local")
+    assert prod.target is Target.AWS and prod.domain == "rocketclub.online"
+    assert local.target is Target.EMULATOR and local.account_id == "123456789012"
+    assert prod.portal_host == "portal.rocketclub.online"
+    assert prod.pipelines_host == "pipelines.rocketclub.online"
+    assert prod.aurora.deletion_protection is True
+
+
+def test_defaults_fill_what_the_file_omits(tmp_path: Path) -> None:
+    envs = write_env(tmp_path, "staging", MINIMAL)
+    config = load_config("staging", envs)
+    assert config.name == "staging"
+    assert config.region == "us-east-1"
+    assert config.network.az_count == 2 and config.network.nat_gateways == 1
+    assert config.aurora.min_capacity == 0.5 and config.aurora.max_capacity == 4
+    assert config.ssm_prefix == "/blog/staging"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('account_id = "12345"\ndomain = "rocketclub.online"\n', "account_id: must be a 12-digit AWS account id"),
+        ("account_id = 210987654321\ndomain = \"rocketclub.online\"\n", "account_id: Input should be a valid string"),
+        (MINIMAL + 'region = "us-nowhere-9"\n', "region: is not an AWS region"),
+        (MINIMAL + "[aurora]\nmin_capacity = 8\nmax_capacity = 4\n", "aurora: min_capacity (8.0) must not exceed max_capacity (4.0)"),
+        (MINIMAL + "[aurora]\nmin_capacity = 0.3\n", "aurora.min_capacity: must be a multiple of 0.5 ACU"),
+        (MINIMAL + "[aurora]\nbackup_retention_days = 0\n", "aurora.backup_retention_days: Input should be greater than or equal to 7"),
+        (MINIMAL + "[aurora]\nengine_version = \"11.9\"\n", "aurora.engine_version: must be one of"),
+        (MINIMAL + "log_retention_days = -1\n", "log_retention_days: must be one of CloudWatch's retention periods"),
+        (MINIMAL + "[buckets]\ncached_expiration_days = 0\n", "buckets.cached_expiration_days: Input should be greater than 0"),
+        ('account_id = "210987654321"\ndomain = "not a host"\n', "domain: must be a lowercase DNS name"),
+        ('account_id = "210987654321"\n', "domain: is required"),
+        (MINIMAL + "[network]\naz_count = 2\nnat_gateways = 3\n", "network: nat_gateways (3) cannot exceed az_count (2)"),
+        (MINIMAL + '[network]\ncidr = "10.0.0.0/8"\n', "network.cidr: prefix length must be between /16 and /24"),
+        (MINIMAL + "nat_gateway = 1\n", "nat_gateway: is not a known setting"),
+        (MINIMAL + 'target = "mars"\n', "target: Input should be 'emulator' or 'aws'"),
+        (MINIMAL + 'name = "prod"\n', "name: is 'prod' but the file lives under 'staging'"),
+        (MINIMAL + "[tags]\n\"aws:owner\" = \"x\"\n", "tags: tag key 'aws:owner' is not allowed"),
+        ("account_id = \n", "not valid TOML"),
+    ],
+)
+def test_invalid_values_fail_with_one_line_naming_file_and_field(tmp_path: Path, body: str, expected: str) -> None:
+    # GIVEN a config file with one bad value
+    envs = write_env(tmp_path, "staging", body)
+    # WHEN it is loaded THEN a ConfigError names the file and the field in one line
+    with pytest.raises(ConfigError) as caught:
+        load_config("staging", envs)
+    message = str(caught.value)
+    assert expected in message
+    assert "staging/config.toml" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("env", ["nope", "../prod", "PROD", ""])
+def test_unknown_environment_lists_the_known_ones(env: str) -> None:
+    with pytest.raises(ConfigError, match=r"unknown environment .*expected one of local, prod"):
+        load_config(env)

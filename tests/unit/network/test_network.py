@@ -1,0 +1,74 @@
+"""core/network: subnets, NAT, endpoint, flow logs, locked default security group."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import aws_logs as logs
+from aws_cdk.assertions import Match, Template
+
+from infra.modules.core.network.construct import Network, NetworkProps
+from tests.unit.helpers import new_stack
+
+
+def network_template(**overrides: object) -> Template:
+    stack = new_stack()
+    props = {"availability_zones": ("us-east-1a", "us-east-1b"), "cidr": "10.40.0.0/16"} | overrides
+    Network(stack, "Network", props=NetworkProps(**props))  # type: ignore[arg-type]
+    return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return network_template(flow_log_retention=logs.RetentionDays.ONE_MONTH)
+
+
+def test_three_subnet_tiers_across_two_zones(template: Template) -> None:
+    template.resource_count_is("AWS::EC2::VPC", 1)
+    template.has_resource_properties("AWS::EC2::VPC", {"CidrBlock": "10.40.0.0/16"})
+    template.resource_count_is("AWS::EC2::Subnet", 6)
+    for tier in ("public", "application", "data"):
+        template.has_resource_properties(
+            "AWS::EC2::Subnet",
+            {"Tags": Match.array_with([{"Key": "aws-cdk:subnet-name", "Value": tier}])},
+        )
+    template.has_resource_properties("AWS::EC2::Subnet", {"AvailabilityZone": "us-east-1b"})
+
+
+def test_one_nat_gateway_by_default(template: Template) -> None:
+    template.resource_count_is("AWS::EC2::NatGateway", 1)
+
+
+def test_no_nat_makes_application_subnets_isolated() -> None:
+    template = network_template(nat_gateways=0)
+    template.resource_count_is("AWS::EC2::NatGateway", 0)
+    template.has_resource_properties(
+        "AWS::EC2::Subnet",
+        {"Tags": Match.array_with([{"Key": "aws-cdk:subnet-name", "Value": "application"},
+                                   {"Key": "aws-cdk:subnet-type", "Value": "Isolated"}])},
+    )
+
+
+def test_s3_gateway_endpoint(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::EC2::VPCEndpoint",
+        {"VpcEndpointType": "Gateway", "ServiceName": Match.object_like({"Fn::Join": Match.any_value()})},
+    )
+
+
+def test_flow_logs_capture_all_traffic_with_retention(template: Template) -> None:
+    template.has_resource_properties("AWS::EC2::FlowLog", {"TrafficType": "ALL", "ResourceType": "VPC"})
+    template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_default_security_group_is_restricted(template: Template) -> None:
+    template.resource_count_is("Custom::VpcRestrictDefaultSG", 1)
+
+
+def test_rejects_more_nat_gateways_than_zones() -> None:
+    with pytest.raises(ValueError, match="more NAT gateways than availability zones"):
+        network_template(nat_gateways=3)
+
+
+def test_rejects_a_single_zone() -> None:
+    with pytest.raises(ValueError, match="at least two availability zones"):
+        network_template(availability_zones=("us-east-1a",))

@@ -1,0 +1,149 @@
+"""core/rds: Aurora PostgreSQL Serverless v2, encrypted, TLS-only, with consumer databases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Duration
+from aws_cdk.assertions import Match, Template
+
+from infra.modules.core.network.construct import Network, NetworkProps
+from infra.modules.core.rds.construct import Database, DatabaseProps
+from tests.unit.helpers import new_stack
+
+
+def database_template(**overrides: Any) -> Template:
+    stack = new_stack()
+    network = Network(stack, "Network", props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b")))
+    props: dict[str, Any] = {
+        "vpc": network.vpc,
+        "subnets": network.data_subnets,
+        "engine_version": "16.9",
+        "min_capacity": 0.5,
+        "max_capacity": 4,
+        "backup_retention": Duration.days(7),
+        "secret_name_prefix": "blog/test/database",
+    } | overrides
+    Database(stack, "Database", props=DatabaseProps(**props))
+    return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return database_template(readers=1, deletion_protection=True)
+
+
+def cluster(template: Template) -> dict[str, Any]:
+    clusters = template.find_resources("AWS::RDS::DBCluster")
+    assert list(clusters) == ["AuroraCluster"]
+    return clusters["AuroraCluster"]  # type: ignore[no-any-return]
+
+
+def test_cluster_is_serverless_v2_aurora_postgres(template: Template) -> None:
+    props = cluster(template)["Properties"]
+    assert props["Engine"] == "aurora-postgresql"
+    assert props["EngineVersion"] == "16.9"
+    assert props["ServerlessV2ScalingConfiguration"] == {"MinCapacity": 0.5, "MaxCapacity": 4}
+    template.resource_count_is("AWS::RDS::DBInstance", 2)
+    template.has_resource_properties("AWS::RDS::DBInstance", {"DBInstanceClass": "db.serverless"})
+
+
+def test_cluster_is_encrypted_with_its_own_rotated_key(template: Template) -> None:
+    props = cluster(template)["Properties"]
+    assert props["StorageEncrypted"] is True
+    assert props["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey", "Arn"]}
+    key = template.find_resources("AWS::KMS::Key")["DatabaseKey"]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+
+
+def test_master_password_is_managed_and_rotated_by_rds(template: Template) -> None:
+    props = cluster(template)["Properties"]
+    assert props["ManageMasterUserPassword"] is True
+    assert props["MasterUsername"] == "blog_admin"
+    assert "MasterUserPassword" not in props
+    assert props["MasterUserSecret"] == {"KmsKeyId": {"Fn::GetAtt": ["DatabaseKey", "Arn"]}}
+
+
+def test_protection_backups_logs_and_snapshot_on_removal(template: Template) -> None:
+    resource = cluster(template)
+    props = resource["Properties"]
+    assert props["DeletionProtection"] is True
+    assert props["BackupRetentionPeriod"] == 7
+    assert props["EnableCloudwatchLogsExports"] == ["postgresql"]
+    assert props["EnableHttpEndpoint"] is True
+    assert resource["DeletionPolicy"] == "Snapshot"
+    assert resource["UpdateReplacePolicy"] == "Snapshot"
+
+
+def test_tls_is_required(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::RDS::DBClusterParameterGroup",
+        {"Family": "aurora-postgresql16", "Parameters": Match.object_like({"rds.force_ssl": "1"})},
+    )
+
+
+def test_cluster_lives_in_isolated_subnets_with_closed_security_group(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::RDS::DBSubnetGroup",
+        {"SubnetIds": Match.array_with([{"Ref": Match.string_like_regexp("NetworkVpcdataSubnet1")}])},
+    )
+    template.has_resource_properties(
+        "AWS::EC2::SecurityGroup",
+        {
+            "GroupDescription": "Aurora cluster of the blog platform",
+            "SecurityGroupEgress": [Match.object_like({"CidrIp": "255.255.255.255/32"})],
+        },
+    )
+
+
+@pytest.mark.parametrize("consumer", ["backstage", "prefect", "pipelines"])
+def test_each_consumer_gets_a_retained_encrypted_secret(template: Template, consumer: str) -> None:
+    secrets = template.find_resources("AWS::SecretsManager::Secret")
+    logical = f"Database{consumer.capitalize()}Secret"
+    secret = secrets[logical]
+    assert secret["DeletionPolicy"] == "Retain"
+    props = secret["Properties"]
+    assert props["Name"] == f"blog/test/database/{consumer}"
+    assert props["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey", "Arn"]}
+    assert props["GenerateSecretString"]["GenerateStringKey"] == "password"
+    assert f'"username": "{consumer}"' in props["GenerateSecretString"]["SecretStringTemplate"]
+
+
+def test_bootstrap_runs_the_consumer_sql_through_the_data_api(template: Template) -> None:
+    bootstrap = template.find_resources("Custom::AuroraBootstrap")
+    assert len(bootstrap) == 1
+    props = next(iter(bootstrap.values()))["Properties"]
+    assert [c["Name"] for c in props["Consumers"]] == ["backstage", "prefect", "pipelines"]
+    assert props["MasterSecretArn"] == {"Fn::GetAtt": ["AuroraCluster", "MasterUserSecret.SecretArn"]}
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Handler": "handler.on_event", "Runtime": "python3.13"}
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": ["rds-data:BatchExecuteStatement", "rds-data:ExecuteStatement"],
+                                "Resource": Match.any_value(),
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_rejects_min_capacity_above_max() -> None:
+    with pytest.raises(ValueError, match="min_capacity must not exceed max_capacity"):
+        database_template(min_capacity=8, max_capacity=4)
+
+
+def test_rejects_duplicate_consumers() -> None:
+    with pytest.raises(ValueError, match="distinct names"):
+        database_template(consumers=("a", "a"))
