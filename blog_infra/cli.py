@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         err_console.print("aborted", soft_wrap=True)
         return int(ExitCode.FAILED)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "blog-infra"
+        err_console.print(f"[red]error:[/] {exc.format_message()} (see '{where} --help')", soft_wrap=True)
+        return int(ExitCode.BAD_INPUT)
     except click.ClickException as exc:
         err_console.print(f"[red]error:[/] {exc.format_message()}", soft_wrap=True)
         return int(ExitCode.BAD_INPUT)

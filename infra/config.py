@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 ENVS_DIR = Path(__file__).resolve().parent / "envs"
 CONFIG_FILE_NAME = "config.toml"
 
+PLACEHOLDER_ACCOUNT_ID = "111111111111"
 SUPPORTED_AURORA_POSTGRES_VERSIONS = ("15.10", "15.12", "16.6", "16.8", "16.9", "17.4", "17.5", "17.7")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
@@ -139,6 +140,167 @@ class BucketSettings(_Model):
 
 
 
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
+
+
+class EdgeSettings(_Model):
+    """CloudFront, the certificate and the load balancer."""
+
+    certificate_arn: str | None = Field(
+        None, description="Existing ACM certificate in us-east-1 for both hostnames; unset: one is created."
+    )
+    cloudfront_prefix_list_id: str = Field(
+        "pl-3b927c52", description="CloudFront origin-facing managed prefix list of the region."
+    )
+    price_class: str = Field("PriceClass_100", description="CloudFront price class.")
+    access_log_retention_days: int = Field(90, gt=0, description="Edge access logs are kept this long.")
+    deletion_protection: bool = Field(True, description="Refuse deletion of the load balancer.")
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not _CERT_ARN.fullmatch(value):
+            raise ValueError("must be an ACM certificate ARN in us-east-1 (CloudFront requires it)")
+        return value
+
+    @field_validator("cloudfront_prefix_list_id")
+    @classmethod
+    def _prefix_list(cls, value: str) -> str:
+        if not re.fullmatch(r"pl-[0-9a-f]{8,17}", value):
+            raise ValueError("must be a managed prefix list id such as pl-3b927c52")
+        return value
+
+    @field_validator("price_class")
+    @classmethod
+    def _price_class(cls, value: str) -> str:
+        if value not in {"PriceClass_100", "PriceClass_200", "PriceClass_All"}:
+            raise ValueError("must be PriceClass_100, PriceClass_200 or PriceClass_All")
+        return value
+
+
+class ServiceScaling(_Model):
+    """Fargate size and scaling bounds of one service."""
+
+    cpu: int = Field(1024, description="Task CPU units.")
+    memory_mib: int = Field(2048, ge=512, le=122880, description="Task memory in MiB.")
+    min_capacity: int = Field(1, ge=1, le=10, description="Fewest running tasks.")
+    max_capacity: int = Field(2, ge=1, le=20, description="Most running tasks.")
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: int) -> int:
+        if value not in {256, 512, 1024, 2048, 4096, 8192, 16384}:
+            raise ValueError("must be a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192 or 16384")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min_capacity > self.max_capacity:
+            raise ValueError(
+                f"min_capacity ({self.min_capacity}) must not exceed max_capacity ({self.max_capacity})"
+            )
+        return self
+
+
+class BackstageSettings(_Model):
+    """The portal (image built and pushed by blog_portal)."""
+
+    image_tag: str = Field("latest", description="Tag of the portal image in its ECR repository.")
+    scaling: ServiceScaling = Field(default_factory=ServiceScaling)  # type: ignore[arg-type]
+
+    @field_validator("image_tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if not _IMAGE_TAG.fullmatch(value):
+            raise ValueError("must be a Docker image tag (letters, digits, '_', '.', '-'; at most 128)")
+        return value
+
+
+class PrefectSettings(_Model):
+    """Self-hosted Prefect 3."""
+
+    image: str = Field("prefecthq/prefect:3.9.1-python3.12", description="Pinned Prefect server/worker image.")
+    work_pool: str = Field("blog-ecs", description="ECS work pool the workers poll.")
+    workers: int = Field(1, ge=0, le=10, description="Worker tasks.")
+    server: ServiceScaling = Field(default_factory=ServiceScaling)  # type: ignore[arg-type]
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        name, _, tag = value.rpartition(":")
+        if not name or not _IMAGE_TAG.fullmatch(tag) or tag == "latest":
+            raise ValueError("must name a pinned tag, e.g. prefecthq/prefect:3.9.1-python3.12 (not latest)")
+        return value
+
+    @field_validator("work_pool")
+    @classmethod
+    def _pool(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
+            raise ValueError("must be lowercase letters, digits and dashes")
+        return value
+
+
+class OrkProcessorSettings(_Model):
+    """The design-file Lambda; its code is published by blog_data."""
+
+    code_bucket: str | None = Field(None, description="Bucket of blog_data's artifact; unset: placeholder code.")
+    code_key: str | None = Field(None, description="Key of the artifact (a zip).")
+    code_version: str | None = Field(None, description="S3 object version of the artifact.")
+    handler: str = Field("ork_processor.handler.handler", description="Handler inside the artifact.")
+    reserved_concurrency: int = Field(5, ge=1, le=100, description="Concurrent executions reserved (and capped).")
+
+    @model_validator(mode="after")
+    def _artifact(self) -> Self:
+        if (self.code_bucket is None) != (self.code_key is None):
+            raise ValueError("code_bucket and code_key must be set together (or both unset for the placeholder)")
+        if self.code_version and not self.code_bucket:
+            raise ValueError("code_version needs code_bucket and code_key")
+        return self
+
+    @property
+    def placeholder(self) -> bool:
+        return self.code_bucket is None
+
+
+class CircleCiSettings(_Model):
+    """The CircleCI project that plans and deploys this repository through OIDC."""
+
+    org_id: str = Field("00000000-0000-4000-8000-000000000000", description="CircleCI organization id (UUID).")
+    project_id: str = Field("00000000-0000-4000-8000-000000000001", description="CircleCI project id (UUID).")
+    main_branch: str = Field("main", description="Only this branch may assume the deploy role.")
+
+    @field_validator("org_id", "project_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        if not _UUID.fullmatch(value):
+            raise ValueError("must be a lowercase UUID as CircleCI shows it in the organization/project settings")
+        return value
+
+
+class VercelSettings(_Model):
+    """The Vercel project of the public frontend (blog_code), trusted read-only through OIDC."""
+
+    team_slug: str = Field("rocketclub", description="Vercel team slug (the OIDC issuer is per team).")
+    project: str = Field("blog", description="Vercel project name.")
+    environment: str = Field("production", description="Vercel environment allowed to assume the role.")
+
+    @field_validator("team_slug", "project")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", value):
+            raise ValueError("must be a Vercel slug (lowercase letters, digits, dashes)")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        if value not in {"production", "preview", "development"}:
+            raise ValueError("must be production, preview or development")
+        return value
+
+
 class EnvConfig(_Model):
     """Everything that differs between environments."""
 
@@ -154,6 +316,12 @@ class EnvConfig(_Model):
     network: NetworkSettings = Field(default_factory=NetworkSettings)  # type: ignore[arg-type]
     aurora: AuroraSettings = Field(default_factory=AuroraSettings)  # type: ignore[arg-type]
     buckets: BucketSettings = Field(default_factory=BucketSettings)  # type: ignore[arg-type]
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)  # type: ignore[arg-type]
+    backstage: BackstageSettings = Field(default_factory=BackstageSettings)  # type: ignore[arg-type]
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings)  # type: ignore[arg-type]
+    ork_processor: OrkProcessorSettings = Field(default_factory=OrkProcessorSettings)  # type: ignore[arg-type]
+    circleci: CircleCiSettings = Field(default_factory=CircleCiSettings)  # type: ignore[arg-type]
+    vercel: VercelSettings = Field(default_factory=VercelSettings)  # type: ignore[arg-type]
 
     @field_validator("name")
     @classmethod
@@ -193,6 +361,29 @@ class EnvConfig(_Model):
                 raise ValueError(f"tag {key!r} has a value longer than 256 characters")
         return value
 
+    @model_validator(mode="after")
+    def _production_values(self) -> Self:
+        if self.target is Target.AWS and self.backstage.image_tag == "latest":
+            raise ValueError(
+                "backstage.image_tag: 'latest' is refused for an AWS environment; pin the tag blog_portal pushed"
+            )
+        if self.region != "us-east-1" and self.edge.certificate_arn is None:
+            raise ValueError(
+                "edge.certificate_arn: required when region is not us-east-1 (CloudFront needs a us-east-1 certificate)"
+            )
+        return self
+
+    def placeholders(self) -> list[str]:
+        """Settings still at values that only stand in for the organisation's real ones."""
+        found = []
+        if self.account_id == PLACEHOLDER_ACCOUNT_ID:
+            found.append("account_id")
+        defaults = CircleCiSettings()
+        for name in ("org_id", "project_id"):
+            if getattr(self.circleci, name) == getattr(defaults, name):
+                found.append(f"circleci.{name}")
+        return found
+
     @property
     def portal_host(self) -> str:
         return f"portal.{self.domain}"
@@ -219,7 +410,7 @@ def available_envs(envs_dir: Path = ENVS_DIR) -> list[str]:
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(file)"
+    return ".".join(str(part) for part in loc)
 
 
 def _describe(error: Any) -> str:
@@ -251,8 +442,10 @@ def load_config(env: str, envs_dir: Path = ENVS_DIR) -> EnvConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(first["loc"])
-        value = f" (got {first['input']!r})" if first["type"] != "missing" and not isinstance(first["input"], dict) else ""
-        raise ConfigError(f"{shown}: {field}: {_describe(first)}{value}") from None
+        got = first["type"] != "missing" and not isinstance(first["input"], dict)
+        value = f" (got {first['input']!r})" if got else ""
+        where = f"{field}: " if field else ""
+        raise ConfigError(f"{shown}: {where}{_describe(first)}{value}") from None
 
 
 @cache

@@ -16,7 +16,7 @@ def write_env(root: Path, name: str, body: str) -> Path:
     return root
 
 
-MINIMAL = 'account_id = "210987654321"\ndomain = "rocketclub.online"\n'
+MINIMAL = 'account_id = "210987654321"\ndomain = "rocketclub.online"\nbackstage = { image_tag = "1.2.3" }\n'
 
 
 def test_shipped_environments_load() -> None:
@@ -61,6 +61,20 @@ def test_defaults_fill_what_the_file_omits(tmp_path: Path) -> None:
         (MINIMAL + 'name = "prod"\n', "name: is 'prod' but the file lives under 'staging'"),
         (MINIMAL + "[tags]\n\"aws:owner\" = \"x\"\n", "tags: tag key 'aws:owner' is not allowed"),
         ("account_id = \n", "not valid TOML"),
+        (MINIMAL.replace("1.2.3", "latest"), "backstage.image_tag: 'latest' is refused for an AWS environment"),
+        (MINIMAL.replace("1.2.3", "a b"), "backstage.image_tag: must be a Docker image tag"),
+        (MINIMAL + 'region = "eu-west-1"\n', "edge.certificate_arn: required when region is not us-east-1"),
+        (MINIMAL + '[edge]\ncertificate_arn = "arn:aws:acm:eu-west-1:210987654321:certificate/x"\n',
+         "edge.certificate_arn: must be an ACM certificate ARN in us-east-1"),
+        (MINIMAL + '[edge]\ncloudfront_prefix_list_id = "sg-123"\n', "edge.cloudfront_prefix_list_id: must be a managed"),
+        (MINIMAL + '[prefect]\nimage = "prefecthq/prefect:latest"\n', "prefect.image: must name a pinned tag"),
+        (MINIMAL + '[prefect]\nimage = "prefecthq/prefect"\n', "prefect.image: must name a pinned tag"),
+        (MINIMAL + "[prefect.server]\ncpu = 300\n", "prefect.server.cpu: must be a Fargate CPU size"),
+        (MINIMAL + "[prefect.server]\nmin_capacity = 3\nmax_capacity = 2\n",
+         "prefect.server: min_capacity (3) must not exceed max_capacity (2)"),
+        (MINIMAL + '[ork_processor]\ncode_bucket = "artifacts"\n', "ork_processor: code_bucket and code_key must be set together"),
+        (MINIMAL + '[circleci]\norg_id = "my-org"\n', "circleci.org_id: must be a lowercase UUID"),
+        (MINIMAL + '[vercel]\nenvironment = "staging"\n', "vercel.environment: must be production, preview or development"),
     ],
 )
 def test_invalid_values_fail_with_one_line_naming_file_and_field(tmp_path: Path, body: str, expected: str) -> None:
@@ -79,3 +93,11 @@ def test_invalid_values_fail_with_one_line_naming_file_and_field(tmp_path: Path,
 def test_unknown_environment_lists_the_known_ones(env: str) -> None:
     with pytest.raises(ConfigError, match=r"unknown environment .*expected one of local, prod"):
         load_config(env)
+
+
+def test_placeholder_values_are_reported(tmp_path: Path) -> None:
+    # GIVEN a file that still holds the stand-in account and CircleCI ids
+    envs = write_env(tmp_path, "staging", MINIMAL.replace("210987654321", "111111111111"))
+    # WHEN asked THEN each stand-in is named, so a deploy can refuse to run with them
+    assert load_config("staging", envs).placeholders() == ["account_id", "circleci.org_id", "circleci.project_id"]
+    assert load_config("prod").placeholders()[0] == "account_id"
