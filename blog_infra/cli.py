@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from blog_infra.commands.dns import dns_group
 from blog_infra.commands.local import local_group
 from blog_infra.commands.platform import (
     deploy_command,
@@ -30,7 +31,15 @@ def cli() -> None:
     """
 
 
-for command in (synth_command, deploy_command, diff_command, destroy_command, outputs_command, local_group):
+for command in (
+    synth_command,
+    deploy_command,
+    diff_command,
+    destroy_command,
+    outputs_command,
+    local_group,
+    dns_group,
+):
     cli.add_command(command)
 
 

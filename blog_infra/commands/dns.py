@@ -1,0 +1,204 @@
+"""The Cloudflare DNS records of an environment: modeled from the config and the deployed stack."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+import click
+from rich.console import OverflowMethod
+from rich.table import Table
+
+from blog_infra import render, stacks
+from blog_infra.errors import BadInput
+from blog_infra.options import config_for, env_option, json_option
+from blog_infra.target import Target, resolve
+from infra.dns import (
+    DISTRIBUTION_DOMAIN_OUTPUT,
+    PENDING,
+    TABLE_COLUMNS,
+    DnsRecord,
+    ValidationRecord,
+    dns_model,
+    to_bind,
+    to_json,
+    to_table_rows,
+)
+
+CERTIFICATE_TYPE = "AWS::CertificateManager::Certificate"
+FORMATS = ("table", "json", "bind")
+_EVENT_RECORD = re.compile(r"Name:\s*([^,\s]+)\s*,\s*Type:\s*CNAME\s*,\s*Value:\s*([^,}\s]+)")
+_AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+
+
+@dataclass(frozen=True)
+class EdgeState:
+    """What the deployed stack tells about the edge; empty when the stack is not deployed."""
+
+    stack_status: str | None = None
+    distribution_domain: str | None = None
+    certificates: int = 0
+    """Certificates the stack creates; 0 when it imports one (validated outside the stack)."""
+    validation_records: tuple[ValidationRecord, ...] = field(default_factory=tuple)
+
+    @property
+    def deployed(self) -> bool:
+        return self.stack_status is not None
+
+
+def read_edge_state(target: Target, stack_name: str) -> EdgeState:
+    """The distribution domain (stack output) and the certificates' validation records.
+
+    Validation records come from ACM (`describe_certificate`) and, while CloudFormation still waits
+    for validation, from the stack events that quote them.
+    """
+    status = stacks.stack_status(target, stack_name)
+    if status is None:
+        return EdgeState()
+    domain = next(
+        (o.value for o in stacks.outputs(target, stack_name) if o.key == DISTRIBUTION_DOMAIN_OUTPUT), None
+    )
+    cloudformation = target.client("cloudformation")
+    resources = _pages(cloudformation.list_stack_resources, "StackResourceSummaries", StackName=stack_name)
+    certificates = [r for r in resources if r.get("ResourceType") == CERTIFICATE_TYPE]
+    per_certificate = [_acm_records(target, str(c.get("PhysicalResourceId", ""))) for c in certificates]
+    records = [record for found in per_certificate for record in found]
+    if not all(per_certificate):
+        records.extend(_event_records(cloudformation, stack_name))
+    unique = tuple(dict.fromkeys(records))
+    return EdgeState(status, domain, len(certificates), unique)
+
+
+def _pages(operation: Any, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = operation(**kwargs, **({"NextToken": token} if token else {}))
+        items.extend(page.get(key, []))
+        token = page.get("NextToken")
+        if not token:
+            return items
+
+
+def _acm_records(target: Target, arn: str) -> list[ValidationRecord]:
+    if not arn.startswith("arn:"):
+        return []
+    try:
+        certificate = target.client("acm").describe_certificate(CertificateArn=arn)["Certificate"]
+    except _AWS_ERRORS:
+        return []
+    return [
+        ValidationRecord(option["ResourceRecord"]["Name"], option["ResourceRecord"]["Value"])
+        for option in certificate.get("DomainValidationOptions", [])
+        if option.get("ResourceRecord", {}).get("Type") == "CNAME"
+    ]
+
+
+def _event_records(cloudformation: Any, stack_name: str) -> list[ValidationRecord]:
+    try:
+        events = _pages(cloudformation.describe_stack_events, "StackEvents", StackName=stack_name)
+    except _AWS_ERRORS:
+        return []
+    return [
+        ValidationRecord(name, value)
+        for event in events
+        if event.get("ResourceType") == CERTIFICATE_TYPE
+        for name, value in _EVENT_RECORD.findall(str(event.get("ResourceStatusReason", "")))
+    ]
+
+
+def notes(state: EdgeState, stack_name: str, where: str) -> list[str]:
+    """What the operator needs to know about the records shown."""
+    if not state.deployed:
+        return [
+            f"Stack {stack_name} is not deployed on {where}: values shown as {PENDING} are known once a "
+            "deploy has started (validation records) or finished (CloudFront domain)."
+        ]
+    lines = []
+    if state.distribution_domain is None:
+        lines.append(
+            f"Stack {stack_name} is {state.stack_status}: the CloudFront domain is known when the deploy "
+            "completes; run this again then."
+        )
+    if state.certificates and not state.validation_records:
+        lines.append(
+            "Validation records are not readable yet: run this again in a minute, once CloudFormation has "
+            "requested the certificate."
+        )
+    elif state.validation_records:
+        lines.append(
+            "Create the validation CNAMEs as DNS only (grey cloud) and keep them: the deploy waits until "
+            "ACM sees them, and ACM renews the certificate with them."
+        )
+    if not state.certificates:
+        lines.append("The certificate is imported (certificate_arn): it is validated outside the stack.")
+    lines.append("Proxied records need Cloudflare's SSL/TLS mode Full (strict).")
+    return lines
+
+
+def records_table(records: list[DnsRecord], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in TABLE_COLUMNS:
+        wrap: OverflowMethod = "ellipsis" if column == "Purpose" else "fold"
+        table.add_column(column, style="bold" if column == "Name" else None, overflow=wrap)
+    for row in to_table_rows(records):
+        table.add_row(*row, style="yellow" if row[2] == PENDING else None)
+    return table
+
+
+def plan_document(env: str, stack_name: str, state: EdgeState, records: list[DnsRecord]) -> dict[str, Any]:
+    return {
+        "environment": env,
+        "stack": stack_name,
+        "deployed": state.deployed,
+        "stack_status": state.stack_status,
+        "records": to_json(records),
+    }
+
+
+@click.group("dns")
+def dns_group() -> None:
+    """The Cloudflare DNS records of the platform (modeled here, created in Cloudflare)."""
+
+
+@dns_group.command("plan")
+@env_option
+@json_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="Output: a table, JSON (same as --json), or a BIND zone fragment for Cloudflare's import.  "
+    "[default: table]",
+)
+def plan_command(env: str, as_json: bool, output_format: str | None) -> None:
+    """Print the Cloudflare records the environment needs: a proxied CNAME per hostname to CloudFront and
+    the DNS-only CNAMEs that validate the ACM certificate.
+
+    On a first deploy, run it while the deploy waits for certificate validation, create the validation
+    records, and the deploy completes.
+
+    Example: blog-infra dns plan --env prod --format bind
+    """
+    if as_json and output_format not in (None, "json"):
+        raise BadInput(f"--json and --format {output_format} disagree: pass one of them")
+    chosen = "json" if as_json else output_format or "table"
+    config = config_for(env)
+    target = resolve(config)
+    state = read_edge_state(target, config.stack_name)
+    hostnames = (config.portal_host, config.pipelines_host)
+    records = dns_model(hostnames, state.distribution_domain, state.validation_records)
+    messages = notes(state, config.stack_name, target.description)
+    if chosen == "json":
+        click.echo(json.dumps(plan_document(config.name, config.stack_name, state, records), indent=2))
+    elif chosen == "bind":
+        click.echo(to_bind(records, config.domain), nl=False)
+    else:
+        render.console.print(records_table(records, f"Cloudflare records of {config.domain} ({config.name})"))
+    out = render.console if chosen == "table" else render.err_console
+    for message in messages:
+        out.print(message, soft_wrap=True)

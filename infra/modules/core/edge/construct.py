@@ -1,0 +1,266 @@
+"""The edge: CloudFront in front of an internal Application Load Balancer, reached as a VPC origin."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_certificatemanager as acm
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.dns import DISTRIBUTION_DOMAIN_OUTPUT, DnsRecord, hostname_record
+from infra.modules.stateful import pin_logical_id
+
+CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
+CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS = {"us-east-1": "pl-3b927c52"}
+"""Id of the managed prefix list `com.amazonaws.global.cloudfront.origin-facing`, per region."""
+MAX_RULE_PRIORITY = 50000
+
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EdgeProps:
+    """Inputs of the edge module."""
+
+    vpc: ec2.IVpc
+    """VPC of the load balancer."""
+    subnets: ec2.SubnetSelection
+    """Subnets of the internal load balancer: the private application subnets."""
+    domain: str
+    """Apex domain, e.g. `rocketclub.online`; every hostname lives under it."""
+    hostnames: tuple[str, ...]
+    """Hostnames served, e.g. `portal.rocketclub.online`: CloudFront aliases and certificate names."""
+    cloudfront_prefix_list_id: str
+    """Id of the `com.amazonaws.global.cloudfront.origin-facing` prefix list in the stack's region
+    (`CLOUDFRONT_ORIGIN_FACING_PREFIX_LISTS`); the only source the load balancer admits."""
+    certificate_arn: str | None = None
+    """ARN of an issued us-east-1 ACM certificate covering every hostname. None creates one, validated
+    by DNS records created in Cloudflare; the deploy waits until they exist."""
+    deletion_protection: bool = True
+    """Refuse deletion of the load balancer."""
+    log_retention: Duration = field(default_factory=lambda: Duration.days(90))
+    """Access logs of CloudFront and of the load balancer are deleted after this."""
+    price_class: cloudfront.PriceClass = cloudfront.PriceClass.PRICE_CLASS_100
+    """CloudFront edge locations used; the default is North America and Europe."""
+
+
+class Edge(Construct):
+    """CloudFront (TLS 1.2+, HTTP/2 and 3, no caching, access logs) -> CloudFront VPC origin ->
+    internal HTTPS-only Application Load Balancer that routes by host header to target groups."""
+
+    def __init__(self, scope: Construct, id: str, *, props: EdgeProps) -> None:
+        super().__init__(scope, id)
+        region = self._validate(props)
+        self.domain = props.domain
+        self.hostnames = props.hostnames
+        self._priorities: set[int] = set()
+
+        self.certificate = self._certificate(props)
+        self.load_balancer_certificate = (
+            self.certificate
+            if region == CLOUDFRONT_CERTIFICATE_REGION
+            else self._new_certificate("LoadBalancerCertificate", props)
+        )
+        self.cloudfront_log_bucket = self._log_bucket(
+            "CloudFrontLogs",
+            "EdgeCloudFrontLogBucket",
+            props,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+        )
+        self.load_balancer_log_bucket = self._log_bucket(
+            "LoadBalancerLogs",
+            "EdgeLoadBalancerLogBucket",
+            props,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        )
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "LoadBalancerSecurityGroup",
+            vpc=props.vpc,
+            description="Internal ALB of the blog platform: HTTPS from CloudFront only",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_ingress_rule(
+            ec2.Peer.prefix_list(props.cloudfront_prefix_list_id),
+            ec2.Port.tcp(443),
+            "HTTPS from CloudFront origin-facing servers (VPC origin)",
+        )
+        self.load_balancer = elbv2.ApplicationLoadBalancer(
+            self,
+            "LoadBalancer",
+            vpc=props.vpc,
+            vpc_subnets=props.subnets,
+            internet_facing=False,
+            security_group=self.security_group,
+            drop_invalid_header_fields=True,
+            deletion_protection=props.deletion_protection,
+        )
+        self.load_balancer.log_access_logs(self.load_balancer_log_bucket, "alb")
+        self.listener = self.load_balancer.add_listener(
+            "Https",
+            port=443,
+            protocol=elbv2.ApplicationProtocol.HTTPS,
+            ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
+            certificates=[elbv2.ListenerCertificate.from_certificate_manager(self.load_balancer_certificate)],
+            default_action=elbv2.ListenerAction.fixed_response(
+                404, content_type="text/plain", message_body="Not found"
+            ),
+            open=False,
+        )
+
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Distribution",
+            comment=f"Blog platform edge: {', '.join(props.hostnames)}",
+            domain_names=list(props.hostnames),
+            certificate=self.certificate,
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            ssl_support_method=cloudfront.SSLMethod.SNI,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            enable_ipv6=True,
+            price_class=props.price_class,
+            enable_logging=True,
+            log_bucket=self.cloudfront_log_bucket,
+            log_file_prefix="cloudfront/",
+            log_includes_cookies=False,
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.VpcOrigin.with_application_load_balancer(
+                    self.load_balancer,
+                    protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+                    origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+                ),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+                cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
+                compress=True,
+            ),
+        )
+        output = CfnOutput(
+            self,
+            DISTRIBUTION_DOMAIN_OUTPUT,
+            value=self.distribution.distribution_domain_name,
+            description="Domain of the CloudFront distribution; the Cloudflare CNAMEs point to it.",
+        )
+        output.override_logical_id(DISTRIBUTION_DOMAIN_OUTPUT)
+
+        domain_name = self.distribution.distribution_domain_name
+        self.dns_records: list[DnsRecord] = [hostname_record(host, domain_name) for host in props.hostnames]
+
+    def add_host_route(
+        self, *, host: str, target_group: elbv2.IApplicationTargetGroup, priority: int
+    ) -> elbv2.ApplicationListenerRule:
+        """Forward HTTPS requests whose Host header is `host` to `target_group`."""
+        if host not in self.hostnames:
+            raise ValueError(
+                f"Edge cannot route {host!r}: it is not one of the hostnames {', '.join(self.hostnames)} "
+                f"under {self.domain}; add it to EdgeProps.hostnames first"
+            )
+        if not 1 <= priority <= MAX_RULE_PRIORITY:
+            raise ValueError(f"Edge route priority {priority} must be between 1 and {MAX_RULE_PRIORITY}")
+        if priority in self._priorities:
+            raise ValueError(f"Edge route priority {priority} is already used by another route; pick another")
+        self._priorities.add(priority)
+        label = host.removesuffix(f".{self.domain}")
+        construct_id = "".join(part.capitalize() for part in re.split(r"[.-]", label)) + f"Route{priority}"
+        return elbv2.ApplicationListenerRule(
+            self,
+            construct_id,
+            listener=self.listener,
+            priority=priority,
+            conditions=[elbv2.ListenerCondition.host_headers([host])],
+            action=elbv2.ListenerAction.forward([target_group]),
+        )
+
+    def _validate(self, props: EdgeProps) -> str:
+        """Check the props; return the stack's region."""
+        if not _DNS_NAME.fullmatch(props.domain):
+            raise ValueError(f"Edge domain {props.domain!r} must be a DNS name such as rocketclub.online")
+        if not props.hostnames:
+            raise ValueError("Edge needs at least one hostname, e.g. portal.rocketclub.online")
+        if len(set(props.hostnames)) != len(props.hostnames):
+            raise ValueError(f"Edge hostnames must be distinct: {', '.join(props.hostnames)}")
+        for hostname in props.hostnames:
+            if not _DNS_NAME.fullmatch(hostname) or not hostname.endswith(f".{props.domain}"):
+                raise ValueError(
+                    f"Edge hostname {hostname!r} must be a lowercase DNS name under {props.domain}, "
+                    f"e.g. portal.{props.domain}"
+                )
+        if not _PREFIX_LIST_ID.fullmatch(props.cloudfront_prefix_list_id):
+            raise ValueError(
+                f"Edge cloudfront_prefix_list_id {props.cloudfront_prefix_list_id!r} must be the id (pl-...) "
+                "of com.amazonaws.global.cloudfront.origin-facing in the stack's region, "
+                "e.g. pl-3b927c52 in us-east-1"
+            )
+        try:
+            retention_days = props.log_retention.to_days()
+        except Exception:
+            raise ValueError("Edge log_retention must be whole days, e.g. Duration.days(90)") from None
+        if retention_days < 1:
+            raise ValueError("Edge log_retention must be at least one day")
+        region = Stack.of(self).region
+        if Token.is_unresolved(region):
+            raise ValueError("Edge needs a stack with an explicit region (env=Environment(region=...))")
+        if props.certificate_arn is None:
+            if region != CLOUDFRONT_CERTIFICATE_REGION:
+                raise ValueError(
+                    f"Edge in {region} needs certificate_arn: CloudFront only accepts certificates from "
+                    f"{CLOUDFRONT_CERTIFICATE_REGION}; issue one there for {', '.join(props.hostnames)} "
+                    "and pass its ARN (a companion us-east-1 stack that creates it is not built yet)"
+                )
+        elif not Token.is_unresolved(props.certificate_arn):
+            match = _CERTIFICATE_ARN.fullmatch(props.certificate_arn)
+            if match is None or match.group(1) != CLOUDFRONT_CERTIFICATE_REGION:
+                raise ValueError(
+                    f"Edge certificate_arn {props.certificate_arn!r} must be the ARN of an ACM certificate "
+                    f"in {CLOUDFRONT_CERTIFICATE_REGION} (arn:aws:acm:{CLOUDFRONT_CERTIFICATE_REGION}:"
+                    "<account>:certificate/<id>), as CloudFront requires"
+                )
+        return region
+
+    def _certificate(self, props: EdgeProps) -> acm.ICertificate:
+        if props.certificate_arn is not None:
+            return acm.Certificate.from_certificate_arn(self, "Certificate", props.certificate_arn)
+        return self._new_certificate("Certificate", props)
+
+    def _new_certificate(self, construct_id: str, props: EdgeProps) -> acm.Certificate:
+        return acm.Certificate(
+            self,
+            construct_id,
+            domain_name=props.hostnames[0],
+            subject_alternative_names=list(props.hostnames[1:]) or None,
+            validation=acm.CertificateValidation.from_dns(),
+        )
+
+    def _log_bucket(
+        self, construct_id: str, logical_id: str, props: EdgeProps, *, object_ownership: s3.ObjectOwnership
+    ) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            construct_id,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            object_ownership=object_ownership,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-access-logs", expiration=props.log_retention),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+            auto_delete_objects=False,
+        )
+        pin_logical_id(bucket, logical_id)
+        return bucket
