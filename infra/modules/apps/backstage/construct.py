@@ -1,0 +1,233 @@
+"""The Backstage portal: its image repository, its secret and its Fargate service."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.modules.apps import ecs_common
+from infra.modules.stateful import pin_logical_id
+
+PORT = 7007
+LIVENESS_PATH = "/.backstage/health/v1/liveness"
+READINESS_PATH = "/.backstage/health/v1/readiness"
+PLACEHOLDER_KEY = "placeholder"
+APP_SECRET_KEYS = ("github_token", "auth_github_client_id", "auth_github_client_secret")
+BACKEND_SECRET_KEY = "backend_secret"
+DATABASE_SECRETS = {
+    "POSTGRES_HOST": "host",
+    "POSTGRES_PORT": "port",
+    "POSTGRES_USER": "username",
+    "POSTGRES_PASSWORD": "password",
+    "POSTGRES_DB": "dbname",
+}
+APP_SECRETS = {
+    "GITHUB_TOKEN": "github_token",
+    "AUTH_GITHUB_CLIENT_ID": "auth_github_client_id",
+    "AUTH_GITHUB_CLIENT_SECRET": "auth_github_client_secret",
+    "BACKEND_SECRET": BACKEND_SECRET_KEY,
+}
+UNTAGGED_IMAGE_EXPIRY = Duration.days(7)
+LIVENESS_PROBE = (
+    f"require('http').get('http://localhost:{PORT}{LIVENESS_PATH}', "
+    "r => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackstageProps:
+    """Inputs of the Backstage module."""
+
+    vpc: ec2.IVpc
+    """VPC of the service and of its target group."""
+    subnets: ec2.SubnetSelection
+    """Private application subnets the tasks run in (no public IP)."""
+    cluster: ecs.ICluster
+    """The shared Fargate cluster."""
+    task_role: iam.IRole
+    """Role the portal runs as (from the iam_runtime module)."""
+    image_tag: str
+    """Tag of the portal image in this module's repository, as pushed by blog_portal."""
+    allow_latest: bool = False
+    """Accept the tag `latest`; only the local emulator environment may."""
+    base_url: str
+    """Public origin of the portal, e.g. `https://portal.rocketclub.online`."""
+    database_secret: secretsmanager.ISecret
+    """The portal's database login; JSON keys host, port, username, password, dbname."""
+    secret_name_prefix: str
+    """The app secret is named `<secret_name_prefix>/backstage`, e.g. `blog/prod/apps`."""
+    database_ca_bundle_path: str = "/app/rds-global-bundle.pem"
+    """Path, inside the image, of the RDS CA bundle the database's certificate is verified against."""
+    cpu: int = 1024
+    """Task CPU units."""
+    memory_mib: int = 2048
+    """Task memory in MiB."""
+    desired_count: int = 1
+    """Tasks running after a deployment, before autoscaling acts."""
+    min_capacity: int = 1
+    """Fewest tasks autoscaling keeps."""
+    max_capacity: int = 2
+    """Most tasks autoscaling starts."""
+    cpu_target_percent: int = 70
+    """Average CPU utilisation autoscaling aims for."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+    """How long the portal's logs are kept."""
+    image_retention_count: int = 30
+    """The repository keeps this many most recent images."""
+    untagged_image_expiry: Duration = UNTAGGED_IMAGE_EXPIRY
+    """Untagged images (failed or superseded pushes) are removed after this."""
+
+
+class Backstage(Construct):
+    """The portal's ECR repository and app secret, and a private Fargate service on port 7007 behind
+    a target group of the shared load balancer, scaled on CPU."""
+
+    def __init__(self, scope: Construct, id: str, *, props: BackstageProps) -> None:
+        super().__init__(scope, id)
+        self._validate(props)
+        self.port = PORT
+
+        self.repository = ecr.Repository(
+            self,
+            "Repository",
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.KMS,
+            removal_policy=RemovalPolicy.RETAIN,
+            empty_on_delete=False,
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    rule_priority=1,
+                    description="Remove untagged images",
+                    tag_status=ecr.TagStatus.UNTAGGED,
+                    max_image_age=props.untagged_image_expiry,
+                ),
+                ecr.LifecycleRule(
+                    rule_priority=2,
+                    description=f"Keep the last {props.image_retention_count} images",
+                    tag_status=ecr.TagStatus.ANY,
+                    max_image_count=props.image_retention_count,
+                ),
+            ],
+        )
+        pin_logical_id(self.repository, "BackstageRepository")
+        self.repository_uri = self.repository.repository_uri
+
+        self.app_secret = secretsmanager.Secret(
+            self,
+            "AppSecret",
+            secret_name=f"{props.secret_name_prefix}/backstage",
+            description="Backstage portal: GitHub token, GitHub OAuth app, backend signing secret.",
+            removal_policy=RemovalPolicy.RETAIN,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps(
+                    {key: "" for key in APP_SECRET_KEYS} | {PLACEHOLDER_KEY: "true"}, sort_keys=True
+                ),
+                generate_string_key=BACKEND_SECRET_KEY,
+                exclude_punctuation=True,
+                password_length=48,
+            ),
+        )
+        pin_logical_id(self.app_secret, "BackstageAppSecret")
+
+        self.log_group = ecs_common.retained_log_group(
+            self, "Logs", retention=props.log_retention, logical_id="BackstageLogs"
+        )
+        self.task_definition = ecs_common.task_definition(
+            self, "TaskDefinition", cpu=props.cpu, memory_mib=props.memory_mib, task_role=props.task_role
+        )
+        environment = {
+            "NODE_ENV": "production",
+            "APP_CONFIG_app_baseUrl": props.base_url,
+            "APP_CONFIG_backend_baseUrl": props.base_url,
+            "APP_CONFIG_backend_database_connection_ssl_rejectUnauthorized": "true",
+            "PGSSLMODE": "verify-full",
+            "NODE_EXTRA_CA_CERTS": props.database_ca_bundle_path,
+        }
+        ecs_common.assert_no_plain_secrets(environment)
+        secrets = {
+            name: ecs.Secret.from_secrets_manager(props.database_secret, field)
+            for name, field in DATABASE_SECRETS.items()
+        } | {
+            name: ecs.Secret.from_secrets_manager(self.app_secret, field)
+            for name, field in APP_SECRETS.items()
+        }
+        self.container = self.task_definition.add_container(
+            "backstage",
+            image=ecs.ContainerImage.from_ecr_repository(self.repository, props.image_tag),
+            user=ecs_common.NON_ROOT_USER,
+            readonly_root_filesystem=True,
+            linux_parameters=ecs_common.scratch_space(self, "Scratch", size_mib=512, allow_exec=False),
+            port_mappings=[ecs.PortMapping(container_port=PORT, name="http")],
+            environment=environment,
+            secrets=secrets,
+            logging=ecs_common.aws_logs(self.log_group, "backstage"),
+            health_check=ecs.HealthCheck(
+                command=["CMD", "node", "-e", LIVENESS_PROBE],
+                interval=Duration.seconds(30),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(120),
+            ),
+            stop_timeout=Duration.seconds(30),
+        )
+
+        self.security_group = ecs_common.security_group(
+            self, "SecurityGroup", vpc=props.vpc, description="Backstage portal tasks"
+        )
+        self.service = ecs_common.fargate_service(
+            self,
+            "Service",
+            cluster=props.cluster,
+            task_definition=self.task_definition,
+            subnets=props.subnets,
+            security_group=self.security_group,
+            desired_count=props.desired_count,
+            health_check_grace_period=Duration.minutes(5),
+        )
+        self.connections = self.service.connections
+
+        self.target_group = ecs_common.ip_target_group(
+            self, "TargetGroup", vpc=props.vpc, port=PORT, health_check_path=READINESS_PATH
+        )
+        self.service.attach_to_application_target_group(self.target_group)
+
+        self.scaling = self.service.auto_scale_task_count(
+            min_capacity=props.min_capacity, max_capacity=props.max_capacity
+        )
+        self.scaling.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=props.cpu_target_percent,
+            scale_in_cooldown=Duration.minutes(5),
+            scale_out_cooldown=Duration.minutes(1),
+        )
+
+    @staticmethod
+    def _validate(props: BackstageProps) -> None:
+        ecs_common.validate_image_tag(props.image_tag, allow_latest=props.allow_latest, what="Backstage")
+        ecs_common.validate_https_url(props.base_url, what="Backstage base_url")
+        ecs_common.validate_secret_name_prefix(props.secret_name_prefix, what="Backstage")
+        ecs_common.validate_fargate_size(props.cpu, props.memory_mib, what="Backstage")
+        if not props.database_ca_bundle_path.startswith("/"):
+            raise ValueError("Backstage database_ca_bundle_path must be an absolute path inside the image")
+        if not 1 <= props.min_capacity <= props.desired_count <= props.max_capacity:
+            raise ValueError(
+                "Backstage needs 1 <= min_capacity <= desired_count <= max_capacity, got "
+                f"{props.min_capacity} <= {props.desired_count} <= {props.max_capacity}"
+            )
+        if not 10 <= props.cpu_target_percent <= 90:
+            raise ValueError("Backstage cpu_target_percent must be between 10 and 90")
+        if props.image_retention_count < 1:
+            raise ValueError("Backstage image_retention_count must keep at least one image")
+        expiry = props.untagged_image_expiry.to_seconds()
+        if expiry < 86400 or expiry % 86400:
+            raise ValueError("Backstage untagged_image_expiry must be a whole number of days, at least one")

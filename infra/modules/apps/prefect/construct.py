@@ -1,0 +1,517 @@
+"""Self-hosted Prefect 3: API + UI, background services, ECS workers, and their Redis message broker."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from infra.modules.apps import ecs_common
+from infra.modules.stateful import pin_logical_id
+
+DEFAULT_IMAGE = "prefecthq/prefect:3.9.1-python3.12"
+DEFAULT_WORKER_PACKAGES = ("prefect-aws==0.7.12",)
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+PORT = 4200
+HEALTH_PATH = "/api/health"
+API_DISCOVERY_NAME = "prefect-api"
+WORKER_HEALTH_PORT = 8080
+REDIS_PORT = 6380
+REDIS_ENGINE_VERSION = "7.1"
+PREFECT_HOME = f"{ecs_common.SCRATCH_PATH}/prefect"
+DATABASE_CA_FILE = f"{PREFECT_HOME}/rds-ca-bundle.pem"
+MIGRATED_MARKER = f"{PREFECT_HOME}/migrated"
+DATABASE_SECRETS = {
+    "PREFECT_SERVER_DATABASE_HOST": "host",
+    "PREFECT_SERVER_DATABASE_PORT": "port",
+    "PREFECT_SERVER_DATABASE_USER": "username",
+    "PREFECT_SERVER_DATABASE_PASSWORD": "password",
+    "PREFECT_SERVER_DATABASE_NAME": "dbname",
+}
+API_COMMAND = f"prefect server start --host 0.0.0.0 --port {PORT} --no-services"
+MIGRATION_COMMAND = "prefect server database upgrade -y"
+SERVICES_COMMAND = "prefect server services start"
+_WORK_POOL = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!-]+$")
+
+
+def _http_probe(url: str) -> list[str]:
+    """A container health check that needs only the image's Python (no curl or wget)."""
+    code = f"import sys, urllib.request; sys.exit(urllib.request.urlopen('{url}', timeout=4).status != 200)"
+    return ["CMD", "python", "-c", code]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrefectProps:
+    """Inputs of the Prefect module."""
+
+    vpc: ec2.IVpc
+    """VPC of the services, the target group and the Redis broker."""
+    subnets: ec2.SubnetSelection
+    """Private application subnets of the tasks, the flow runs and the Redis broker."""
+    cluster: ecs.ICluster
+    """The shared Fargate cluster; flow runs start in it too."""
+    namespace: servicediscovery.INamespace
+    """Private DNS namespace in which the API registers as `prefect-api`."""
+    server_task_role: iam.IRole
+    """Role of the API and background-services tasks."""
+    worker_task_role: iam.IRole
+    """Role of the worker tasks: registers task definitions, runs flow runs, passes the flow-run roles."""
+    flow_run_task_role: iam.IRole
+    """Role the flow runs (blog_data's code) run as."""
+    flow_run_execution_role: iam.IRole
+    """Execution role of the flow-run tasks: pulls images, reads the auth secret, writes logs."""
+    image: str = DEFAULT_IMAGE
+    """Pinned Prefect image of the API, the services and (unless `worker_image`) the workers."""
+    worker_image: str | None = None
+    """Pinned worker image that already contains prefect-aws; unset: `image` plus `worker_packages`."""
+    worker_packages: tuple[str, ...] = DEFAULT_WORKER_PACKAGES
+    """Pinned packages installed into the worker's scratch space at start when `worker_image` is unset."""
+    public_url: str
+    """Public origin of the UI and API, e.g. `https://pipelines.rocketclub.online`."""
+    database_secret: secretsmanager.ISecret
+    """The prefect database login; JSON keys host, port, username, password, dbname."""
+    database_ca_bundle_url: str = RDS_CA_BUNDLE_URL
+    """HTTPS address of the RDS CA bundle the server verifies the database's certificate against."""
+    secret_name_prefix: str
+    """Secrets are named `<secret_name_prefix>/prefect-auth` and `<secret_name_prefix>/prefect-redis`."""
+    work_pool_name: str = "blog-ecs"
+    """ECS work pool the workers poll (created by the first worker if missing)."""
+    server_cpu: int = 1024
+    """CPU units of an API task and of the background-services task."""
+    server_memory_mib: int = 2048
+    """Memory of an API task and of the background-services task, in MiB."""
+    api_min_capacity: int = 1
+    """Fewest API tasks."""
+    api_max_capacity: int = 2
+    """Most API tasks; autoscaling on CPU moves between the bounds."""
+    api_cpu_target_percent: int = 70
+    """Average CPU utilisation the API's autoscaling aims for."""
+    worker_count: int = 1
+    """Worker tasks polling the work pool; 0 stops flow runs from starting."""
+    worker_cpu: int = 512
+    """CPU units of a worker task."""
+    worker_memory_mib: int = 2048
+    """Memory of a worker task, in MiB (the packages installed at start live in it)."""
+    redis_node_type: str = "cache.t4g.micro"
+    """ElastiCache node type of the message broker."""
+    redis_replicas: int = 0
+    """Broker replicas besides the primary; one or more enables Multi-AZ fail-over."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+    """How long the server's, the workers' and the flow runs' logs are kept."""
+
+
+class Prefect(Construct):
+    """Prefect 3 on Fargate: the API + UI behind a target group of the shared load balancer and in
+    Cloud Map, the background services (which also migrate the database) as a single task, the ECS
+    workers, a TLS + AUTH Redis for events and leases, and the flow runs' network and logs."""
+
+    def __init__(self, scope: Construct, id: str, *, props: PrefectProps) -> None:
+        super().__init__(scope, id)
+        self._validate(props)
+        self.port = PORT
+        self.work_pool_name = props.work_pool_name
+        self.internal_api_url = f"http://{API_DISCOVERY_NAME}.{props.namespace.namespace_name}:{PORT}/api"
+
+        self.auth_secret = self._secret(
+            "AuthSecret",
+            name=f"{props.secret_name_prefix}/prefect-auth",
+            description="Prefect server basic-auth string; clients send it as PREFECT_API_AUTH_STRING.",
+            length=48,
+            logical_id="PrefectAuthSecret",
+        )
+        self.redis_auth_secret = self._secret(
+            "RedisAuthSecret",
+            name=f"{props.secret_name_prefix}/prefect-redis",
+            description="AUTH token of the Prefect server's Redis message broker.",
+            length=64,
+            logical_id="PrefectRedisAuthSecret",
+        )
+
+        self.api_security_group = ecs_common.security_group(
+            self, "ApiSecurityGroup", vpc=props.vpc, description="Prefect API and UI tasks"
+        )
+        self.services_security_group = ecs_common.security_group(
+            self, "ServicesSecurityGroup", vpc=props.vpc, description="Prefect background-services task"
+        )
+        self.worker_security_group = ecs_common.security_group(
+            self, "WorkerSecurityGroup", vpc=props.vpc, description="Prefect ECS worker tasks"
+        )
+        self.flow_run_security_group = ecs_common.security_group(
+            self, "FlowRunSecurityGroup", vpc=props.vpc, description="Prefect flow-run tasks"
+        )
+        self.redis_security_group = ec2.SecurityGroup(
+            self,
+            "RedisSecurityGroup",
+            vpc=props.vpc,
+            description="Prefect Redis message broker",
+            allow_all_outbound=False,
+        )
+        for client, name in (
+            (self.worker_security_group, "workers"),
+            (self.flow_run_security_group, "flow runs"),
+            (self.services_security_group, "background services"),
+        ):
+            self.api_security_group.add_ingress_rule(client, ec2.Port.tcp(PORT), f"Prefect API from {name}")
+        for client, name in ((self.api_security_group, "API"), (self.services_security_group, "services")):
+            self.redis_security_group.add_ingress_rule(
+                client, ec2.Port.tcp(REDIS_PORT), f"Redis from Prefect {name}"
+            )
+
+        self.redis = self._redis(props)
+        self.log_group = ecs_common.retained_log_group(
+            self, "Logs", retention=props.log_retention, logical_id="PrefectLogs"
+        )
+        self.flow_run_log_group = ecs_common.retained_log_group(
+            self, "FlowRunLogs", retention=props.log_retention, logical_id="PrefectFlowRunLogs"
+        )
+
+        self.services_task_definition = self._server_task_definition(
+            "ServicesTaskDefinition",
+            props,
+            name="services",
+            before=[MIGRATION_COMMAND, f"touch {MIGRATED_MARKER}"],
+            main=SERVICES_COMMAND,
+            health_check=ecs.HealthCheck(
+                command=["CMD-SHELL", f"test -f {MIGRATED_MARKER}"],
+                interval=Duration.seconds(60),
+                timeout=Duration.seconds(5),
+                retries=10,
+                start_period=Duration.seconds(300),
+            ),
+            extra_environment={"PREFECT_API_URL": self.internal_api_url},
+        )
+        self.services_service = ecs_common.fargate_service(
+            self,
+            "ServicesService",
+            cluster=props.cluster,
+            task_definition=self.services_task_definition,
+            subnets=props.subnets,
+            security_group=self.services_security_group,
+            desired_count=1,
+            min_healthy_percent=0,
+            max_healthy_percent=100,
+        )
+
+        self.api_task_definition = self._server_task_definition(
+            "ApiTaskDefinition",
+            props,
+            name="api",
+            before=[],
+            main=API_COMMAND,
+            health_check=ecs.HealthCheck(
+                command=_http_probe(f"http://localhost:{PORT}{HEALTH_PATH}"),
+                interval=Duration.seconds(30),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(90),
+            ),
+            extra_environment={
+                "PREFECT_UI_API_URL": f"{props.public_url}/api",
+                "PREFECT_UI_URL": props.public_url,
+                "PREFECT_SERVER_API_HOST": "0.0.0.0",
+                "PREFECT_SERVER_API_PORT": str(PORT),
+                "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+            },
+            extra_secrets={
+                "PREFECT_SERVER_API_AUTH_STRING": ecs.Secret.from_secrets_manager(self.auth_secret)
+            },
+            port=PORT,
+        )
+        self.api_service = ecs_common.fargate_service(
+            self,
+            "ApiService",
+            cluster=props.cluster,
+            task_definition=self.api_task_definition,
+            subnets=props.subnets,
+            security_group=self.api_security_group,
+            desired_count=props.api_min_capacity,
+            health_check_grace_period=Duration.minutes(2),
+            cloud_map_options=ecs.CloudMapOptions(
+                name=API_DISCOVERY_NAME,
+                cloud_map_namespace=props.namespace,
+                dns_record_type=servicediscovery.DnsRecordType.A,
+                dns_ttl=Duration.seconds(10),
+            ),
+        )
+        self.api_service.node.add_dependency(self.services_service)
+        self.connections = self.api_service.connections
+        self.target_group = ecs_common.ip_target_group(
+            self, "TargetGroup", vpc=props.vpc, port=PORT, health_check_path=HEALTH_PATH
+        )
+        self.api_service.attach_to_application_target_group(self.target_group)
+        self.api_scaling = self.api_service.auto_scale_task_count(
+            min_capacity=props.api_min_capacity, max_capacity=props.api_max_capacity
+        )
+        self.api_scaling.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=props.api_cpu_target_percent,
+            scale_in_cooldown=Duration.minutes(5),
+            scale_out_cooldown=Duration.minutes(1),
+        )
+
+        self.worker_task_definition = self._worker_task_definition(props)
+        self.worker_service = ecs_common.fargate_service(
+            self,
+            "WorkerService",
+            cluster=props.cluster,
+            task_definition=self.worker_task_definition,
+            subnets=props.subnets,
+            security_group=self.worker_security_group,
+            desired_count=props.worker_count,
+        )
+        self.worker_service.node.add_dependency(self.api_service)
+
+        self.database_clients: tuple[ec2.IConnectable, ...] = (self.api_service, self.services_service)
+        self.work_pool_job_variables: dict[str, Any] = {
+            "cluster": props.cluster.cluster_arn,
+            "vpc_id": props.vpc.vpc_id,
+            "network_configuration": {
+                "subnets": ecs_common.subnet_ids(props.vpc, props.subnets),
+                "securityGroups": [self.flow_run_security_group.security_group_id],
+                "assignPublicIp": "DISABLED",
+            },
+            "launch_type": "FARGATE",
+            "task_role_arn": props.flow_run_task_role.role_arn,
+            "execution_role_arn": props.flow_run_execution_role.role_arn,
+            "prefect_api_auth_string_secret_arn": self.auth_secret.secret_arn,
+            "configure_cloudwatch_logs": True,
+            "cloudwatch_logs_options": {
+                "awslogs-group": self.flow_run_log_group.log_group_name,
+                "awslogs-region": Stack.of(self).region,
+                "awslogs-stream-prefix": "flow-run",
+            },
+        }
+
+    def _secret(
+        self, id: str, *, name: str, description: str, length: int, logical_id: str
+    ) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            id,
+            secret_name=name,
+            description=description,
+            removal_policy=RemovalPolicy.RETAIN,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=length
+            ),
+        )
+        pin_logical_id(secret, logical_id)
+        return secret
+
+    def _redis(self, props: PrefectProps) -> elasticache.CfnReplicationGroup:
+        subnet_group = elasticache.CfnSubnetGroup(
+            self,
+            "RedisSubnets",
+            description="Prefect Redis message broker",
+            subnet_ids=ecs_common.subnet_ids(props.vpc, props.subnets),
+        )
+        replicated = props.redis_replicas > 0
+        return elasticache.CfnReplicationGroup(
+            self,
+            "Redis",
+            replication_group_description="Prefect events, causal ordering, concurrency leases and Docket",
+            engine="redis",
+            engine_version=REDIS_ENGINE_VERSION,
+            cache_node_type=props.redis_node_type,
+            num_cache_clusters=1 + props.redis_replicas,
+            automatic_failover_enabled=replicated,
+            multi_az_enabled=replicated,
+            port=REDIS_PORT,
+            cache_subnet_group_name=subnet_group.ref,
+            security_group_ids=[self.redis_security_group.security_group_id],
+            transit_encryption_enabled=True,
+            at_rest_encryption_enabled=True,
+            auth_token=self.redis_auth_secret.secret_value.unsafe_unwrap(),
+            auto_minor_version_upgrade=True,
+            preferred_maintenance_window="sun:05:30-sun:06:30",
+            snapshot_retention_limit=0,
+        )
+
+    def _server_environment(self, props: PrefectProps) -> dict[str, str]:
+        return {
+            "PREFECT_HOME": PREFECT_HOME,
+            "HOME": PREFECT_HOME,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_DATABASE_DRIVER": "postgresql+asyncpg",
+            "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_ENABLED": "true",
+            "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE": DATABASE_CA_FILE,
+            "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CHECK_HOSTNAME": "true",
+            "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
+            "DATABASE_CA_BUNDLE_URL": props.database_ca_bundle_url,
+            "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+            "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+            "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+            "PREFECT_REDIS_MESSAGING_HOST": self.redis.attr_primary_end_point_address,
+            "PREFECT_REDIS_MESSAGING_PORT": str(REDIS_PORT),
+            "PREFECT_REDIS_MESSAGING_DB": "0",
+            "PREFECT_REDIS_MESSAGING_SSL": "true",
+        }
+
+    def _server_task_definition(
+        self,
+        id: str,
+        props: PrefectProps,
+        *,
+        name: str,
+        before: list[str],
+        main: str,
+        health_check: ecs.HealthCheck | None,
+        extra_environment: dict[str, str] | None = None,
+        extra_secrets: dict[str, ecs.Secret] | None = None,
+        port: int | None = None,
+    ) -> ecs.FargateTaskDefinition:
+        """A server task: fetches the RDS CA bundle, points Docket at Redis, then runs `main`.
+
+        The Docket URL carries the Redis AUTH token, so it is assembled inside the container from
+        the token the task receives as an ECS secret; it never appears in the template.
+        """
+        task_definition = ecs_common.task_definition(
+            self,
+            id,
+            cpu=props.server_cpu,
+            memory_mib=props.server_memory_mib,
+            task_role=props.server_task_role,
+        )
+        environment = self._server_environment(props) | (extra_environment or {})
+        ecs_common.assert_no_plain_secrets(environment)
+        secrets = (
+            {
+                variable: ecs.Secret.from_secrets_manager(props.database_secret, field)
+                for variable, field in DATABASE_SECRETS.items()
+            }
+            | {
+                "PREFECT_REDIS_MESSAGING_PASSWORD": ecs.Secret.from_secrets_manager(self.redis_auth_secret),
+                "PREFECT_API_AUTH_STRING": ecs.Secret.from_secrets_manager(self.auth_secret),
+            }
+            | (extra_secrets or {})
+        )
+        steps = [
+            'mkdir -p "$PREFECT_HOME"',
+            "python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "
+            '"$DATABASE_CA_BUNDLE_URL" "$PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE"',
+            "export PREFECT_SERVER_DOCKET_URL="
+            '"rediss://:$PREFECT_REDIS_MESSAGING_PASSWORD@$PREFECT_REDIS_MESSAGING_HOST:'
+            '$PREFECT_REDIS_MESSAGING_PORT/1"',
+            *before,
+            f"exec {main}",
+        ]
+        task_definition.add_container(
+            name,
+            image=ecs.ContainerImage.from_registry(props.image),
+            command=["sh", "-c", " && ".join(steps)],
+            user=ecs_common.NON_ROOT_USER,
+            readonly_root_filesystem=True,
+            linux_parameters=ecs_common.scratch_space(self, f"{id}Scratch", size_mib=256, allow_exec=False),
+            port_mappings=[ecs.PortMapping(container_port=port, name="http")] if port else None,
+            environment=environment,
+            secrets=secrets,
+            logging=ecs_common.aws_logs(self.log_group, name),
+            health_check=health_check,
+            stop_timeout=Duration.seconds(30),
+        )
+        return task_definition
+
+    def _worker_task_definition(self, props: PrefectProps) -> ecs.FargateTaskDefinition:
+        task_definition = ecs_common.task_definition(
+            self,
+            "WorkerTaskDefinition",
+            cpu=props.worker_cpu,
+            memory_mib=props.worker_memory_mib,
+            task_role=props.worker_task_role,
+        )
+        environment = {
+            "PREFECT_HOME": PREFECT_HOME,
+            "HOME": PREFECT_HOME,
+            "PREFECT_API_URL": self.internal_api_url,
+            "PREFECT_WORKER_WEBSERVER_HOST": "0.0.0.0",
+            "PREFECT_WORKER_WEBSERVER_PORT": str(WORKER_HEALTH_PORT),
+        }
+        installs = props.worker_image is None
+        if installs:
+            environment |= {
+                "EXTRA_PIP_PACKAGES": " ".join(props.worker_packages),
+                "PIP_USER": "1",
+                "PYTHONUSERBASE": f"{PREFECT_HOME}/python",
+                "PIP_CACHE_DIR": f"{PREFECT_HOME}/pip-cache",
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            }
+        ecs_common.assert_no_plain_secrets(environment)
+        task_definition.add_container(
+            "worker",
+            image=ecs.ContainerImage.from_registry(props.worker_image or props.image),
+            command=[
+                "prefect",
+                "worker",
+                "start",
+                "--pool",
+                props.work_pool_name,
+                "--type",
+                "ecs",
+                "--with-healthcheck",
+            ],
+            user=ecs_common.NON_ROOT_USER,
+            readonly_root_filesystem=True,
+            linux_parameters=ecs_common.scratch_space(
+                self, "WorkerScratch", size_mib=768 if installs else 256, allow_exec=installs
+            ),
+            environment=environment,
+            secrets={"PREFECT_API_AUTH_STRING": ecs.Secret.from_secrets_manager(self.auth_secret)},
+            logging=ecs_common.aws_logs(self.log_group, "worker"),
+            health_check=ecs.HealthCheck(
+                command=_http_probe(f"http://localhost:{WORKER_HEALTH_PORT}/health"),
+                interval=Duration.seconds(30),
+                timeout=Duration.seconds(5),
+                retries=3,
+                start_period=Duration.seconds(180 if installs else 60),
+            ),
+            stop_timeout=Duration.seconds(30),
+        )
+        return task_definition
+
+    @staticmethod
+    def _validate(props: PrefectProps) -> None:
+        ecs_common.validate_pinned_image(props.image, what="Prefect")
+        if props.worker_image is not None:
+            ecs_common.validate_pinned_image(props.worker_image, what="Prefect worker")
+        elif not props.worker_packages or not all(map(_PINNED_PACKAGE.fullmatch, props.worker_packages)):
+            raise ValueError(
+                "Prefect worker_packages must pin every package with '==', e.g. prefect-aws==0.7.12 "
+                "(or set worker_image to an image that contains prefect-aws)"
+            )
+        ecs_common.validate_https_url(props.public_url, what="Prefect public_url")
+        if not props.database_ca_bundle_url.startswith("https://"):
+            raise ValueError("Prefect database_ca_bundle_url must be an https:// address")
+        ecs_common.validate_secret_name_prefix(props.secret_name_prefix, what="Prefect")
+        if not _WORK_POOL.fullmatch(props.work_pool_name):
+            raise ValueError(
+                f"Prefect work_pool_name {props.work_pool_name!r} must be lowercase, digits, '-'"
+            )
+        ecs_common.validate_fargate_size(props.server_cpu, props.server_memory_mib, what="Prefect server")
+        ecs_common.validate_fargate_size(props.worker_cpu, props.worker_memory_mib, what="Prefect worker")
+        if not 1 <= props.api_min_capacity <= props.api_max_capacity:
+            raise ValueError(
+                f"Prefect needs 1 <= api_min_capacity <= api_max_capacity, got {props.api_min_capacity} "
+                f"and {props.api_max_capacity}"
+            )
+        if not 10 <= props.api_cpu_target_percent <= 90:
+            raise ValueError("Prefect api_cpu_target_percent must be between 10 and 90")
+        if not 0 <= props.worker_count <= 10:
+            raise ValueError("Prefect worker_count must be between 0 and 10")
+        if not 0 <= props.redis_replicas <= 5:
+            raise ValueError("Prefect redis_replicas must be between 0 and 5")
+        if not props.redis_node_type.startswith("cache."):
+            raise ValueError(
+                f"Prefect redis_node_type {props.redis_node_type!r} is not an ElastiCache node type"
+            )
