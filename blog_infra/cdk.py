@@ -59,7 +59,8 @@ class CdkRun:
     def error_summary(self) -> str:
         if self.failures:
             first = self.failures[0]
-            return f"{first.resource} ({first.resource_type}) {first.status}: {first.reason or 'no reason given'}"
+            reason = first.reason or "no reason given"
+            return f"{first.resource} ({first.resource_type}) {first.status}: {reason}"
         tail = [line for line in self.lines if line.strip()][-3:]
         return " / ".join(line.strip() for line in tail) or f"the CDK CLI exited with {self.returncode}"
 

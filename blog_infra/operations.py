@@ -25,9 +25,11 @@ def refuse_dangerous(plan: Plan, allow_replace: Iterable[str]) -> None:
     allowed = set(allow_replace)
     blocked = [c for c in plan.dangerous if c.logical_id not in allowed]
     if blocked:
-        names = ", ".join(f"{c.logical_id} ({c.resource_type}, {c.action.value}"
-                          f"{'' if c.action.value == 'remove' else ', replacement ' + c.replacement.value})"
-                          for c in blocked)
+        names = ", ".join(
+            f"{c.logical_id} ({c.resource_type}, {c.action.value}"
+            f"{'' if c.action.value == 'remove' else ', replacement ' + c.replacement.value})"
+            for c in blocked
+        )
         raise CliError(
             f"refusing to replace or delete stateful resources: {names}; "
             f"if that is intended, repeat with --allow-replace <logical id> for each",
@@ -43,7 +45,9 @@ def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = 
         render.console.print(f"No changes: {assembly.stack_name} on {target.description} is up to date.")
         return False
     refuse_dangerous(changes, allow_replace)
-    render.console.print(f"Deploying {assembly.stack_name} to {target.description}: {render.plan_summary(changes)}")
+    render.console.print(
+        f"Deploying {assembly.stack_name} to {target.description}: {render.plan_summary(changes)}"
+    )
     with render.DeployProgress("deploy") as progress:
         run = run_cdk(
             [
@@ -70,13 +74,24 @@ def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = 
 def destroy(config: EnvConfig, target: Target) -> bool:
     """Delete the environment's stack; False when it was not deployed."""
     if stacks.stack_status(target, config.stack_name) is None:
-        render.console.print(f"Nothing to destroy: {config.stack_name} is not deployed on {target.description}.")
+        render.console.print(
+            f"Nothing to destroy: {config.stack_name} is not deployed on {target.description}."
+        )
         return False
     assembly = synth(config)
     with render.DeployProgress("destroy") as progress:
         run = run_cdk(
-            ["destroy", assembly.stack_name, "--app", str(assembly.directory), "--force", "--progress", "events",
-             "--no-notices", "--ci"],
+            [
+                "destroy",
+                assembly.stack_name,
+                "--app",
+                str(assembly.directory),
+                "--force",
+                "--progress",
+                "events",
+                "--no-notices",
+                "--ci",
+            ],
             target,
             on_event=progress,
         )
@@ -91,8 +106,6 @@ def bootstrap(config: EnvConfig, target: Target) -> None:
     if stacks.is_bootstrapped(target):
         return
     render.console.print(f"Bootstrapping {target.description} for the CDK...")
-    run = run_cdk(
-        ["bootstrap", f"aws://{config.account_id}/{config.region}", "--no-notices", "--ci"], target
-    )
+    run = run_cdk(["bootstrap", f"aws://{config.account_id}/{config.region}", "--no-notices", "--ci"], target)
     if run.returncode != 0:
         raise CliError(f"bootstrap of {target.description} failed: {run.error_summary()}")

@@ -87,9 +87,7 @@ class Plan:
     def to_json(self) -> dict[str, Any]:
         return {
             "summary": self.counts(),
-            "changes": [
-                asdict(c) | {"stateful": c.stateful, "dangerous": c.dangerous} for c in self.changes
-            ],
+            "changes": [asdict(c) | {"stateful": c.stateful, "dangerous": c.dangerous} for c in self.changes],
             "outputs_changed": list(self.outputs_changed),
         }
 
@@ -103,7 +101,9 @@ def _create_only(resource_type: str, region: str) -> frozenset[str]:
     except Exception:  # custom resources and unknown types have no schema
         return frozenset()
     return frozenset(
-        path.split("/")[2] for path in schema.get("createOnlyProperties", []) if path.startswith("/properties/")
+        path.split("/")[2]
+        for path in schema.get("createOnlyProperties", [])
+        if path.startswith("/properties/")
     )
 
 
@@ -152,9 +152,7 @@ def compute_plan(
 
     for logical_id in sorted(set(old_resources) - set(new_resources)):
         old = old_resources[logical_id]
-        changes[logical_id] = ResourceChange(
-            logical_id, old["Type"], Action.REMOVE, retained=_retained(old)
-        )
+        changes[logical_id] = ResourceChange(logical_id, old["Type"], Action.REMOVE, retained=_retained(old))
     for logical_id in sorted(set(new_resources) - set(old_resources)):
         changes[logical_id] = ResourceChange(logical_id, new_resources[logical_id]["Type"], Action.ADD)
 

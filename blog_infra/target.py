@@ -61,7 +61,8 @@ def _aws_target(config: EnvConfig) -> Target:
     placeholders = config.placeholders()
     if placeholders:
         raise BadInput(
-            f"infra/envs/{config.name}/config.toml still holds stand-in values for {', '.join(placeholders)}: "
+            f"infra/envs/{config.name}/config.toml still holds stand-in values for "
+            f"{', '.join(placeholders)}: "
             "set the organisation's real ones before touching AWS"
         )
     session = boto3.Session(region_name=config.region)

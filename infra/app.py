@@ -18,6 +18,7 @@ FEATURE_FLAGS: dict[str, Any] = {
     "@aws-cdk/core:checkSecretUsage": True,
     "@aws-cdk/core:target-partitions": ["aws"],
     "@aws-cdk/aws-iam:minimizePolicies": True,
+    "@aws-cdk/core:validateAgainstDefaultRules": True,
 }
 
 

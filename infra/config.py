@@ -15,7 +15,15 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENVS_DIR = Path(__file__).resolve().parent / "envs"
 CONFIG_FILE_NAME = "config.toml"
@@ -50,7 +58,9 @@ def _known_regions() -> frozenset[str]:
 
 def _log_retention(value: int) -> int:
     if value not in LOG_RETENTION_DAYS:
-        raise ValueError(f"must be one of CloudWatch's retention periods: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        raise ValueError(
+            f"must be one of CloudWatch's retention periods: {', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
     return value
 
 
@@ -69,7 +79,9 @@ class NetworkSettings(_Model):
     nat_gateways: int = Field(
         1, ge=0, le=3, description="NAT gateways; 0 leaves private subnets without internet egress."
     )
-    flow_log_retention_days: LogRetentionDays = Field(90, description="Retention of the VPC flow logs, in days.")
+    flow_log_retention_days: LogRetentionDays = Field(
+        90, description="Retention of the VPC flow logs, in days."
+    )
 
     @field_validator("cidr")
     @classmethod
@@ -87,9 +99,7 @@ class NetworkSettings(_Model):
     @model_validator(mode="after")
     def _nat_within_azs(self) -> Self:
         if self.nat_gateways > self.az_count:
-            raise ValueError(
-                f"nat_gateways ({self.nat_gateways}) cannot exceed az_count ({self.az_count})"
-            )
+            raise ValueError(f"nat_gateways ({self.nat_gateways}) cannot exceed az_count ({self.az_count})")
         return self
 
 
@@ -136,8 +146,6 @@ class BucketSettings(_Model):
     raw_infrequent_access_days: int = Field(
         90, ge=30, description="Objects in `raw` move to Standard-IA after this (at least 30)."
     )
-
-
 
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -221,7 +229,9 @@ class BackstageSettings(_Model):
 class PrefectSettings(_Model):
     """Self-hosted Prefect 3."""
 
-    image: str = Field("prefecthq/prefect:3.9.1-python3.12", description="Pinned Prefect server/worker image.")
+    image: str = Field(
+        "prefecthq/prefect:3.9.1-python3.12", description="Pinned Prefect server/worker image."
+    )
     work_pool: str = Field("blog-ecs", description="ECS work pool the workers poll.")
     workers: int = Field(1, ge=0, le=10, description="Worker tasks.")
     server: ServiceScaling = Field(default_factory=ServiceScaling)  # type: ignore[arg-type]
@@ -245,16 +255,22 @@ class PrefectSettings(_Model):
 class OrkProcessorSettings(_Model):
     """The design-file Lambda; its code is published by blog_data."""
 
-    code_bucket: str | None = Field(None, description="Bucket of blog_data's artifact; unset: placeholder code.")
+    code_bucket: str | None = Field(
+        None, description="Bucket of blog_data's artifact; unset: placeholder code."
+    )
     code_key: str | None = Field(None, description="Key of the artifact (a zip).")
     code_version: str | None = Field(None, description="S3 object version of the artifact.")
     handler: str = Field("ork_processor.handler.handler", description="Handler inside the artifact.")
-    reserved_concurrency: int = Field(5, ge=1, le=100, description="Concurrent executions reserved (and capped).")
+    reserved_concurrency: int = Field(
+        5, ge=1, le=100, description="Concurrent executions reserved (and capped)."
+    )
 
     @model_validator(mode="after")
     def _artifact(self) -> Self:
         if (self.code_bucket is None) != (self.code_key is None):
-            raise ValueError("code_bucket and code_key must be set together (or both unset for the placeholder)")
+            raise ValueError(
+                "code_bucket and code_key must be set together (or both unset for the placeholder)"
+            )
         if self.code_version and not self.code_bucket:
             raise ValueError("code_version needs code_bucket and code_key")
         return self
@@ -267,7 +283,9 @@ class OrkProcessorSettings(_Model):
 class CircleCiSettings(_Model):
     """The CircleCI project that plans and deploys this repository through OIDC."""
 
-    org_id: str = Field("00000000-0000-4000-8000-000000000000", description="CircleCI organization id (UUID).")
+    org_id: str = Field(
+        "00000000-0000-4000-8000-000000000000", description="CircleCI organization id (UUID)."
+    )
     project_id: str = Field("00000000-0000-4000-8000-000000000001", description="CircleCI project id (UUID).")
     main_branch: str = Field("main", description="Only this branch may assume the deploy role.")
 
@@ -275,7 +293,9 @@ class CircleCiSettings(_Model):
     @classmethod
     def _uuid(cls, value: str) -> str:
         if not _UUID.fullmatch(value):
-            raise ValueError("must be a lowercase UUID as CircleCI shows it in the organization/project settings")
+            raise ValueError(
+                "must be a lowercase UUID as CircleCI shows it in the organization/project settings"
+            )
         return value
 
 
@@ -305,7 +325,9 @@ class EnvConfig(_Model):
     """Everything that differs between environments."""
 
     name: str = Field(description="Environment name; the folder under infra/envs.")
-    target: Annotated[Target, Field(strict=False)] = Field(Target.AWS, description="`emulator` deploys to the embedded local AWS.")
+    target: Annotated[Target, Field(strict=False)] = Field(
+        Target.AWS, description="`emulator` deploys to the embedded local AWS."
+    )
     account_id: str = Field(description="The only AWS account this environment may deploy to.")
     region: str = Field("us-east-1", description="Main AWS region.")
     domain: str = Field(description="Apex domain; the portal and pipelines hostnames live under it.")
@@ -365,11 +387,13 @@ class EnvConfig(_Model):
     def _production_values(self) -> Self:
         if self.target is Target.AWS and self.backstage.image_tag == "latest":
             raise ValueError(
-                "backstage.image_tag: 'latest' is refused for an AWS environment; pin the tag blog_portal pushed"
+                "backstage.image_tag: 'latest' is refused for an AWS environment; "
+                "pin the tag blog_portal pushed"
             )
         if self.region != "us-east-1" and self.edge.certificate_arn is None:
             raise ValueError(
-                "edge.certificate_arn: required when region is not us-east-1 (CloudFront needs a us-east-1 certificate)"
+                "edge.certificate_arn: required when region is not us-east-1 "
+                "(CloudFront needs a us-east-1 certificate)"
             )
         return self
 
@@ -430,13 +454,18 @@ def load_config(env: str, envs_dir: Path = ENVS_DIR) -> EnvConfig:
     shown = _shown(path)
     if not re.fullmatch(r"[a-z][a-z0-9]*", env) or not path.is_file():
         known = ", ".join(available_envs(envs_dir)) or "none"
-        raise ConfigError(f"unknown environment {env!r}: expected one of {known} (files {CONFIG_FILE_NAME} under {_shown(envs_dir)})")
+        raise ConfigError(
+            f"unknown environment {env!r}: expected one of {known} "
+            f"(files {CONFIG_FILE_NAME} under {_shown(envs_dir)})"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{shown}: not valid TOML: {exc}") from None
     if raw.setdefault("name", env) != env:
-        raise ConfigError(f"{shown}: name: is {raw['name']!r} but the file lives under {env!r}; make them agree")
+        raise ConfigError(
+            f"{shown}: name: is {raw['name']!r} but the file lives under {env!r}; make them agree"
+        )
     try:
         return EnvConfig.model_validate(raw)
     except ValidationError as exc:

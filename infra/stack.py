@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, Environment, Stack, Token
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import EnvConfig
 from infra.contract import Contract
+from infra.modules.apps.backstage.construct import Backstage, BackstageProps
+from infra.modules.apps.ork_processor.construct import OrkCode, OrkProcessor, OrkProcessorProps
+from infra.modules.apps.prefect.construct import Prefect, PrefectProps
+from infra.modules.core.ecs_cluster.construct import EcsCluster, EcsClusterProps
+from infra.modules.core.edge.construct import Edge, EdgeProps
+from infra.modules.core.iam_ci.construct import CiIdentities, CiIdentitiesProps
+from infra.modules.core.iam_runtime.construct import RuntimeRoles, RuntimeRolesProps
 from infra.modules.core.network.construct import Network, NetworkProps
 from infra.modules.core.rds.construct import Database, DatabaseProps
 from infra.modules.core.s3_data.construct import DataBucket, S3Data, S3DataProps
 from infra.modules.core.secrets.construct import ExternalSecrets, SecretsProps
 from infra.tagging import tag_stack
-
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -34,6 +43,13 @@ _RETENTION = {
     1096: logs.RetentionDays.THREE_YEARS,
     1827: logs.RetentionDays.FIVE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+_PRICE_CLASSES = {
+    "PriceClass_100": cloudfront.PriceClass.PRICE_CLASS_100,
+    "PriceClass_200": cloudfront.PriceClass.PRICE_CLASS_200,
+    "PriceClass_All": cloudfront.PriceClass.PRICE_CLASS_ALL,
 }
 
 
@@ -72,7 +88,9 @@ class PlatformStack(Stack):
             props=S3DataProps(
                 name_prefix=f"rocketclub-{config.name}-{config.account_id}",
                 cached_expiration=Duration.days(config.buckets.cached_expiration_days),
-                noncurrent_version_expiration=Duration.days(config.buckets.noncurrent_version_expiration_days),
+                noncurrent_version_expiration=Duration.days(
+                    config.buckets.noncurrent_version_expiration_days
+                ),
                 raw_infrequent_access_after=Duration.days(config.buckets.raw_infrequent_access_days),
             ),
         )
@@ -95,22 +113,190 @@ class PlatformStack(Stack):
         self.secrets = ExternalSecrets(
             self, "Secrets", props=SecretsProps(name_prefix=f"blog/{config.name}/external")
         )
+        self.compute = EcsCluster(
+            self,
+            "Compute",
+            props=EcsClusterProps(vpc=self.network.vpc, namespace=f"blog-{config.name}.internal"),
+        )
+        self.runtime_roles = RuntimeRoles(
+            self,
+            "RuntimeRoles",
+            props=RuntimeRolesProps(
+                cluster=self.compute.cluster,
+                role_name_prefix=config.stack_name,
+                ork_processor_log_group_name=None,
+            ),
+        )
+        self.ci = CiIdentities(
+            self,
+            "Ci",
+            props=CiIdentitiesProps(
+                circleci_org_id=config.circleci.org_id,
+                circleci_project_id=config.circleci.project_id,
+                main_branch=config.circleci.main_branch,
+                vercel_team_slug=config.vercel.team_slug,
+                vercel_project=config.vercel.project,
+                vercel_environment=config.vercel.environment,
+                frontend_read=((self.data.design_files, "public/"),),
+                verified_buckets=tuple(self.data.buckets.values()),
+                role_name_prefix=config.stack_name,
+            ),
+        )
+        self.edge = Edge(
+            self,
+            "Edge",
+            props=EdgeProps(
+                vpc=self.network.vpc,
+                subnets=self.network.application_subnets,
+                domain=config.domain,
+                hostnames=(config.portal_host, config.pipelines_host),
+                cloudfront_prefix_list_id=config.edge.cloudfront_prefix_list_id,
+                certificate_arn=config.edge.certificate_arn,
+                deletion_protection=config.edge.deletion_protection,
+                log_retention=Duration.days(config.edge.access_log_retention_days),
+                price_class=_PRICE_CLASSES[config.edge.price_class],
+            ),
+        )
+        self.backstage = Backstage(
+            self,
+            "Backstage",
+            props=BackstageProps(
+                vpc=self.network.vpc,
+                subnets=self.network.application_subnets,
+                cluster=self.compute.cluster,
+                task_role=self.runtime_roles.backstage_task,
+                image_tag=config.backstage.image_tag,
+                allow_latest=config.is_emulated,
+                base_url=f"https://{config.portal_host}",
+                database_secret=self.database.consumer_secrets["backstage"],
+                secret_name_prefix=f"blog/{config.name}/apps",
+                cpu=config.backstage.scaling.cpu,
+                memory_mib=config.backstage.scaling.memory_mib,
+                desired_count=config.backstage.scaling.min_capacity,
+                min_capacity=config.backstage.scaling.min_capacity,
+                max_capacity=config.backstage.scaling.max_capacity,
+                log_retention=retention(config.log_retention_days),
+            ),
+        )
+        self.prefect = Prefect(
+            self,
+            "Prefect",
+            props=PrefectProps(
+                vpc=self.network.vpc,
+                subnets=self.network.application_subnets,
+                cluster=self.compute.cluster,
+                namespace=self.compute.namespace,
+                server_task_role=self.runtime_roles.prefect_server_task,
+                worker_task_role=self.runtime_roles.prefect_worker_task,
+                flow_run_task_role=self.runtime_roles.flow_run_task,
+                flow_run_execution_role=self.runtime_roles.flow_run_execution,
+                image=config.prefect.image,
+                public_url=f"https://{config.pipelines_host}",
+                database_secret=self.database.consumer_secrets["prefect"],
+                secret_name_prefix=f"blog/{config.name}/apps",
+                work_pool_name=config.prefect.work_pool,
+                server_cpu=config.prefect.server.cpu,
+                server_memory_mib=config.prefect.server.memory_mib,
+                api_min_capacity=config.prefect.server.min_capacity,
+                api_max_capacity=config.prefect.server.max_capacity,
+                worker_count=config.prefect.workers,
+                log_retention=retention(config.log_retention_days),
+            ),
+        )
+        ork = config.ork_processor
+        self.ork_processor = OrkProcessor(
+            self,
+            "OrkProcessor",
+            props=OrkProcessorProps(
+                role=self.runtime_roles.ork_processor,
+                design_files=self.data.design_files,
+                clean=self.data.clean,
+                secrets=(self.secrets.neo4j_aura, self.secrets.cloudinary),
+                code=(
+                    OrkCode.local_placeholder()
+                    if ork.placeholder
+                    else OrkCode.published(
+                        s3.Bucket.from_bucket_name(self, "OrkArtifacts", str(ork.code_bucket)),
+                        str(ork.code_key),
+                        ork.code_version,
+                    )
+                ),
+                handler=ork.handler,
+                environment={
+                    "NEO4J_SECRET_ARN": self.secrets.neo4j_aura.secret_arn,
+                    "CLOUDINARY_SECRET_ARN": self.secrets.cloudinary.secret_arn,
+                },
+                reserved_concurrency=ork.reserved_concurrency,
+                log_retention=retention(config.log_retention_days),
+            ),
+        )
+        self._wire()
 
         self.contract = Contract(self, "Contract", ssm_prefix=config.ssm_prefix)
         self._publish_contract()
 
         tag_stack(
             self,
-            {"owner": config.owner, "environment": config.name, "repository": config.repository, **config.tags},
+            {
+                "owner": config.owner,
+                "environment": config.name,
+                "repository": config.repository,
+                **config.tags,
+            },
             {
                 self.network: "network",
                 self.data: "s3-data",
                 self.database: "rds",
                 self.secrets: "secrets",
+                self.compute: "ecs-cluster",
+                self.runtime_roles: "iam-runtime",
+                self.ci: "iam-ci",
+                self.edge: "edge",
+                self.backstage: "backstage",
+                self.prefect: "prefect",
+                self.ork_processor: "ork-processor",
                 self.contract: "contract",
             },
         )
 
+    def _wire(self) -> None:
+        """Routes, network paths and data grants between the modules."""
+        edge, backstage, prefect, database, data = (
+            self.edge,
+            self.backstage,
+            self.prefect,
+            self.database,
+            self.data,
+        )
+        roles = self.runtime_roles
+
+        edge.add_host_route(host=self.config.portal_host, target_group=backstage.target_group, priority=10)
+        edge.add_host_route(host=self.config.pipelines_host, target_group=prefect.target_group, priority=20)
+        backstage.connections.allow_from(edge.load_balancer, ec2.Port.tcp(backstage.port), "ALB to Backstage")
+        prefect.connections.allow_from(edge.load_balancer, ec2.Port.tcp(prefect.port), "ALB to Prefect API")
+
+        database.cluster.connections.allow_default_port_from(backstage.connections, "Backstage to Aurora")
+        for client in prefect.database_clients:
+            database.cluster.connections.allow_default_port_from(client, "Prefect server to Aurora")
+        database.cluster.connections.allow_default_port_from(
+            prefect.flow_run_security_group, "Flow runs to Aurora"
+        )
+        for service in (backstage.service, prefect.api_service, prefect.services_service):
+            service.node.add_dependency(database.bootstrap)
+
+        prefect.auth_secret.grant_read(roles.flow_run_execution)
+        prefect.flow_run_log_group.grant_write(roles.flow_run_execution)
+        prefect.flow_run_log_group.grant(roles.prefect_worker_task, "logs:GetLogEvents")
+
+        for bucket in (data.cached, data.raw, data.clean):
+            bucket.grant_read_write(roles.flow_run_task)
+        data.design_files.grant_read(roles.flow_run_task)
+        for secret in (
+            self.secrets.neo4j_aura,
+            self.secrets.cloudinary,
+            database.consumer_secrets["pipelines"],
+        ):
+            secret.grant_read(roles.flow_run_task)
 
     def _publish_contract(self) -> None:
         publish = self.contract.publish
@@ -127,7 +313,9 @@ class PlatformStack(Stack):
                 f"data/buckets/{purpose.value}",
                 bucket.bucket_name,
                 description=f"Name of the {purpose.value} data bucket.",
-                consumers=("blog_data", "blog_code") if purpose is DataBucket.DESIGN_FILES else ("blog_data",),
+                consumers=("blog_data", "blog_code")
+                if purpose is DataBucket.DESIGN_FILES
+                else ("blog_data",),
             )
         publish(
             "database/endpoint",
@@ -153,6 +341,78 @@ class PlatformStack(Stack):
             self.secrets.neo4j_aura.secret_arn,
             description="ARN of the Neo4j Aura connection secret.",
             consumers=("blog_data", "blog_code"),
+        )
+        publish(
+            "compute/cluster-arn",
+            self.compute.cluster.cluster_arn,
+            description="ARN of the ECS cluster that runs the services and Prefect flow runs.",
+            consumers=("blog_data",),
+        )
+        publish(
+            "portal/repository-uri",
+            self.backstage.repository_uri,
+            description="ECR repository blog_portal pushes the Backstage image to.",
+            consumers=("blog_portal",),
+        )
+        publish(
+            "portal/url",
+            f"https://{self.config.portal_host}",
+            description="Public URL of the portal.",
+            consumers=("blog_portal",),
+        )
+        publish(
+            "pipelines/url",
+            f"https://{self.config.pipelines_host}/api",
+            description="Public Prefect API URL (needs the Prefect auth string).",
+            consumers=("blog_data",),
+        )
+        publish(
+            "pipelines/internal-api-url",
+            self.prefect.internal_api_url,
+            description="Prefect API URL inside the VPC (workers and flow runs).",
+            consumers=("blog_data",),
+        )
+        publish(
+            "pipelines/auth-secret",
+            self.prefect.auth_secret.secret_arn,
+            description="ARN of the secret holding PREFECT_API_AUTH_STRING.",
+            consumers=("blog_data",),
+        )
+        publish(
+            "pipelines/work-pool",
+            self.prefect.work_pool_name,
+            description="Name of the Prefect ECS work pool.",
+            consumers=("blog_data",),
+        )
+        publish(
+            "pipelines/work-pool-job-variables",
+            self.to_json_string(self.prefect.work_pool_job_variables),
+            description="JSON job variables of the ECS work pool (cluster, network, roles, logs).",
+            consumers=("blog_data",),
+        )
+        publish(
+            "ork-processor/function-name",
+            self.ork_processor.fn.function_name,
+            description="Name of the ork processor Lambda (its code is deployed from blog_data).",
+            consumers=("blog_data",),
+        )
+        publish(
+            "ci/plan-role-arn",
+            self.ci.plan_role.role_arn,
+            description="Role CircleCI assumes through OIDC to plan (diff) on pull requests.",
+            consumers=("blog_infra",),
+        )
+        publish(
+            "ci/deploy-role-arn",
+            self.ci.deploy_role.role_arn,
+            description="Role CircleCI assumes through OIDC to deploy from main.",
+            consumers=("blog_infra",),
+        )
+        publish(
+            "frontend/role-arn",
+            self.ci.frontend_role.role_arn,
+            description="Read-only role the Vercel frontend assumes through OIDC.",
+            consumers=("blog_code",),
         )
         publish(
             "secrets/cloudinary",

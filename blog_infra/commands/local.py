@@ -21,7 +21,9 @@ def local_group() -> None:
 def _emulated(env: str) -> None:
     config = config_for(env)
     if not config.is_emulated:
-        raise BadInput(f"--env {env} deploys to AWS, not to the local emulator; use 'blog-infra deploy --env {env}'")
+        raise BadInput(
+            f"--env {env} deploys to AWS, not to the local emulator; use 'blog-infra deploy --env {env}'"
+        )
 
 
 @local_group.command("up")
@@ -47,7 +49,9 @@ def up_command(env: str) -> None:
     problems = control.log_problems(status.log_path, offset)
     if problems:
         raise CliError(f"the emulator reported an internal error during the deploy: {problems[0]}")
-    render.console.print(render.outputs_table(f"{config.stack_name} outputs", stacks.outputs(target, config.stack_name)))
+    render.console.print(
+        render.outputs_table(f"{config.stack_name} outputs", stacks.outputs(target, config.stack_name))
+    )
 
 
 @local_group.command("down")

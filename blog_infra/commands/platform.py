@@ -8,6 +8,7 @@ import click
 
 from blog_infra import operations, render, stacks
 from blog_infra.exit_codes import ExitCode
+from blog_infra.markdown import plan_markdown
 from blog_infra.options import config_for, env_option, json_option
 from blog_infra.synthesis import synth
 from blog_infra.target import resolve
@@ -45,24 +46,40 @@ def deploy_command(env: str, allow_replace: tuple[str, ...]) -> None:
     config = config_for(env)
     target = resolve(config)
     operations.deploy(config, target, allow_replace=allow_replace)
-    render.console.print(render.outputs_table(f"{config.stack_name} outputs", stacks.outputs(target, config.stack_name)))
+    render.console.print(
+        render.outputs_table(f"{config.stack_name} outputs", stacks.outputs(target, config.stack_name))
+    )
 
 
 @click.command("diff")
 @env_option
 @json_option
-def diff_command(env: str, as_json: bool) -> None:
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+    help="table for a terminal, json for scripts (same as --json), markdown for a pull-request comment.",
+)
+def diff_command(env: str, as_json: bool, output_format: str) -> None:
     """Show what a deploy would change; stateful replacements and deletions in red.
 
     Exits 0 when there is nothing to change, 3 when there are changes.
 
-    Example: blog-infra diff --env prod --json
+    Example: blog-infra diff --env prod --format markdown > reports/plan.md
     """
+    if as_json and output_format not in ("table", "json"):
+        raise click.UsageError(f"--json contradicts --format {output_format}: give one of them")
+    if as_json:
+        output_format = "json"
     config = config_for(env)
     target = resolve(config)
     _, plan = operations.plan(config, target)
-    if as_json:
+    if output_format == "json":
         click.echo(json.dumps(plan.to_json(), indent=2, sort_keys=True))
+    elif output_format == "markdown":
+        click.echo(plan_markdown(plan, stack=config.stack_name, target=target.description), nl=False)
     elif plan.empty:
         render.console.print(f"No changes: {config.stack_name} on {target.description} is up to date.")
     else:
@@ -79,7 +96,7 @@ def diff_command(env: str, as_json: bool) -> None:
 @env_option
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def destroy_command(env: str, yes: bool) -> None:
-    """Delete the environment's stack. Data resources are retained (buckets, database snapshot, secrets, keys).
+    """Delete the environment's stack; buckets, secrets, keys and a database snapshot are retained.
 
     Example: blog-infra destroy --env local --yes
     """

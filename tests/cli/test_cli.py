@@ -45,7 +45,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-@pytest.mark.parametrize(("path", "command"), all_commands(cli), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("path", "command"), all_commands(cli), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_every_command_is_documented_with_an_example(path: str, command: click.Command) -> None:
     assert command.help, f"'{path}' has no help text"
     if not isinstance(command, click.Group):
@@ -94,7 +96,9 @@ def test_a_broken_config_file_gives_no_traceback(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1
 
 
-def test_local_status_reports_not_running_as_json(no_emulator: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_status_reports_not_running_as_json(
+    no_emulator: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["local", "status", "--json"]) == ExitCode.OK
     status = json.loads(capsys.readouterr().out)
     assert status["running"] is False and status["endpoint"] is None

@@ -27,6 +27,16 @@ STATEFUL_LOGICAL_IDS = {
     "ExternalSecretsKey": "AWS::KMS::Key",
     "Neo4jAuraSecret": "AWS::SecretsManager::Secret",
     "CloudinarySecret": "AWS::SecretsManager::Secret",
+    "EdgeCloudFrontLogBucket": "AWS::S3::Bucket",
+    "EdgeLoadBalancerLogBucket": "AWS::S3::Bucket",
+    "BackstageRepository": "AWS::ECR::Repository",
+    "BackstageAppSecret": "AWS::SecretsManager::Secret",
+    "BackstageLogs": "AWS::Logs::LogGroup",
+    "PrefectAuthSecret": "AWS::SecretsManager::Secret",
+    "PrefectRedisAuthSecret": "AWS::SecretsManager::Secret",
+    "PrefectLogs": "AWS::Logs::LogGroup",
+    "PrefectFlowRunLogs": "AWS::Logs::LogGroup",
+    "OrkProcessorLogs": "AWS::Logs::LogGroup",
 }
 
 CONTRACT_PATHS = {
@@ -43,6 +53,18 @@ CONTRACT_PATHS = {
     "database/secrets/pipelines",
     "secrets/neo4j-aura",
     "secrets/cloudinary",
+    "compute/cluster-arn",
+    "portal/repository-uri",
+    "portal/url",
+    "pipelines/url",
+    "pipelines/internal-api-url",
+    "pipelines/auth-secret",
+    "pipelines/work-pool",
+    "pipelines/work-pool-job-variables",
+    "ork-processor/function-name",
+    "ci/plan-role-arn",
+    "ci/deploy-role-arn",
+    "frontend/role-arn",
 }
 
 
@@ -76,7 +98,7 @@ def test_every_taggable_resource_carries_the_ownership_tags(env_template: tuple[
         if not taggable(resource["Type"]):
             continue
         tags = tags_of(resource)
-        if not REQUIRED_TAGS <= set(tags) or tags["environment"] != env:
+        if not set(tags) >= REQUIRED_TAGS or tags["environment"] != env:
             untagged.append(f"{logical_id} ({resource['Type']}): {sorted(tags)}")
     assert not untagged, "\n".join(untagged)
 
@@ -85,7 +107,9 @@ def test_stateful_resources_keep_their_pinned_logical_ids(env_template: tuple[st
     _, template = env_template
     resources = template["Resources"]
     for logical_id, resource_type in STATEFUL_LOGICAL_IDS.items():
-        assert resources.get(logical_id, {}).get("Type") == resource_type, f"{logical_id} moved or changed type"
+        assert resources.get(logical_id, {}).get("Type") == resource_type, (
+            f"{logical_id} moved or changed type"
+        )
 
 
 def test_every_data_resource_is_retained_or_snapshotted(env_template: tuple[str, dict[str, Any]]) -> None:
@@ -106,9 +130,7 @@ def test_the_consumer_contract_is_published_as_parameters_and_outputs(
 ) -> None:
     env, template = env_template
     names = {
-        r["Properties"]["Name"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::SSM::Parameter"
+        r["Properties"]["Name"] for r in template["Resources"].values() if r["Type"] == "AWS::SSM::Parameter"
     }
     assert names == {f"/blog/{env}/{path}" for path in CONTRACT_PATHS}
     assert len(template["Outputs"]) >= len(CONTRACT_PATHS)

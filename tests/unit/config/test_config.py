@@ -43,41 +43,86 @@ def test_defaults_fill_what_the_file_omits(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ('account_id = "12345"\ndomain = "rocketclub.online"\n', "account_id: must be a 12-digit AWS account id"),
-        ("account_id = 210987654321\ndomain = \"rocketclub.online\"\n", "account_id: Input should be a valid string"),
+        (
+            'account_id = "12345"\ndomain = "rocketclub.online"\n',
+            "account_id: must be a 12-digit AWS account id",
+        ),
+        (
+            'account_id = 210987654321\ndomain = "rocketclub.online"\n',
+            "account_id: Input should be a valid string",
+        ),
         (MINIMAL + 'region = "us-nowhere-9"\n', "region: is not an AWS region"),
-        (MINIMAL + "[aurora]\nmin_capacity = 8\nmax_capacity = 4\n", "aurora: min_capacity (8.0) must not exceed max_capacity (4.0)"),
+        (
+            MINIMAL + "[aurora]\nmin_capacity = 8\nmax_capacity = 4\n",
+            "aurora: min_capacity (8.0) must not exceed max_capacity (4.0)",
+        ),
         (MINIMAL + "[aurora]\nmin_capacity = 0.3\n", "aurora.min_capacity: must be a multiple of 0.5 ACU"),
-        (MINIMAL + "[aurora]\nbackup_retention_days = 0\n", "aurora.backup_retention_days: Input should be greater than or equal to 7"),
-        (MINIMAL + "[aurora]\nengine_version = \"11.9\"\n", "aurora.engine_version: must be one of"),
-        (MINIMAL + "log_retention_days = -1\n", "log_retention_days: must be one of CloudWatch's retention periods"),
-        (MINIMAL + "[buckets]\ncached_expiration_days = 0\n", "buckets.cached_expiration_days: Input should be greater than 0"),
+        (
+            MINIMAL + "[aurora]\nbackup_retention_days = 0\n",
+            "aurora.backup_retention_days: Input should be greater than or equal to 7",
+        ),
+        (MINIMAL + '[aurora]\nengine_version = "11.9"\n', "aurora.engine_version: must be one of"),
+        (
+            MINIMAL + "log_retention_days = -1\n",
+            "log_retention_days: must be one of CloudWatch's retention periods",
+        ),
+        (
+            MINIMAL + "[buckets]\ncached_expiration_days = 0\n",
+            "buckets.cached_expiration_days: Input should be greater than 0",
+        ),
         ('account_id = "210987654321"\ndomain = "not a host"\n', "domain: must be a lowercase DNS name"),
         ('account_id = "210987654321"\n', "domain: is required"),
-        (MINIMAL + "[network]\naz_count = 2\nnat_gateways = 3\n", "network: nat_gateways (3) cannot exceed az_count (2)"),
-        (MINIMAL + '[network]\ncidr = "10.0.0.0/8"\n', "network.cidr: prefix length must be between /16 and /24"),
+        (
+            MINIMAL + "[network]\naz_count = 2\nnat_gateways = 3\n",
+            "network: nat_gateways (3) cannot exceed az_count (2)",
+        ),
+        (
+            MINIMAL + '[network]\ncidr = "10.0.0.0/8"\n',
+            "network.cidr: prefix length must be between /16 and /24",
+        ),
         (MINIMAL + "nat_gateway = 1\n", "nat_gateway: is not a known setting"),
         (MINIMAL + 'target = "mars"\n', "target: Input should be 'emulator' or 'aws'"),
         (MINIMAL + 'name = "prod"\n', "name: is 'prod' but the file lives under 'staging'"),
-        (MINIMAL + "[tags]\n\"aws:owner\" = \"x\"\n", "tags: tag key 'aws:owner' is not allowed"),
+        (MINIMAL + '[tags]\n"aws:owner" = "x"\n', "tags: tag key 'aws:owner' is not allowed"),
         ("account_id = \n", "not valid TOML"),
-        (MINIMAL.replace("1.2.3", "latest"), "backstage.image_tag: 'latest' is refused for an AWS environment"),
+        (
+            MINIMAL.replace("1.2.3", "latest"),
+            "backstage.image_tag: 'latest' is refused for an AWS environment",
+        ),
         (MINIMAL.replace("1.2.3", "a b"), "backstage.image_tag: must be a Docker image tag"),
         (MINIMAL + 'region = "eu-west-1"\n', "edge.certificate_arn: required when region is not us-east-1"),
-        (MINIMAL + '[edge]\ncertificate_arn = "arn:aws:acm:eu-west-1:210987654321:certificate/x"\n',
-         "edge.certificate_arn: must be an ACM certificate ARN in us-east-1"),
-        (MINIMAL + '[edge]\ncloudfront_prefix_list_id = "sg-123"\n', "edge.cloudfront_prefix_list_id: must be a managed"),
-        (MINIMAL + '[prefect]\nimage = "prefecthq/prefect:latest"\n', "prefect.image: must name a pinned tag"),
+        (
+            MINIMAL + '[edge]\ncertificate_arn = "arn:aws:acm:eu-west-1:210987654321:certificate/x"\n',
+            "edge.certificate_arn: must be an ACM certificate ARN in us-east-1",
+        ),
+        (
+            MINIMAL + '[edge]\ncloudfront_prefix_list_id = "sg-123"\n',
+            "edge.cloudfront_prefix_list_id: must be a managed",
+        ),
+        (
+            MINIMAL + '[prefect]\nimage = "prefecthq/prefect:latest"\n',
+            "prefect.image: must name a pinned tag",
+        ),
         (MINIMAL + '[prefect]\nimage = "prefecthq/prefect"\n', "prefect.image: must name a pinned tag"),
         (MINIMAL + "[prefect.server]\ncpu = 300\n", "prefect.server.cpu: must be a Fargate CPU size"),
-        (MINIMAL + "[prefect.server]\nmin_capacity = 3\nmax_capacity = 2\n",
-         "prefect.server: min_capacity (3) must not exceed max_capacity (2)"),
-        (MINIMAL + '[ork_processor]\ncode_bucket = "artifacts"\n', "ork_processor: code_bucket and code_key must be set together"),
+        (
+            MINIMAL + "[prefect.server]\nmin_capacity = 3\nmax_capacity = 2\n",
+            "prefect.server: min_capacity (3) must not exceed max_capacity (2)",
+        ),
+        (
+            MINIMAL + '[ork_processor]\ncode_bucket = "artifacts"\n',
+            "ork_processor: code_bucket and code_key must be set together",
+        ),
         (MINIMAL + '[circleci]\norg_id = "my-org"\n', "circleci.org_id: must be a lowercase UUID"),
-        (MINIMAL + '[vercel]\nenvironment = "staging"\n', "vercel.environment: must be production, preview or development"),
+        (
+            MINIMAL + '[vercel]\nenvironment = "staging"\n',
+            "vercel.environment: must be production, preview or development",
+        ),
     ],
 )
-def test_invalid_values_fail_with_one_line_naming_file_and_field(tmp_path: Path, body: str, expected: str) -> None:
+def test_invalid_values_fail_with_one_line_naming_file_and_field(
+    tmp_path: Path, body: str, expected: str
+) -> None:
     # GIVEN a config file with one bad value
     envs = write_env(tmp_path, "staging", body)
     # WHEN it is loaded THEN a ConfigError names the file and the field in one line
@@ -99,5 +144,9 @@ def test_placeholder_values_are_reported(tmp_path: Path) -> None:
     # GIVEN a file that still holds the stand-in account and CircleCI ids
     envs = write_env(tmp_path, "staging", MINIMAL.replace("210987654321", "111111111111"))
     # WHEN asked THEN each stand-in is named, so a deploy can refuse to run with them
-    assert load_config("staging", envs).placeholders() == ["account_id", "circleci.org_id", "circleci.project_id"]
+    assert load_config("staging", envs).placeholders() == [
+        "account_id",
+        "circleci.org_id",
+        "circleci.project_id",
+    ]
     assert load_config("prod").placeholders()[0] == "account_id"

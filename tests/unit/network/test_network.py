@@ -43,8 +43,14 @@ def test_no_nat_makes_application_subnets_isolated() -> None:
     template.resource_count_is("AWS::EC2::NatGateway", 0)
     template.has_resource_properties(
         "AWS::EC2::Subnet",
-        {"Tags": Match.array_with([{"Key": "aws-cdk:subnet-name", "Value": "application"},
-                                   {"Key": "aws-cdk:subnet-type", "Value": "Isolated"}])},
+        {
+            "Tags": Match.array_with(
+                [
+                    {"Key": "aws-cdk:subnet-name", "Value": "application"},
+                    {"Key": "aws-cdk:subnet-type", "Value": "Isolated"},
+                ]
+            )
+        },
     )
 
 

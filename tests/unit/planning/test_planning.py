@@ -8,7 +8,11 @@ from blog_infra.planning import Action, Replacement, compute_plan
 
 
 def bucket(name: str, **extra: Any) -> dict[str, Any]:
-    return {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": {"BucketName": name, **extra}}
+    return {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "Properties": {"BucketName": name, **extra},
+    }
 
 
 def template(**resources: Any) -> dict[str, Any]:
@@ -63,8 +67,14 @@ def test_turning_on_encryption_with_a_new_key_replaces_the_cluster() -> None:
 
 
 def test_replacement_cascades_to_resources_that_refer_to_it_immutably() -> None:
-    group = {"Type": "AWS::RDS::DBSubnetGroup", "Properties": {"DBSubnetGroupDescription": "a", "DBSubnetGroupName": "a"}}
-    moved = {"Type": "AWS::RDS::DBSubnetGroup", "Properties": {"DBSubnetGroupDescription": "a", "DBSubnetGroupName": "b"}}
+    group = {
+        "Type": "AWS::RDS::DBSubnetGroup",
+        "Properties": {"DBSubnetGroupDescription": "a", "DBSubnetGroupName": "a"},
+    }
+    moved = {
+        "Type": "AWS::RDS::DBSubnetGroup",
+        "Properties": {"DBSubnetGroupDescription": "a", "DBSubnetGroupName": "b"},
+    }
     cluster = {"Type": "AWS::RDS::DBCluster", "Properties": {"DBSubnetGroupName": {"Ref": "Subnets"}}}
     plan = compute_plan(template(Subnets=group, Db=cluster), template(Subnets=moved, Db=cluster))
     changes = {c.logical_id: c for c in plan.changes}

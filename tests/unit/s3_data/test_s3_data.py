@@ -13,8 +13,11 @@ from tests.unit.helpers import new_stack
 @pytest.fixture(scope="module")
 def template() -> Template:
     stack = new_stack()
-    S3Data(stack, "Data", props=S3DataProps(name_prefix="rocketclub-test-123456789012",
-                                             cached_expiration=Duration.days(7)))
+    S3Data(
+        stack,
+        "Data",
+        props=S3DataProps(name_prefix="rocketclub-test-123456789012", cached_expiration=Duration.days(7)),
+    )
     return Template.from_stack(stack)
 
 
@@ -36,16 +39,18 @@ def test_every_bucket_is_private_encrypted_and_retained(template: Template, purp
         "IgnorePublicAcls": True,
         "RestrictPublicBuckets": True,
     }
-    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
-        "SSEAlgorithm": "AES256"
-    }
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
     assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     assert resource["DeletionPolicy"] == "Retain"
     assert resource["UpdateReplacePolicy"] == "Retain"
 
 
 @pytest.mark.parametrize("purpose", [DataBucket.RAW, DataBucket.CLEAN, DataBucket.DESIGN_FILES])
-def test_data_buckets_are_versioned_and_expire_noncurrent_versions(template: Template, purpose: DataBucket) -> None:
+def test_data_buckets_are_versioned_and_expire_noncurrent_versions(
+    template: Template, purpose: DataBucket
+) -> None:
     props = bucket(template, purpose)["Properties"]
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
@@ -60,7 +65,9 @@ def test_cached_is_unversioned_and_expires_objects(template: Template) -> None:
 
 
 def test_raw_moves_to_infrequent_access(template: Template) -> None:
-    rules = {r["Id"]: r for r in bucket(template, DataBucket.RAW)["Properties"]["LifecycleConfiguration"]["Rules"]}
+    rules = {
+        r["Id"]: r for r in bucket(template, DataBucket.RAW)["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
     assert rules["raw-to-infrequent-access"]["Transitions"] == [
         {"StorageClass": "STANDARD_IA", "TransitionInDays": 90}
     ]
@@ -74,7 +81,9 @@ def test_plain_http_and_old_tls_are_denied(template: Template) -> None:
             "PolicyDocument": {
                 "Statement": Match.array_with(
                     [
-                        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+                        Match.object_like(
+                            {"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+                        ),
                         Match.object_like(
                             {"Effect": "Deny", "Condition": {"NumericLessThan": {"s3:TlsVersion": 1.2}}}
                         ),

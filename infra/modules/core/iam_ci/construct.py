@@ -161,6 +161,7 @@ class CiIdentities(Construct):
         self._allow_bootstrap_roles(self.deploy_role, props.cdk_qualifier, regions, CDK_BOOTSTRAP_ROLES)
         self._allow_bootstrap_roles(self.plan_role, props.cdk_qualifier, regions, ("lookup-role",))
         self._allow_diff(self.plan_role, props.cdk_qualifier)
+        self._allow_diff(self.deploy_role, props.cdk_qualifier)
         self.verify_policy = self._verify_policy(props)
         self.plan_role.add_managed_policy(self.verify_policy)
         for bucket, prefix in props.frontend_read:

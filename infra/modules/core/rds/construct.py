@@ -22,6 +22,7 @@ from infra.modules.stateful import pin_logical_id
 BOOTSTRAP_CODE = Path(__file__).resolve().parent / "bootstrap"
 DEFAULT_CONSUMERS = ("backstage", "prefect", "pipelines")
 MASTER_USERNAME = "blog_admin"
+DEFAULT_BACKUP_RETENTION = Duration.days(7)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +41,7 @@ class DatabaseProps:
     """Maximum Aurora capacity units of every instance."""
     readers: int = 0
     """Serverless v2 readers in addition to the writer; a reader gives fast fail-over."""
-    backup_retention: Duration = Duration.days(7)
+    backup_retention: Duration = DEFAULT_BACKUP_RETENTION
     """How long automated backups are kept."""
     deletion_protection: bool = True
     """Refuse deletion of the cluster."""
@@ -123,7 +124,9 @@ class Database(Construct):
         )
         cfn_cluster = self.cluster.node.default_child
         assert isinstance(cfn_cluster, rds.CfnDBCluster)
-        cfn_cluster.master_user_secret = rds.CfnDBCluster.MasterUserSecretProperty(kms_key_id=self.key.key_arn)
+        cfn_cluster.master_user_secret = rds.CfnDBCluster.MasterUserSecretProperty(
+            kms_key_id=self.key.key_arn
+        )
         pin_logical_id(self.cluster, "AuroraCluster")
 
         self.master_secret = secretsmanager.Secret.from_secret_complete_arn(

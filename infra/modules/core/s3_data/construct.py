@@ -21,17 +21,22 @@ class DataBucket(StrEnum):
     DESIGN_FILES = "design-files"
 
 
+CACHED_EXPIRATION = Duration.days(30)
+NONCURRENT_VERSION_EXPIRATION = Duration.days(90)
+RAW_INFREQUENT_ACCESS_AFTER = Duration.days(90)
+
+
 @dataclass(frozen=True, kw_only=True)
 class S3DataProps:
     """Inputs of the data-buckets module."""
 
     name_prefix: str
     """Bucket names are `<name_prefix>-<purpose>`; include the account id to keep them unique."""
-    cached_expiration: Duration = Duration.days(30)
+    cached_expiration: Duration = CACHED_EXPIRATION
     """Objects in `cached` are deleted after this."""
-    noncurrent_version_expiration: Duration = Duration.days(90)
+    noncurrent_version_expiration: Duration = NONCURRENT_VERSION_EXPIRATION
     """Noncurrent object versions in versioned buckets are deleted after this."""
-    raw_infrequent_access_after: Duration = Duration.days(90)
+    raw_infrequent_access_after: Duration = RAW_INFREQUENT_ACCESS_AFTER
     """Objects in `raw` move to S3 Standard-IA after this."""
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     """What happens to a bucket when it leaves the stack. Data is retained unless told otherwise."""
@@ -43,7 +48,9 @@ class S3Data(Construct):
     def __init__(self, scope: Construct, id: str, *, props: S3DataProps) -> None:
         super().__init__(scope, id)
         if len(props.name_prefix) + len("-design-files") > 63:
-            raise ValueError(f"S3Data name_prefix {props.name_prefix!r} makes bucket names over 63 characters")
+            raise ValueError(
+                f"S3Data name_prefix {props.name_prefix!r} makes bucket names over 63 characters"
+            )
 
         self.buckets: dict[DataBucket, s3.Bucket] = {}
         for purpose in DataBucket:
@@ -67,7 +74,11 @@ class S3Data(Construct):
 
     def _bucket(self, purpose: DataBucket, props: S3DataProps) -> s3.Bucket:
         versioned = purpose is not DataBucket.CACHED
-        rules = [s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7))]
+        rules = [
+            s3.LifecycleRule(
+                id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
+            )
+        ]
         if versioned:
             rules.append(
                 s3.LifecycleRule(
@@ -106,4 +117,3 @@ class S3Data(Construct):
         )
         pin_logical_id(bucket, f"DataBucket{construct_id}")
         return bucket
-
