@@ -67,6 +67,8 @@ class CdkRun:
 
 def cdk_environment(target: Target) -> dict[str, str]:
     env = dict(os.environ)
+    if target.endpoint:
+        env = {key: value for key, value in env.items() if not key.startswith("AWS_")}
     env["PATH"] = f"{paths.NODE_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.update(
         {

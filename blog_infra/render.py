@@ -13,8 +13,10 @@ from blog_infra.cdk import Event
 from blog_infra.planning import Action, Plan, Replacement
 from blog_infra.stacks import Output
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+_WIDTH = None if sys.stdout.isatty() else 200
+"""Logs (CI, pipes) get wide lines rather than tables wrapped at 80 columns."""
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 
 def outputs_table(title: str, outputs: list[Output]) -> Table:

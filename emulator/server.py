@@ -1,0 +1,100 @@
+"""Entry point of the emulator process: ``python -m emulator.server --port N [--host 127.0.0.1]``.
+
+Installs our CloudFormation engine fixes and resource models into moto, then serves moto's WSGI app
+on a loopback address until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+HEALTH_PATH = "/_emulator/health"
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def _with_health(app: WsgiApp) -> WsgiApp:
+    """Answer the health probe ourselves so that the controller can tell our process by its pid."""
+
+    def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            body = json.dumps({"ok": True, "pid": os.getpid()}).encode()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def build_app() -> WsgiApp:
+    """moto's server app with every extension of this package installed."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from emulator.extensions import install
+
+    install()
+    return _with_health(DomainDispatcherApplication(create_backend_app))
+
+
+def _request_handler() -> type[Any]:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class RequestHandler(MotoRequestHandler):
+        """moto's handler, without an access-log line for each health probe of the controller."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if self.path != HEALTH_PATH:
+                super().log_request(code, size)
+
+    return RequestHandler
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulator.server", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    if args.host not in LOOPBACK_HOSTS:
+        parser.error(f"--host must be a loopback address ({', '.join(LOOPBACK_HOSTS)}), not {args.host}")
+
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from werkzeug.serving import make_server
+
+    app = build_app()
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=_request_handler())
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    logging.getLogger("emulator").info("serving on http://%s:%d (pid %d)", args.host, args.port, os.getpid())
+    try:
+        server.serve_forever()
+    except SystemExit:
+        pass
+    finally:
+        server.server_close()
+        logging.getLogger("emulator").info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
