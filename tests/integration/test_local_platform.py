@@ -106,9 +106,3 @@ def test_second_up_reports_no_changes_and_diff_agrees(platform: LocalPlatform) -
 def test_emulator_log_has_no_internal_errors(platform: LocalPlatform) -> None:
     status = control.status(platform.state_dir / "emulator")
     assert control.log_problems(status.log_path) == []
-
-
-def test_down_destroys_the_stack_and_stops_the_emulator(platform: LocalPlatform) -> None:
-    result = platform.cli("local", "down")
-    assert "Destroyed blog-local" in result.stdout
-    assert not control.status(platform.state_dir / "emulator").running

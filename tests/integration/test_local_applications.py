@@ -1,0 +1,116 @@
+"""The applications, the edge and the identities, read back from the emulator after `local up`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import LocalPlatform
+
+pytestmark = pytest.mark.integration
+
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|AUTH_STRING|CONNECTION_URL", re.IGNORECASE)
+
+
+def task_definitions(platform: LocalPlatform) -> dict[str, Any]:
+    ecs = platform.client("ecs")
+    result = {}
+    for arn in ecs.list_task_definitions()["taskDefinitionArns"]:
+        definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        result[definition["family"]] = definition
+    return result
+
+
+def test_listener_routes_each_host_to_its_service(platform: LocalPlatform) -> None:
+    elbv2 = platform.client("elbv2")
+    (balancer,) = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert balancer["Scheme"] == "internal"
+    (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    assert listener["Port"] == 443 and listener["Protocol"] == "HTTPS"
+    rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    hosts = {}
+    for rule in rules:
+        if rule["IsDefault"]:
+            assert rule["Actions"][0]["Type"] == "fixed-response"
+            assert rule["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+            continue
+        (condition,) = rule["Conditions"]
+        values = condition.get("HostHeaderConfig", {}).get("Values") or condition["Values"]
+        groups = elbv2.describe_target_groups(TargetGroupArns=[rule["Actions"][0]["TargetGroupArn"]])
+        hosts[values[0]] = groups["TargetGroups"][0]
+    assert set(hosts) == {"portal.rocketclub.test", "pipelines.rocketclub.test"}
+    assert hosts["portal.rocketclub.test"]["Port"] == 7007
+    assert hosts["portal.rocketclub.test"]["HealthCheckPath"] == "/.backstage/health/v1/readiness"
+    assert hosts["pipelines.rocketclub.test"]["HealthCheckPath"] == "/api/health"
+
+
+def test_services_run_in_the_cluster(platform: LocalPlatform) -> None:
+    ecs = platform.client("ecs")
+    (cluster_arn,) = ecs.list_clusters()["clusterArns"]
+    services = ecs.list_services(cluster=cluster_arn)["serviceArns"]
+    assert len(services) == 4  # Backstage, Prefect API, Prefect services, Prefect worker
+    described = ecs.describe_services(cluster=cluster_arn, services=services)["services"]
+    for service in described:
+        network = service["networkConfiguration"]["awsvpcConfiguration"]
+        assert network["assignPublicIp"] == "DISABLED"
+
+
+def test_no_task_definition_has_a_plain_environment_secret(platform: LocalPlatform) -> None:
+    definitions = task_definitions(platform)
+    assert len(definitions) >= 4
+    injected = 0
+    for family, definition in definitions.items():
+        for container in definition["containerDefinitions"]:
+            plain = [e["name"] for e in container.get("environment", []) if SECRET_NAME.search(e["name"])]
+            assert not plain, f"{family}/{container['name']} has secret-looking plain variables {plain}"
+            for secret in container.get("secrets", []):
+                assert secret["valueFrom"].startswith("arn:aws:secretsmanager:")
+                injected += 1
+            assert container.get("readonlyRootFilesystem") is True, family
+            assert container.get("user") not in (None, "root", "0"), family
+    assert injected >= 10
+
+
+def test_backstage_reads_its_database_login_from_its_own_secret(platform: LocalPlatform) -> None:
+    (backstage,) = [d for f, d in task_definitions(platform).items() if "Backstage" in f]
+    secrets = {s["name"]: s["valueFrom"] for c in backstage["containerDefinitions"] for s in c.get("secrets", [])}
+    assert {"POSTGRES_HOST", "POSTGRES_PASSWORD", "GITHUB_TOKEN", "BACKEND_SECRET"} <= set(secrets)
+    assert "blog/local/database/backstage" in secrets["POSTGRES_PASSWORD"]
+
+
+def test_distribution_serves_both_hostnames(platform: LocalPlatform) -> None:
+    cloudfront = platform.client("cloudfront")
+    (summary,) = cloudfront.list_distributions()["DistributionList"]["Items"]
+    config = cloudfront.get_distribution_config(Id=summary["Id"])["DistributionConfig"]
+    assert sorted(config["Aliases"]["Items"]) == ["pipelines.rocketclub.test", "portal.rocketclub.test"]
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert config["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+
+
+def test_oidc_providers_and_role_trust(platform: LocalPlatform) -> None:
+    iam = platform.client("iam")
+    urls = {
+        iam.get_open_id_connect_provider(OpenIDConnectProviderArn=p["Arn"])["Url"]
+        for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    }
+    assert any("oidc.circleci.com/org/" in url for url in urls)
+    assert any("oidc.vercel.com/rocketclub" in url for url in urls)
+    trust = iam.get_role(RoleName="blog-local-ci-deploy")["Role"]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    (statement,) = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    condition = json.dumps(statement["Condition"])
+    assert "vcs-ref/refs/heads/main" in condition
+
+
+def test_design_file_uploads_trigger_the_ork_processor(platform: LocalPlatform) -> None:
+    lambda_ = platform.client("lambda")
+    names = [f["FunctionName"] for f in lambda_.list_functions()["Functions"] if "OrkProcessor" in f["FunctionName"]]
+    assert len(names) == 1
+    config = lambda_.get_function_concurrency(FunctionName=names[0])
+    assert config["ReservedConcurrentExecutions"] == 5
+    invoke = lambda_.get_function_event_invoke_config(FunctionName=names[0])
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"].startswith("arn:aws:sqs:")
