@@ -130,21 +130,22 @@ def get_stack_from_s3_url(template_url: str, account_id: str, partition: str) ->
 # --- resource types -----------------------------------------------------------------------------
 
 
-def _custom_model() -> type[CloudFormationModel]:
-    from emulator.cfn.cloudformation import CustomResource
+def _custom_model(resource_type: str) -> type[CloudFormationModel]:
+    from emulator.cfn.cloudformation import custom_resource_model
 
-    return CustomResource
+    return custom_resource_model(resource_type)
 
 
 def resource_class_from_type(resource_type: str) -> type[CloudFormationModel]:
-    """Route every custom resource to our no-op model.
+    """Route every custom resource to our models.
 
     moto hands ``Custom::*`` to a Lambda it runs in Docker; without Docker the resource never
-    completes and the stack hangs. Nothing here can run Lambda code, so custom resources are
-    recorded as complete and every attribute they expose reads as an empty string.
+    completes and the stack hangs. Nothing here can run Lambda code: the CDK-provided custom
+    resources whose effect is well defined are emulated natively (``cfn/cdk.py``), every other one
+    is recorded as complete and every attribute it exposes reads as an empty string.
     """
     if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":
-        return _custom_model()
+        return _custom_model(resource_type)
     return _original_resource_class_from_type(resource_type)
 
 
@@ -417,6 +418,8 @@ def resource_map_update(
                 resource_type,
             )
             continue
+        if hasattr(original, "retire"):
+            original.update_replace_policy = str(resource_json.get("UpdateReplacePolicy", "Delete"))
         try:
             parsed = parse_resource(resource_json, self)
             if parsed is None:

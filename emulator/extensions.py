@@ -4,9 +4,11 @@ from __future__ import annotations
 
 
 def install() -> None:
-    """Fix moto's CloudFormation engine and policy conditions, then register our resource models."""
-    from emulator import cfn, engine, policy
+    """Fix moto's CloudFormation engine, policy conditions and S3 events to Lambda, then register our
+    resource models."""
+    from emulator import cfn, engine, policy, s3_events
 
     engine.install()
     policy.install()
+    s3_events.install()
     cfn.register()

@@ -30,6 +30,8 @@ class Resource:
     cf_resource_type: str
     logical_resource_id: str
     deletion_policy = "Delete"
+    update_replace_policy = "Delete"
+    """Set by the engine before an update: what becomes of this resource when a replacement supersedes it."""
 
     def __init__(self, physical_id: str, account_id: str, region_name: str, properties: Mapping[str, Any]):
         self.physical_id = physical_id
@@ -40,6 +42,12 @@ class Resource:
     @property
     def physical_resource_id(self) -> str:
         return self.physical_id
+
+    def retire(self) -> None:
+        """Delete this resource after a replacement took its place, unless its UpdateReplacePolicy
+        keeps it (Retain, or Snapshot, whose snapshot the emulator does not model)."""
+        if self.update_replace_policy == "Delete":
+            self.delete_resource()
 
     def attributes(self) -> dict[str, Any]:
         """Values of ``Fn::GetAtt``; overridden per type."""

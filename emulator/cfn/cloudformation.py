@@ -9,6 +9,14 @@ from moto.core.common_models import CloudFormationModel
 from emulator.cfn._base import Resource, properties_of, random_suffix
 
 
+def custom_resource_model(resource_type: str) -> type[CustomResource]:
+    """The model of a custom resource type: a native emulation of a CDK-provided handler
+    (``cdk.NATIVE_CUSTOM_RESOURCES``), or else the no-op ``CustomResource``."""
+    from emulator.cfn.cdk import NATIVE_CUSTOM_RESOURCES
+
+    return NATIVE_CUSTOM_RESOURCES.get(resource_type, CustomResource)
+
+
 class CustomResource(Resource, CloudFormationModel):
     """A custom resource recorded as complete without running its provider.
 
@@ -42,3 +50,9 @@ class CustomResource(Resource, CloudFormationModel):
     ) -> CustomResource:
         physical_id = f"{kwargs.get('LogicalId', 'Custom')}-{random_suffix()}"
         return cls(physical_id, account_id, region_name, properties_of(cloudformation_json))
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+    ) -> None:
+        """moto's deletion hook, never called: the engine deletes through ``delete_stack_resource``."""

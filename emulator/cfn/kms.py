@@ -79,7 +79,7 @@ class Key(Resource, CloudFormationModel):
             replacement = Key.create_from_cloudformation_json(
                 new_resource_name, {"Properties": properties}, self.account_id, self.region_name
             )
-            self.delete_resource()
+            self.retire()
             return replacement
         backend = _kms(self.account_id, self.region_name)
         backend.put_key_policy(self.physical_id, _policy(properties.get("KeyPolicy") or {}))

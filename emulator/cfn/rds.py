@@ -295,7 +295,7 @@ class DBCluster(Resource, CloudFormationModel):
             replacement = DBCluster.create_from_cloudformation_json(
                 new_resource_name, {"Properties": properties}, self.account_id, self.region_name
             )
-            self.delete_resource()
+            self.retire()
             return replacement
         cluster = self.cluster
         cluster.deletion_protection = as_bool(properties.get("DeletionProtection"))
@@ -441,7 +441,7 @@ class DBInstance(Resource, CloudFormationModel):
             replacement = DBInstance.create_from_cloudformation_json(
                 new_resource_name, {"Properties": properties}, self.account_id, self.region_name
             )
-            self.delete_resource()
+            self.retire()
             return replacement
         instance = self.instance
         instance.db_instance_class = properties.get("DBInstanceClass") or instance.db_instance_class

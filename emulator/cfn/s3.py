@@ -232,7 +232,7 @@ class Bucket(Resource, CloudFormationModel):
             replacement = Bucket.create_from_cloudformation_json(
                 new_resource_name, {"Properties": properties}, self.account_id, self.region_name
             )
-            self.delete_resource()
+            self.retire()
             return replacement
         self._configure(properties)
         return self

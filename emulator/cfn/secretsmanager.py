@@ -119,7 +119,7 @@ class Secret(Resource, CloudFormationModel):
             replacement = Secret.create_from_cloudformation_json(
                 new_resource_name, {"Properties": properties}, self.account_id, self.region_name
             )
-            self.delete_resource()
+            self.retire()
             return replacement
         backend = _backend(self.account_id, self.region_name)
         value_changed = properties.get("SecretString") != old.get("SecretString") or properties.get(
