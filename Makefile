@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help setup up down status synth diff deploy outputs test test-fast lint format clean
+.PHONY: help setup up down status synth diff deploy outputs test test-fast lint format clean docs docs-check check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,3 +69,24 @@ test-fast: setup ## The tests that do not deploy
 clean: ## Remove build output and local state (stops the emulator first)
 	-$(BIN)/blog-infra local down --env local
 	rm -rf cdk.out .state .pytest_cache .mypy_cache .ruff_cache
+
+docs: setup ## Regenerate the docs, catalog-info.yaml and the diagram from the code (installs Graphviz)
+	@command -v dot >/dev/null || { echo "Installing Graphviz (dot) to draw docs/architecture.png..."; \
+		apt-get update -qq && apt-get install -y -qq graphviz >/dev/null; }
+	$(BIN)/blog-infra docs
+
+docs-check: setup ## Fail, naming each file, when a generated doc is out of date
+	$(BIN)/blog-infra docs --check
+
+CHECKOV_VENV := .tools/checkov
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+gate-tools: $(CHECKOV_VENV)/.installed ## Install checkov into its own tool environment (.tools/checkov)
+
+check: setup gate-tools ## The four safety gates on prod and local; fails on any unacknowledged finding
+	$(BIN)/blog-infra check --env prod --env local

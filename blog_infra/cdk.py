@@ -39,7 +39,10 @@ def parse_event(line: str) -> Event | None:
         return None
     rest = match["rest"].strip()
     logical = _LOGICAL.match(rest)
-    resource, reason = (logical["logical"], logical["reason"].strip()) if logical else (rest, "")
+    if logical:
+        resource, reason = logical["logical"], logical["reason"].strip()
+    else:
+        resource, _, reason = rest.partition(" ")
     return Event(
         done=int(match["done"]),
         total=int(match["total"]),

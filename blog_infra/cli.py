@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from blog_infra.commands.check import check_command
 from blog_infra.commands.dns import dns_group
+from blog_infra.commands.docs import docs_command
 from blog_infra.commands.local import local_group
 from blog_infra.commands.platform import (
     deploy_command,
@@ -33,12 +35,14 @@ def cli() -> None:
 
 for command in (
     synth_command,
+    check_command,
     deploy_command,
     diff_command,
     destroy_command,
     outputs_command,
     local_group,
     dns_group,
+    docs_command,
 ):
     cli.add_command(command)
 

@@ -66,6 +66,7 @@ def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = 
             on_event=progress,
         )
     if run.returncode != 0:
+        target.ensure_reachable(f"deploy of {assembly.stack_name}")
         raise CliError(f"deploy of {assembly.stack_name} failed: {run.error_summary()}")
     render.console.print(f"Deployed {assembly.stack_name} in {time.monotonic() - started:.0f} s.")
     return True
@@ -96,6 +97,7 @@ def destroy(config: EnvConfig, target: Target) -> bool:
             on_event=progress,
         )
     if run.returncode != 0:
+        target.ensure_reachable(f"destroy of {assembly.stack_name}")
         raise CliError(f"destroy of {assembly.stack_name} failed: {run.error_summary()}")
     render.console.print(f"Destroyed {assembly.stack_name} on {target.description}.")
     return True

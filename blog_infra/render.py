@@ -8,6 +8,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from blog_infra.cdk import Event
 from blog_infra.planning import Action, Plan, Replacement
@@ -15,8 +16,8 @@ from blog_infra.stacks import Output
 
 _WIDTH = None if sys.stdout.isatty() else 200
 """Logs (CI, pipes) get wide lines rather than tables wrapped at 80 columns."""
-console = Console(highlight=False, width=_WIDTH)
-err_console = Console(stderr=True, highlight=False, width=_WIDTH)
+console = Console(highlight=False, emoji=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, emoji=False, width=_WIDTH)
 
 
 def outputs_table(title: str, outputs: list[Output]) -> Table:
@@ -25,7 +26,7 @@ def outputs_table(title: str, outputs: list[Output]) -> Table:
     table.add_column("Value")
     table.add_column("Description", style="dim")
     for output in outputs:
-        table.add_row(output.key, output.value, output.description)
+        table.add_row(Text(output.key), Text(output.value), Text(output.description))
     return table
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from blog_infra import paths
+from blog_infra.errors import BadInput
 from infra.config import EnvConfig
 
 
@@ -26,13 +27,26 @@ class Assembly:
         return result
 
 
-def synth(config: EnvConfig, outdir: Path | None = None) -> Assembly:
-    """Synthesize `config`'s root stack in this process (the CDK CLI then deploys the assembly)."""
-    from infra.app import build_app
+def synth(config: EnvConfig, outdir: Path | None = None, *, gates: bool = True) -> Assembly:
+    """Synthesize `config`'s root stack in this process (the CDK CLI then deploys the assembly).
 
+    With `gates` (always, for what is deployed) cdk-nag and the Control Tower controls run on the
+    templates, and any finding that `infra/acknowledgements.toml` does not acknowledge stops here.
+    """
     directory = outdir or paths.cdk_out(config.name)
+    if gates:
+        from blog_infra.gates.synthesized import refuse_failing, synth_with_gates
+
+        return refuse_failing(synth_with_gates(config, directory)).assembly
+
+    from infra.app import build_app
+    from infra.gates import AcknowledgementError
+
     if directory.exists():
         shutil.rmtree(directory)
-    app, stack = build_app(config, outdir=str(directory))
+    try:
+        app, stack = build_app(config, outdir=str(directory))
+    except AcknowledgementError as exc:
+        raise BadInput(str(exc)) from None
     app.synth()
     return Assembly(directory=directory, stack_name=stack.stack_name)

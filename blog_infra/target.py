@@ -28,6 +28,14 @@ class Target:
             return f"the local emulator at {self.endpoint}"
         return f"AWS account {self.config.account_id} in {self.config.region}"
 
+    def ensure_reachable(self, during: str) -> None:
+        """After a failure: say so plainly when the cause is that the emulator went away."""
+        if self.endpoint and not control.status(paths.emulator_state_dir()).running:
+            raise Unavailable(
+                f"the local emulator stopped during the {during}; run 'make up' (blog-infra local up) "
+                "to start it again and redeploy from scratch"
+            )
+
     def client(self, service: str) -> Any:
         if self.endpoint:
             return boto3.client(

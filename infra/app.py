@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import App
 
 from infra.config import ConfigError, EnvConfig, load_config
+from infra.gates import AcknowledgementError, apply_acknowledgements, enable_gates
 from infra.stack import PlatformStack
 
 ENV_CONTEXT_KEY = "env"
@@ -26,10 +27,22 @@ def new_app(outdir: str | None = None) -> App:
     return App(outdir=outdir, analytics_reporting=False, context=dict(FEATURE_FLAGS))
 
 
-def build_app(config: EnvConfig, *, outdir: str | None = None) -> tuple[App, PlatformStack]:
-    """The app for one environment: one root stack."""
+def build_app(
+    config: EnvConfig, *, outdir: str | None = None, gates: bool = False
+) -> tuple[App, PlatformStack]:
+    """The app for one environment: one root stack, with the acknowledgements of
+    `infra/acknowledgements.toml` applied. `gates` runs cdk-nag and the Control Tower controls on
+    synthesis, which then fails on any finding that is not acknowledged."""
     app = new_app(outdir)
-    return app, PlatformStack(app, config=config)
+    return app, compose(app, config, gates=gates)
+
+
+def compose(app: App, config: EnvConfig, *, gates: bool) -> PlatformStack:
+    if gates:
+        enable_gates(app)
+    stack = PlatformStack(app, config=config)
+    apply_acknowledgements(stack, config.name)
+    return stack
 
 
 def main() -> int:
@@ -40,7 +53,11 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    PlatformStack(app, config=config)
+    try:
+        compose(app, config, gates=True)
+    except AcknowledgementError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     app.synth()
     return 0
 

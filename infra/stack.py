@@ -18,10 +18,12 @@ from infra.modules.core.ecs_cluster.construct import EcsCluster, EcsClusterProps
 from infra.modules.core.edge.construct import Edge, EdgeProps
 from infra.modules.core.iam_ci.construct import CiIdentities, CiIdentitiesProps
 from infra.modules.core.iam_runtime.construct import RuntimeRoles, RuntimeRolesProps
+from infra.modules.core.log_encryption.construct import LogEncryption
 from infra.modules.core.network.construct import Network, NetworkProps
 from infra.modules.core.rds.construct import Database, DatabaseProps
 from infra.modules.core.s3_data.construct import DataBucket, S3Data, S3DataProps
 from infra.modules.core.secrets.construct import ExternalSecrets, SecretsProps
+from infra.ownership import component_tags
 from infra.tagging import tag_stack
 
 _RETENTION = {
@@ -70,6 +72,8 @@ class PlatformStack(Stack):
             termination_protection=not config.is_emulated,
         )
         self.config = config
+        self.log_encryption = LogEncryption(self, "LogEncryption")
+        logs_key = self.log_encryption.key
         self.network = Network(
             self,
             "Network",
@@ -80,6 +84,7 @@ class PlatformStack(Stack):
                 cidr=config.network.cidr,
                 nat_gateways=config.network.nat_gateways,
                 flow_log_retention=retention(config.network.flow_log_retention_days),
+                log_encryption_key=logs_key,
             ),
         )
         self.data = S3Data(
@@ -108,6 +113,7 @@ class PlatformStack(Stack):
                 deletion_protection=config.aurora.deletion_protection,
                 log_retention=retention(config.log_retention_days),
                 secret_name_prefix=f"blog/{config.name}/database",
+                log_encryption_key=logs_key,
             ),
         )
         self.secrets = ExternalSecrets(
@@ -170,12 +176,14 @@ class PlatformStack(Stack):
                 base_url=f"https://{config.portal_host}",
                 database_secret=self.database.consumer_secrets["backstage"],
                 secret_name_prefix=f"blog/{config.name}/apps",
+                secrets_encryption_key=self.secrets.key,
                 cpu=config.backstage.scaling.cpu,
                 memory_mib=config.backstage.scaling.memory_mib,
                 desired_count=config.backstage.scaling.min_capacity,
                 min_capacity=config.backstage.scaling.min_capacity,
                 max_capacity=config.backstage.scaling.max_capacity,
                 log_retention=retention(config.log_retention_days),
+                log_encryption_key=logs_key,
             ),
         )
         self.prefect = Prefect(
@@ -194,6 +202,7 @@ class PlatformStack(Stack):
                 public_url=f"https://{config.pipelines_host}",
                 database_secret=self.database.consumer_secrets["prefect"],
                 secret_name_prefix=f"blog/{config.name}/apps",
+                secrets_encryption_key=self.secrets.key,
                 work_pool_name=config.prefect.work_pool,
                 server_cpu=config.prefect.server.cpu,
                 server_memory_mib=config.prefect.server.memory_mib,
@@ -201,6 +210,7 @@ class PlatformStack(Stack):
                 api_max_capacity=config.prefect.server.max_capacity,
                 worker_count=config.prefect.workers,
                 log_retention=retention(config.log_retention_days),
+                log_encryption_key=logs_key,
             ),
         )
         ork = config.ork_processor
@@ -228,6 +238,7 @@ class PlatformStack(Stack):
                 },
                 reserved_concurrency=ork.reserved_concurrency,
                 log_retention=retention(config.log_retention_days),
+                log_encryption_key=logs_key,
             ),
         )
         self._wire()
@@ -243,20 +254,21 @@ class PlatformStack(Stack):
                 "repository": config.repository,
                 **config.tags,
             },
-            {
-                self.network: "network",
-                self.data: "s3-data",
-                self.database: "rds",
-                self.secrets: "secrets",
-                self.compute: "ecs-cluster",
-                self.runtime_roles: "iam-runtime",
-                self.ci: "iam-ci",
-                self.edge: "edge",
-                self.backstage: "backstage",
-                self.prefect: "prefect",
-                self.ork_processor: "ork-processor",
-                self.contract: "contract",
-            },
+            component_tags(
+                self.log_encryption,
+                self.network,
+                self.data,
+                self.database,
+                self.secrets,
+                self.compute,
+                self.runtime_roles,
+                self.ci,
+                self.edge,
+                self.backstage,
+                self.prefect,
+                self.ork_processor,
+                self.contract,
+            ),
         )
 
     def _wire(self) -> None:

@@ -24,6 +24,8 @@ STATEFUL_LOGICAL_IDS = {
     "DataBucketRaw": "AWS::S3::Bucket",
     "DataBucketClean": "AWS::S3::Bucket",
     "DataBucketDesignFiles": "AWS::S3::Bucket",
+    "DataAccessLogBucket": "AWS::S3::Bucket",
+    "LogsKey": "AWS::KMS::Key",
     "ExternalSecretsKey": "AWS::KMS::Key",
     "Neo4jAuraSecret": "AWS::SecretsManager::Secret",
     "CloudinarySecret": "AWS::SecretsManager::Secret",

@@ -15,6 +15,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -132,10 +133,17 @@ def scratch_space(scope: Construct, id: str, *, size_mib: int, allow_exec: bool)
 
 
 def retained_log_group(
-    scope: Construct, id: str, *, retention: logs.RetentionDays, logical_id: str
+    scope: Construct,
+    id: str,
+    *,
+    retention: logs.RetentionDays,
+    logical_id: str,
+    encryption_key: kms.IKey | None = None,
 ) -> logs.LogGroup:
     """A log group with retention that outlives the stack, under a pinned logical id."""
-    group = logs.LogGroup(scope, id, retention=retention, removal_policy=RemovalPolicy.RETAIN)
+    group = logs.LogGroup(
+        scope, id, retention=retention, removal_policy=RemovalPolicy.RETAIN, encryption_key=encryption_key
+    )
     pin_logical_id(group, logical_id)
     return group
 

@@ -334,3 +334,29 @@ def test_latest_is_accepted_only_when_allowed(validation_deps: Deps) -> None:
 def test_invalid_props_are_refused(validation_deps: Deps, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Backstage(validation_deps.stack, f"Invalid{next(_ids)}", props=props(validation_deps, **overrides))
+
+
+def test_the_container_has_a_hard_memory_limit_equal_to_the_task(container: dict[str, Any]) -> None:
+    assert container["Memory"] == 2048
+
+
+def test_secret_and_logs_use_the_given_keys() -> None:
+    from aws_cdk import aws_kms as kms
+
+    deps = new_deps()
+    secrets_key, logs_key = kms.Key(deps.stack, "SecretsKey"), kms.Key(deps.stack, "LogsKey")
+    Backstage(
+        deps.stack,
+        "Backstage",
+        props=props(deps, secrets_encryption_key=secrets_key, log_encryption_key=logs_key),
+    )
+    template = Template.from_stack(deps.stack)
+    resolve = deps.stack.resolve
+    secret = template.find_resources("AWS::SecretsManager::Secret")["BackstageAppSecret"]
+    assert secret["Properties"]["KmsKeyId"] == {
+        "Fn::GetAtt": [resolve(secrets_key.node.default_child.logical_id), "Arn"]  # type: ignore[union-attr]
+    }
+    group = template.find_resources("AWS::Logs::LogGroup")["BackstageLogs"]
+    assert group["Properties"]["KmsKeyId"] == {
+        "Fn::GetAtt": [resolve(logs_key.node.default_child.logical_id), "Arn"]  # type: ignore[union-attr]
+    }

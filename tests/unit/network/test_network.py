@@ -78,3 +78,26 @@ def test_rejects_more_nat_gateways_than_zones() -> None:
 def test_rejects_a_single_zone() -> None:
     with pytest.raises(ValueError, match="at least two availability zones"):
         network_template(availability_zones=("us-east-1a",))
+
+
+def test_no_subnet_gives_public_ips_unasked(template: Template) -> None:
+    # GIVEN the public subnets hold only NAT gateways (Elastic IPs) THEN none maps public IPs on launch
+    subnets = template.find_resources("AWS::EC2::Subnet")
+    assert subnets and all(s["Properties"].get("MapPublicIpOnLaunch") is not True for s in subnets.values())
+
+
+def test_flow_logs_are_encrypted_with_the_given_key() -> None:
+    from aws_cdk import aws_kms as kms
+
+    stack = new_stack()
+    key = kms.Key(stack, "LogsKey")
+    Network(
+        stack,
+        "Network",
+        props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b"), log_encryption_key=key),
+    )
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::Logs::LogGroup",
+        {"KmsKeyId": {"Fn::GetAtt": [stack.resolve(key.node.default_child.logical_id), "Arn"]}},  # type: ignore[union-attr]
+    )

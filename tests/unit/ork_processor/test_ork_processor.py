@@ -336,3 +336,13 @@ def test_rejects_a_design_files_bucket_of_another_stack() -> None:
     foreign = s3.Bucket(other, "Foreign")
     with pytest.raises(ValueError, match="same stack"):
         OrkProcessor(inputs.stack, "OrkProcessor", props=inputs.props(design_files=foreign))
+
+
+def test_log_group_is_encrypted_with_the_given_key() -> None:
+    inputs = _Inputs(new_stack())
+    key = kms.Key(inputs.stack, "LogsKey")
+    OrkProcessor(inputs.stack, "OrkProcessor", props=inputs.props(log_encryption_key=key))
+    group = Template.from_stack(inputs.stack).find_resources("AWS::Logs::LogGroup")["OrkProcessorLogs"]
+    assert group["Properties"]["KmsKeyId"] == {
+        "Fn::GetAtt": [inputs.stack.resolve(key.node.default_child.logical_id), "Arn"]  # type: ignore[union-attr]
+    }

@@ -435,3 +435,36 @@ def test_a_digest_pinned_image_is_accepted(validation_deps: Deps) -> None:
         "Digest",
         props=props(validation_deps, image="prefecthq/prefect@sha256:" + "a" * 64),
     )
+
+
+def test_every_container_has_a_hard_memory_limit_equal_to_its_task(template: Template) -> None:
+    for definition in template.find_resources("AWS::ECS::TaskDefinition").values():
+        (container,) = definition["Properties"]["ContainerDefinitions"]
+        assert container["Memory"] == int(definition["Properties"]["Memory"])
+
+
+def test_redis_holds_transient_data_and_is_deleted_with_the_stack(template: Template) -> None:
+    (redis,) = template.find_resources("AWS::ElastiCache::ReplicationGroup").values()
+    assert redis["DeletionPolicy"] == "Delete" and redis["UpdateReplacePolicy"] == "Delete"
+
+
+def test_secrets_and_logs_use_the_given_keys() -> None:
+    from aws_cdk import aws_kms as kms
+
+    deps = new_deps()
+    secrets_key, logs_key = kms.Key(deps.stack, "SecretsKey"), kms.Key(deps.stack, "LogsKey")
+    Prefect(
+        deps.stack,
+        "Prefect",
+        props=props(deps, secrets_encryption_key=secrets_key, log_encryption_key=logs_key),
+    )
+    template = Template.from_stack(deps.stack)
+    resolve = deps.stack.resolve
+    secrets_arn = {"Fn::GetAtt": [resolve(secrets_key.node.default_child.logical_id), "Arn"]}  # type: ignore[union-attr]
+    logs_arn = {"Fn::GetAtt": [resolve(logs_key.node.default_child.logical_id), "Arn"]}  # type: ignore[union-attr]
+    secrets = template.find_resources("AWS::SecretsManager::Secret")
+    for logical_id in ("PrefectAuthSecret", "PrefectRedisAuthSecret"):
+        assert secrets[logical_id]["Properties"]["KmsKeyId"] == secrets_arn
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    for logical_id in ("PrefectLogs", "PrefectFlowRunLogs"):
+        assert groups[logical_id]["Properties"]["KmsKeyId"] == logs_arn

@@ -118,7 +118,7 @@ def test_bootstrap_runs_the_consumer_sql_through_the_data_api(template: Template
     assert [c["Name"] for c in props["Consumers"]] == ["backstage", "prefect", "pipelines"]
     assert props["MasterSecretArn"] == {"Fn::GetAtt": ["AuroraCluster", "MasterUserSecret.SecretArn"]}
     template.has_resource_properties(
-        "AWS::Lambda::Function", {"Handler": "handler.on_event", "Runtime": "python3.13"}
+        "AWS::Lambda::Function", {"Handler": "handler.on_event", "Runtime": "python3.14"}
     )
     template.has_resource_properties(
         "AWS::IAM::Policy",
@@ -147,3 +147,62 @@ def test_rejects_min_capacity_above_max() -> None:
 def test_rejects_duplicate_consumers() -> None:
     with pytest.raises(ValueError, match="distinct names"):
         database_template(consumers=("a", "a"))
+
+
+def test_instances_report_enhanced_monitoring_every_minute(template: Template) -> None:
+    instances = template.find_resources("AWS::RDS::DBInstance")
+    assert len(instances) == 2
+    for instance in instances.values():
+        assert instance["Properties"]["MonitoringInterval"] == 60
+        assert "Fn::GetAtt" in instance["Properties"]["MonitoringRoleArn"]
+
+
+def test_the_key_refuses_grants_not_made_by_aws_services(template: Template) -> None:
+    key = template.find_resources("AWS::KMS::Key")["DatabaseKey"]
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    deny = next(s for s in statements if s.get("Sid") == "DenyGrantsExceptForAwsServices")
+    assert (
+        deny["Effect"] == "Deny" and deny["Action"] == "kms:CreateGrant" and deny["Principal"] == {"AWS": "*"}
+    )
+    assert deny["Condition"] == {
+        "BoolIfExists": {"kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false"}
+    }
+
+
+def test_bootstrap_runs_with_its_own_role_one_at_a_time_after_the_instances(template: Template) -> None:
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "handler.on_event"}}
+    )
+    (function,) = functions.values()
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = template.find_resources("AWS::IAM::Role")[role_id]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    (bootstrap,) = template.find_resources("Custom::AuroraBootstrap").values()
+    instances = set(template.find_resources("AWS::RDS::DBInstance"))
+    assert set(bootstrap["DependsOn"]) == instances
+
+
+def test_bootstrap_logs_are_encrypted_with_the_given_key() -> None:
+    from aws_cdk import aws_kms as kms
+
+    stack = new_stack()
+    key = kms.Key(stack, "LogsKey")
+    network = Network(stack, "Network", props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b")))
+    Database(
+        stack,
+        "Database",
+        props=DatabaseProps(
+            vpc=network.vpc,
+            subnets=network.data_subnets,
+            engine_version="16.9",
+            secret_name_prefix="blog/test/database",
+            log_encryption_key=key,
+        ),
+    )
+    groups = Template.from_stack(stack).find_resources("AWS::Logs::LogGroup")
+    assert [
+        g["Properties"].get("KmsKeyId") for i, g in groups.items() if i.startswith("DatabaseBootstrap")
+    ] == [
+        {"Fn::GetAtt": [stack.resolve(key.node.default_child.logical_id), "Arn"]}  # type: ignore[union-attr]
+    ]

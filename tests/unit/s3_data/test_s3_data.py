@@ -1,4 +1,4 @@
-"""core/s3_data: four private, encrypted, TLS-only buckets with their lifecycles."""
+"""core/s3_data: four private, encrypted, TLS-only buckets with their lifecycles and access logs."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_raw_moves_to_infrequent_access(template: Template) -> None:
 
 
 def test_plain_http_and_old_tls_are_denied(template: Template) -> None:
-    template.resource_count_is("AWS::S3::BucketPolicy", 4)
+    template.resource_count_is("AWS::S3::BucketPolicy", 5)
     template.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
@@ -97,3 +97,53 @@ def test_plain_http_and_old_tls_are_denied(template: Template) -> None:
 def test_rejects_a_prefix_that_makes_names_too_long() -> None:
     with pytest.raises(ValueError, match="over 63 characters"):
         S3Data(new_stack(), "Data", props=S3DataProps(name_prefix="x" * 60))
+
+
+@pytest.mark.parametrize("purpose", list(DataBucket))
+def test_every_data_bucket_logs_access_under_its_purpose(template: Template, purpose: DataBucket) -> None:
+    # GIVEN the data buckets WHEN synthesized THEN each delivers server access logs to the log bucket
+    props = bucket(template, purpose)["Properties"]
+    assert props["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": "DataAccessLogBucket"},
+        "LogFilePrefix": f"{purpose.value}/",
+    }
+
+
+def test_the_access_log_bucket_is_private_retained_and_expires_logs(template: Template) -> None:
+    resource = template.find_resources("AWS::S3::Bucket")["DataAccessLogBucket"]
+    props = resource["Properties"]
+    assert resource["DeletionPolicy"] == "Retain"
+    assert props["BucketName"] == "rocketclub-test-123456789012-access-logs"
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-access-logs"]["ExpirationInDays"] == 365
+    assert "LoggingConfiguration" not in props
+
+
+def test_only_the_s3_logging_service_may_write_each_buckets_logs(template: Template) -> None:
+    policy = template.find_resources(
+        "AWS::S3::BucketPolicy", {"Properties": {"Bucket": {"Ref": "DataAccessLogBucket"}}}
+    )
+    statements = next(iter(policy.values()))["Properties"]["PolicyDocument"]["Statement"]
+    delivery = [s for s in statements if s.get("Principal") == {"Service": "logging.s3.amazonaws.com"}]
+    assert len(delivery) == 4
+    raw = next(s for s in delivery if s["Sid"] == "ServerAccessLogsRaw")
+    assert raw["Effect"] == "Allow" and raw["Action"] == "s3:PutObject"
+    assert raw["Condition"] == {
+        "ArnLike": {"aws:SourceArn": {"Fn::GetAtt": ["DataBucketRaw", "Arn"]}},
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+    }
+    assert raw["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": ["DataAccessLogBucket", "Arn"]}, "/raw/*"]]}
+
+
+def test_rejects_an_access_log_retention_under_a_day() -> None:
+    with pytest.raises(ValueError, match="access_log_retention"):
+        S3Data(
+            new_stack(),
+            "Data",
+            props=S3DataProps(name_prefix="rocketclub-test", access_log_retention=Duration.hours(1)),
+        )

@@ -50,3 +50,9 @@ def test_key_rotates_and_is_retained(template: Template) -> None:
 def test_rejects_an_absolute_prefix() -> None:
     with pytest.raises(ValueError, match="must not start with '/'"):
         ExternalSecrets(new_stack(), "Secrets", props=SecretsProps(name_prefix="/blog"))
+
+
+def test_key_refuses_grants_not_made_by_aws_services(template: Template) -> None:
+    key = template.find_resources("AWS::KMS::Key")["ExternalSecretsKey"]
+    sids = [s.get("Sid") for s in key["Properties"]["KeyPolicy"]["Statement"]]
+    assert "DenyGrantsExceptForAwsServices" in sids

@@ -10,6 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -65,6 +66,8 @@ class BackstageProps:
     """The portal's database login; JSON keys host, port, username, password, dbname."""
     secret_name_prefix: str
     """The app secret is named `<secret_name_prefix>/backstage`, e.g. `blog/prod/apps`."""
+    secrets_encryption_key: kms.IKey | None = None
+    """Customer-managed KMS key that encrypts the app secret; None: the AWS-managed Secrets Manager key."""
     database_ca_bundle_path: str = "/app/rds-global-bundle.pem"
     """Path, inside the image, of the RDS CA bundle the database's certificate is verified against."""
     cpu: int = 1024
@@ -81,6 +84,8 @@ class BackstageProps:
     """Average CPU utilisation autoscaling aims for."""
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
     """How long the portal's logs are kept."""
+    log_encryption_key: kms.IKey | None = None
+    """KMS key that encrypts the portal's log group; None: CloudWatch's own key."""
     image_retention_count: int = 30
     """The repository keeps this many most recent images."""
     untagged_image_expiry: Duration = UNTAGGED_IMAGE_EXPIRY
@@ -126,6 +131,7 @@ class Backstage(Construct):
             self,
             "AppSecret",
             secret_name=f"{props.secret_name_prefix}/backstage",
+            encryption_key=props.secrets_encryption_key,
             description="Backstage portal: GitHub token, GitHub OAuth app, backend signing secret.",
             removal_policy=RemovalPolicy.RETAIN,
             generate_secret_string=secretsmanager.SecretStringGenerator(
@@ -140,7 +146,11 @@ class Backstage(Construct):
         pin_logical_id(self.app_secret, "BackstageAppSecret")
 
         self.log_group = ecs_common.retained_log_group(
-            self, "Logs", retention=props.log_retention, logical_id="BackstageLogs"
+            self,
+            "Logs",
+            retention=props.log_retention,
+            logical_id="BackstageLogs",
+            encryption_key=props.log_encryption_key,
         )
         self.task_definition = ecs_common.task_definition(
             self, "TaskDefinition", cpu=props.cpu, memory_mib=props.memory_mib, task_role=props.task_role
@@ -164,6 +174,7 @@ class Backstage(Construct):
         self.container = self.task_definition.add_container(
             "backstage",
             image=ecs.ContainerImage.from_ecr_repository(self.repository, props.image_tag),
+            memory_limit_mib=props.memory_mib,
             user=ecs_common.NON_ROOT_USER,
             readonly_root_filesystem=True,
             linux_parameters=ecs_common.scratch_space(self, "Scratch", size_mib=512, allow_exec=False),

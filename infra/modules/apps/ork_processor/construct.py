@@ -15,6 +15,7 @@ from pathlib import Path
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
@@ -121,6 +122,8 @@ class OrkProcessorProps:
     """Concurrent executions reserved for (and capping) the function."""
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
     """Retention of the function's log group."""
+    log_encryption_key: kms.IKey | None = None
+    """KMS key that encrypts the function's log group; None: CloudWatch's own key."""
 
 
 class OrkProcessor(Construct):
@@ -138,7 +141,11 @@ class OrkProcessor(Construct):
             retention_period=FAILURE_RETENTION,
         )
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=props.log_retention, removal_policy=RemovalPolicy.RETAIN
+            self,
+            "Logs",
+            retention=props.log_retention,
+            removal_policy=RemovalPolicy.RETAIN,
+            encryption_key=props.log_encryption_key,
         )
         pin_logical_id(self.log_group, "OrkProcessorLogs")
 

@@ -11,6 +11,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
@@ -85,6 +86,8 @@ class PrefectProps:
     """HTTPS address of the RDS CA bundle the server verifies the database's certificate against."""
     secret_name_prefix: str
     """Secrets are named `<secret_name_prefix>/prefect-auth` and `<secret_name_prefix>/prefect-redis`."""
+    secrets_encryption_key: kms.IKey | None = None
+    """Customer-managed KMS key that encrypts both secrets; None: the AWS-managed Secrets Manager key."""
     work_pool_name: str = "blog-ecs"
     """ECS work pool the workers poll (created by the first worker if missing)."""
     server_cpu: int = 1024
@@ -109,6 +112,8 @@ class PrefectProps:
     """Broker replicas besides the primary; one or more enables Multi-AZ fail-over."""
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
     """How long the server's, the workers' and the flow runs' logs are kept."""
+    log_encryption_key: kms.IKey | None = None
+    """KMS key that encrypts the server's and the flow runs' log groups; None: CloudWatch's own key."""
 
 
 class Prefect(Construct):
@@ -129,6 +134,7 @@ class Prefect(Construct):
             description="Prefect server basic-auth string; clients send it as PREFECT_API_AUTH_STRING.",
             length=48,
             logical_id="PrefectAuthSecret",
+            key=props.secrets_encryption_key,
         )
         self.redis_auth_secret = self._secret(
             "RedisAuthSecret",
@@ -136,6 +142,7 @@ class Prefect(Construct):
             description="AUTH token of the Prefect server's Redis message broker.",
             length=64,
             logical_id="PrefectRedisAuthSecret",
+            key=props.secrets_encryption_key,
         )
 
         self.api_security_group = ecs_common.security_group(
@@ -170,10 +177,18 @@ class Prefect(Construct):
 
         self.redis = self._redis(props)
         self.log_group = ecs_common.retained_log_group(
-            self, "Logs", retention=props.log_retention, logical_id="PrefectLogs"
+            self,
+            "Logs",
+            retention=props.log_retention,
+            logical_id="PrefectLogs",
+            encryption_key=props.log_encryption_key,
         )
         self.flow_run_log_group = ecs_common.retained_log_group(
-            self, "FlowRunLogs", retention=props.log_retention, logical_id="PrefectFlowRunLogs"
+            self,
+            "FlowRunLogs",
+            retention=props.log_retention,
+            logical_id="PrefectFlowRunLogs",
+            encryption_key=props.log_encryption_key,
         )
 
         self.services_task_definition = self._server_task_definition(
@@ -294,12 +309,13 @@ class Prefect(Construct):
         }
 
     def _secret(
-        self, id: str, *, name: str, description: str, length: int, logical_id: str
+        self, id: str, *, name: str, description: str, length: int, logical_id: str, key: kms.IKey | None
     ) -> secretsmanager.Secret:
         secret = secretsmanager.Secret(
             self,
             id,
             secret_name=name,
+            encryption_key=key,
             description=description,
             removal_policy=RemovalPolicy.RETAIN,
             generate_secret_string=secretsmanager.SecretStringGenerator(
@@ -317,7 +333,7 @@ class Prefect(Construct):
             subnet_ids=ecs_common.subnet_ids(props.vpc, props.subnets),
         )
         replicated = props.redis_replicas > 0
-        return elasticache.CfnReplicationGroup(
+        group = elasticache.CfnReplicationGroup(
             self,
             "Redis",
             replication_group_description="Prefect events, causal ordering, concurrency leases and Docket",
@@ -337,6 +353,8 @@ class Prefect(Construct):
             preferred_maintenance_window="sun:05:30-sun:06:30",
             snapshot_retention_limit=0,
         )
+        group.apply_removal_policy(RemovalPolicy.DESTROY)
+        return group
 
     def _server_environment(self, props: PrefectProps) -> dict[str, str]:
         return {
@@ -411,6 +429,7 @@ class Prefect(Construct):
             name,
             image=ecs.ContainerImage.from_registry(props.image),
             command=["sh", "-c", " && ".join(steps)],
+            memory_limit_mib=props.server_memory_mib,
             user=ecs_common.NON_ROOT_USER,
             readonly_root_filesystem=True,
             linux_parameters=ecs_common.scratch_space(self, f"{id}Scratch", size_mib=256, allow_exec=False),
@@ -461,6 +480,7 @@ class Prefect(Construct):
                 "ecs",
                 "--with-healthcheck",
             ],
+            memory_limit_mib=props.worker_memory_mib,
             user=ecs_common.NON_ROOT_USER,
             readonly_root_filesystem=True,
             linux_parameters=ecs_common.scratch_space(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -22,11 +23,14 @@ class NetworkProps:
     """NAT gateways; 0 makes the application subnets isolated (no internet egress)."""
     flow_log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
     """How long VPC flow logs are kept."""
+    log_encryption_key: kms.IKey | None = None
+    """KMS key that encrypts the flow-log group; None: CloudWatch's own key."""
 
 
 class Network(Construct):
     """VPC with public, application (private) and isolated (data) subnets, S3 gateway endpoint and
-    flow logs; the default security group admits nothing."""
+    flow logs; the default security group admits nothing, and nothing gets a public IP unasked (the
+    public subnets hold only the NAT gateways, whose addresses are Elastic IPs)."""
 
     PUBLIC = "public"
     APPLICATION = "application"
@@ -46,6 +50,7 @@ class Network(Construct):
             self,
             "FlowLogs",
             retention=props.flow_log_retention,
+            encryption_key=props.log_encryption_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.vpc = ec2.Vpc(
@@ -56,7 +61,12 @@ class Network(Construct):
             nat_gateways=props.nat_gateways,
             restrict_default_security_group=True,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name=self.PUBLIC, subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(
+                    name=self.PUBLIC,
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=24,
+                    map_public_ip_on_launch=False,
+                ),
                 ec2.SubnetConfiguration(name=self.APPLICATION, subnet_type=application_type, cidr_mask=22),
                 ec2.SubnetConfiguration(
                     name=self.DATA, subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24

@@ -17,12 +17,15 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from infra.modules.keys import restrict_grants_to_aws_services
 from infra.modules.stateful import pin_logical_id
 
 BOOTSTRAP_CODE = Path(__file__).resolve().parent / "bootstrap"
 DEFAULT_CONSUMERS = ("backstage", "prefect", "pipelines")
 MASTER_USERNAME = "blog_admin"
 DEFAULT_BACKUP_RETENTION = Duration.days(7)
+ENHANCED_MONITORING_INTERVAL = Duration.seconds(60)
+BOOTSTRAP_RUNTIME = lambda_.Runtime.PYTHON_3_14
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +50,8 @@ class DatabaseProps:
     """Refuse deletion of the cluster."""
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
     """Retention of the exported postgresql log and of the bootstrap function's logs."""
+    log_encryption_key: kms.IKey | None = None
+    """KMS key that encrypts the bootstrap function's log group; None: CloudWatch's own key."""
     consumers: tuple[str, ...] = DEFAULT_CONSUMERS
     """One database, login role and secret is made for each; the names are also the role names."""
     secret_name_prefix: str
@@ -74,6 +79,7 @@ class Database(Construct):
             pending_window=Duration.days(30),
         )
         pin_logical_id(self.key, "DatabaseKey")
+        restrict_grants_to_aws_services(self.key)
 
         engine = rds.DatabaseClusterEngine.aurora_postgres(
             version=rds.AuroraPostgresEngineVersion.of(props.engine_version, major)
@@ -119,6 +125,7 @@ class Database(Construct):
             cloudwatch_logs_retention=props.log_retention,
             enable_data_api=True,
             iam_authentication=True,
+            monitoring_interval=ENHANCED_MONITORING_INTERVAL,
             copy_tags_to_snapshot=True,
             default_database_name="postgres",
         )
@@ -159,17 +166,29 @@ class Database(Construct):
         return secret
 
     def _bootstrap(self, props: DatabaseProps) -> CustomResource:
+        log_group = logs.LogGroup(
+            self, "BootstrapLogs", retention=props.log_retention, encryption_key=props.log_encryption_key
+        )
+        role = iam.Role(
+            self,
+            "BootstrapRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Aurora bootstrap: writes its own log group, reads and sets the consumer logins.",
+        )
+        log_group.grant_write(role)
         function = lambda_.Function(
             self,
             "BootstrapFunction",
-            runtime=lambda_.Runtime.PYTHON_3_13,
+            runtime=BOOTSTRAP_RUNTIME,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.on_event",
             code=lambda_.Code.from_asset(str(BOOTSTRAP_CODE), exclude=["__pycache__", "*.pyc"]),
             timeout=Duration.minutes(5),
             memory_size=256,
             description="Creates each consumer's database, login role and grants (idempotent).",
-            log_group=logs.LogGroup(self, "BootstrapLogs", retention=props.log_retention),
+            role=role,
+            log_group=log_group,
+            reserved_concurrent_executions=1,
         )
         cfn_cluster = self.cluster.node.default_child
         assert isinstance(cfn_cluster, rds.CfnDBCluster)
@@ -202,5 +221,7 @@ class Database(Construct):
                 ],
             },
         )
-        resource.node.add_dependency(self.cluster)
+        resource.node.add_dependency(
+            *(c for c in self.cluster.node.find_all() if isinstance(c, rds.CfnDBInstance))
+        )
         return resource

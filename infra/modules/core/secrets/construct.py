@@ -15,6 +15,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.modules.keys import restrict_grants_to_aws_services
 from infra.modules.stateful import pin_logical_id
 
 PLACEHOLDER_KEY = "placeholder"
@@ -64,12 +65,13 @@ class ExternalSecrets(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            description="Encrypts the external-service secrets of the blog platform.",
+            description="Encrypts the blog platform's external-service and application secrets.",
             enable_key_rotation=True,
             removal_policy=props.removal_policy,
             pending_window=Duration.days(30),
         )
         pin_logical_id(self.key, "ExternalSecretsKey")
+        restrict_grants_to_aws_services(self.key)
         self.neo4j_aura = self._secret(NEO4J_AURA, props, "neo4j-aura")
         self.cloudinary = self._secret(CLOUDINARY, props, "cloudinary")
 

@@ -1,0 +1,121 @@
+"""All four gates on one or more environments, and the acknowledgements that no finding needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blog_infra import paths
+from blog_infra.gates import GATE_ORDER, Finding, GateResult
+from blog_infra.gates.checkov_gate import CHECKOV_BIN, checkov_result
+from blog_infra.gates.lint import cfn_lint_result
+from blog_infra.gates.plugins import plugin_results
+from blog_infra.gates.synthesized import GatedAssembly, synth_with_gates
+from infra.config import EnvConfig, available_envs
+from infra.gates import Acknowledgement
+
+REPORTS_DIR = paths.REPO_ROOT / "reports"
+STALE = "acknowledgements"
+"""Gate label of an acknowledgement that no longer matches any finding."""
+
+
+@dataclass
+class EnvironmentReport:
+    """The gates' results on one environment."""
+
+    env: str
+    gated: GatedAssembly
+    results: list[GateResult]
+    other_failing: list[Finding] = field(default_factory=list)
+    """Failing findings of validation plugins other than the four gates."""
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for r in self.results for f in r.failing] + self.other_failing
+
+    @property
+    def used_acknowledgements(self) -> set[int]:
+        return set().union(*(r.used_acknowledgements for r in self.results))
+
+
+def run_gates(
+    config: EnvConfig, *, outdir: Path | None = None, checkov_bin: Path = CHECKOV_BIN
+) -> EnvironmentReport:
+    """Synthesize `config`'s stack with the plugins on, then run cfn-lint and checkov on it."""
+    gated = synth_with_gates(config, outdir or paths.cdk_out(config.name))
+    return gate_results(gated, region=config.region, checkov_bin=checkov_bin)
+
+
+def gate_results(gated: GatedAssembly, *, region: str, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
+    """All four gates' results on an assembly synthesized with the plugins on."""
+    nag, guard, others = plugin_results(gated)
+    lint = cfn_lint_result(gated.assembly.template(), gated.acknowledgements, region=region)
+    checkov = checkov_result(gated.assembly.directory, gated.acknowledgements, binary=checkov_bin)
+    results = sorted([nag, guard, lint, checkov], key=lambda r: GATE_ORDER.index(r.gate))
+    return EnvironmentReport(
+        env=gated.acknowledgements.env, gated=gated, results=results, other_failing=others
+    )
+
+
+def stale_acknowledgements(
+    reports: Sequence[EnvironmentReport], acknowledgements: Sequence[Acknowledgement]
+) -> list[Finding]:
+    """Entries that no finding needed, in every environment they hold in.
+
+    An entry is judged only when every environment it holds in was checked.
+    """
+    checked = {r.env for r in reports}
+    used = set().union(*(r.used_acknowledgements for r in reports)) if reports else set()
+    stale = []
+    for ack in acknowledgements:
+        holds_in = set(ack.envs or available_envs())
+        if not holds_in <= checked or ack.number in used:
+            continue
+        stale.append(
+            Finding(
+                gate=STALE,
+                rule=f"#{ack.number} {ack.gate} {ack.rule}",
+                resource=", ".join(ack.resources),
+                message="matches no finding in " + ", ".join(sorted(holds_in)) + "; remove or update it",
+            )
+        )
+    return stale
+
+
+def write_reports(report: EnvironmentReport, directory: Path = REPORTS_DIR) -> list[Path]:
+    """`reports/<env>/<gate>.json` for every gate, for CI artifacts."""
+    target = directory / report.env
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for result in report.results:
+        path = target / f"{result.gate}.json"
+        path.write_text(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    if report.other_failing:
+        path = target / "other.json"
+        path.write_text(
+            json.dumps([f.to_json() for f in report.other_failing], indent=2, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
+        written.append(path)
+    return written
+
+
+def summary_json(reports: Sequence[EnvironmentReport], stale: Sequence[Finding]) -> dict[str, Any]:
+    rows = [
+        {
+            "env": report.env,
+            "gate": result.gate,
+            "evaluated": result.evaluated,
+            "acknowledged": len(result.acknowledged),
+            "failing": len(result.failing),
+        }
+        for report in reports
+        for result in report.results
+    ]
+    failing = [f.to_json() | {"env": r.env} for r in reports for f in r.failing]
+    failing += [f.to_json() | {"env": None} for f in stale]
+    return {"passed": not failing, "gates": rows, "failing": failing}

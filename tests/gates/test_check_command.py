@@ -1,0 +1,117 @@
+"""`blog-infra check`: one table, each failing finding on one line, an exit code, reports for CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blog_infra.cli import main
+from blog_infra.exit_codes import ExitCode
+from blog_infra.gates import Finding, GateResult
+from blog_infra.gates.runner import EnvironmentReport
+
+
+def fake_report(env: str, failing: list[Finding], used: set[int]) -> EnvironmentReport:
+    results = []
+    for gate in ("cdk-nag", "cfn-guard", "cfn-lint", "checkov"):
+        result = GateResult(gate=gate, env=env, evaluated="10 checks")
+        result.failing = [f for f in failing if f.gate == gate]
+        result.acknowledged = [
+            Finding(gate=gate, rule="R1", resource="Res", message="m", acknowledgement=n)
+            for n in sorted(used)
+        ]
+        results.append(result)
+    return EnvironmentReport(env=env, gated=None, results=results)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """`check` with the gates replaced by canned results, reports written under tmp_path."""
+    from blog_infra.commands import check
+    from blog_infra.gates import runner
+    from infra.gates import load_acknowledgements
+
+    every_entry = {ack.number for ack in load_acknowledgements()}
+    state: dict[str, Any] = {"failing": {}, "used": every_entry}
+
+    def run_gates(config: Any) -> EnvironmentReport:
+        return fake_report(config.name, state["failing"].get(config.name, []), state["used"])
+
+    monkeypatch.setattr(check, "run_gates", run_gates)
+    monkeypatch.setattr(runner, "REPORTS_DIR", tmp_path)
+    monkeypatch.setattr(
+        check, "write_reports", lambda report: runner.write_reports(report, directory=tmp_path)
+    )
+    state["reports"] = tmp_path
+    return state
+
+
+def test_passing_gates_print_one_table_and_exit_zero(
+    checked: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check", "--env", "prod", "--env", "local"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK
+    assert out.count("Safety gates") == 1
+    for column in ("Gate", "Evaluated", "Acknowledged", "Failing"):
+        assert column in out
+    assert (checked["reports"] / "prod" / "cfn-guard.json").exists()
+    assert json.loads((checked["reports"] / "local" / "checkov.json").read_text())["env"] == "local"
+
+
+def test_a_failing_finding_is_listed_on_one_line_and_fails_the_check(
+    checked: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    checked["failing"] = {
+        "prod": [
+            Finding(gate="checkov", rule="CKV_AWS_18", resource="DataBucketRaw", message="No access logs")
+        ]
+    }
+    code = main(["check", "--env", "prod", "--env", "local"])
+    captured = capsys.readouterr()
+    assert code == ExitCode.FAILED
+    assert "FAILING prod | checkov | CKV_AWS_18 | DataBucketRaw | No access logs" in captured.out
+    assert "1 finding failing" in captured.err
+
+
+def test_json_lists_rows_and_failing_findings(
+    checked: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    checked["failing"] = {
+        "local": [Finding(gate="cdk-nag", rule="AwsSolutions-S1", resource="Data/Raw", message="m")]
+    }
+    code = main(["check", "--env", "local", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == ExitCode.FAILED
+    assert document["passed"] is False
+    assert {row["gate"] for row in document["gates"]} == {"cdk-nag", "cfn-guard", "cfn-lint", "checkov"}
+    assert document["failing"] == [
+        {
+            "env": "local",
+            "gate": "cdk-nag",
+            "rule": "AwsSolutions-S1",
+            "resource": "Data/Raw",
+            "message": "m",
+            "acknowledgement": None,
+        }
+    ]
+
+
+def test_an_unused_acknowledgement_fails_only_when_every_environment_was_checked(
+    checked: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    checked["used"] = checked["used"] - {1}
+    assert main(["check", "--env", "local"]) == ExitCode.OK
+    capsys.readouterr()
+    assert main(["check", "--env", "prod", "--env", "local"]) == ExitCode.FAILED
+    assert "FAILING all | acknowledgements | #1 " in capsys.readouterr().out
+
+
+def test_an_unknown_environment_is_bad_input(
+    checked: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--env", "staging"]) == ExitCode.BAD_INPUT
+    assert "staging" in capsys.readouterr().err

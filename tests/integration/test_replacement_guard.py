@@ -1,0 +1,142 @@
+"""The replacement guard, against the deployed local platform: real mutations of the app that would
+replace or delete a stateful resource are refused, naming each one, unless explicitly allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blog_infra import operations
+from blog_infra.cli import main
+from blog_infra.exit_codes import ExitCode
+from blog_infra.synthesis import Assembly
+from infra.config import EnvConfig
+from infra.stack import PlatformStack
+from tests.integration.conftest import LocalPlatform
+
+pytestmark = pytest.mark.integration
+
+Mutation = Callable[[PlatformStack], None]
+
+
+@pytest.fixture
+def on_platform(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalPlatform]:
+    monkeypatch.setenv("BLOG_INFRA_STATE_DIR", str(platform.state_dir))
+    yield platform
+
+
+def mutate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mutation: Mutation) -> None:
+    """Make `blog-infra` deploy the app with `mutation` applied to its root stack."""
+
+    def synth(config: EnvConfig, outdir: Path | None = None, **_: Any) -> Assembly:
+        from infra.app import build_app
+
+        app, stack = build_app(config, outdir=str(tmp_path / "cdk.out"))
+        mutation(stack)
+        app.synth()
+        return Assembly(directory=tmp_path / "cdk.out", stack_name=stack.stack_name)
+
+    monkeypatch.setattr(operations, "synth", synth)
+
+
+def empty_and_delete(s3: Any, bucket: str) -> None:
+    versions = s3.list_object_versions(Bucket=bucket)
+    for entry in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
+        s3.delete_object(Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+    s3.delete_bucket(Bucket=bucket)
+
+
+def rename_bucket(stack: PlatformStack) -> None:
+    bucket = stack.data.raw.node.default_child
+    bucket.add_property_override("BucketName", "rocketclub-local-123456789012-raw-renamed")  # type: ignore[union-attr]
+
+
+def rename_construct_id(stack: PlatformStack) -> None:
+    stack.data.clean.node.default_child.override_logical_id("DataBucketCleanRenamed")  # type: ignore[union-attr]
+
+
+def encrypt_with_another_key(stack: PlatformStack) -> None:
+    cluster = stack.database.cluster.node.default_child
+    cluster.add_property_override("KmsKeyId", stack.secrets.key.key_arn)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "named"),
+    [
+        (rename_bucket, "DataBucketRaw (AWS::S3::Bucket, modify, replacement yes)"),
+        (rename_construct_id, "DataBucketClean (AWS::S3::Bucket, remove)"),
+        (encrypt_with_another_key, "AuroraCluster (AWS::RDS::DBCluster, modify, replacement yes)"),
+    ],
+    ids=["bucket-name", "construct-id", "encryption-key"],
+)
+def test_dangerous_change_is_refused_and_nothing_is_deployed(
+    on_platform: LocalPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mutation: Mutation,
+    named: str,
+) -> None:
+    # GIVEN the deployed platform and an app change that replaces or deletes stateful data
+    before = on_platform.client("cloudformation").describe_stacks(StackName="blog-local")["Stacks"][0]
+    mutate(monkeypatch, tmp_path, mutation)
+    # WHEN it is deployed without permission THEN it is refused, naming the resource, and nothing ran
+    assert main(["deploy", "--env", "local"]) == ExitCode.REFUSED
+    err = capsys.readouterr().err
+    assert "refusing to replace or delete stateful resources" in err
+    assert named in err
+    after = on_platform.client("cloudformation").describe_stacks(StackName="blog-local")["Stacks"][0]
+    assert after.get("LastUpdatedTime") == before.get("LastUpdatedTime")
+    assert after["StackStatus"] == before["StackStatus"]
+
+
+def test_diff_flags_the_dangerous_change(
+    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mutate(monkeypatch, tmp_path, rename_bucket)
+    assert main(["diff", "--env", "local", "--json"]) == ExitCode.CHANGES
+    out = capsys.readouterr().out
+    assert '"dangerous": 1' in out and '"logical_id": "DataBucketRaw"' in out
+
+
+def test_allowed_replacement_goes_through_and_keeps_the_old_bucket(
+    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # GIVEN a bucket rename WHEN it is explicitly allowed THEN it deploys, and the retained old
+    # bucket still exists with its data
+    s3 = on_platform.client("s3")
+    s3.put_object(Bucket="rocketclub-local-123456789012-raw", Key="keep.txt", Body=b"data")
+    mutate(monkeypatch, tmp_path, rename_bucket)
+    assert main(["deploy", "--env", "local", "--allow-replace", "DataBucketRaw"]) == ExitCode.OK
+    assert s3.head_bucket(Bucket="rocketclub-local-123456789012-raw-renamed")
+    assert s3.get_object(Bucket="rocketclub-local-123456789012-raw", Key="keep.txt")["Body"].read() == b"data"
+    # AND going back (the renamed bucket leaves) is itself a guarded change
+    monkeypatch.undo()
+    monkeypatch.setenv("BLOG_INFRA_STATE_DIR", str(on_platform.state_dir))
+    empty_and_delete(s3, "rocketclub-local-123456789012-raw")
+    assert main(["deploy", "--env", "local", "--allow-replace", "DataBucketRaw"]) == ExitCode.OK
+    assert main(["diff", "--env", "local"]) == ExitCode.OK
+
+
+def test_a_failing_resource_rolls_back_and_leaves_the_data(
+    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aws_cdk import CfnResource
+
+    s3 = on_platform.client("s3")
+    s3.put_object(Bucket="rocketclub-local-123456789012-clean", Key="keep.txt", Body=b"data")
+
+    def add_broken_resource(stack: PlatformStack) -> None:
+        CfnResource(stack, "Broken", type="AWS::SSM::Parameter", properties={"Type": "String", "Value": ""})
+
+    mutate(monkeypatch, tmp_path, add_broken_resource)
+    assert main(["deploy", "--env", "local"]) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert "deploy of blog-local failed: Broken (AWS::SSM::Parameter)" in err
+    status = on_platform.client("cloudformation").describe_stacks(StackName="blog-local")["Stacks"][0]
+    assert status["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert s3.get_object(Bucket="rocketclub-local-123456789012-clean", Key="keep.txt")["Body"].read() == b"data"
+    s3.delete_object(Bucket="rocketclub-local-123456789012-clean", Key="keep.txt")
