@@ -59,7 +59,7 @@ format: setup ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup ## Every test: lint, unit, synth, CLI, emulator and integration
+test: setup gate-tools ## Every test: lint, unit, synth, CLI, emulator and integration
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
@@ -90,3 +90,7 @@ gate-tools: $(CHECKOV_VENV)/.installed ## Install checkov into its own tool envi
 
 check: setup gate-tools ## The four safety gates on prod and local; fails on any unacknowledged finding
 	$(BIN)/blog-infra check --env prod --env local
+
+.PHONY: bench
+bench: setup ## Time synth, check, up/redeploy/down and the tests against the floor (BENCH_ARGS="--skip-test")
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from blog_infra import paths
 from blog_infra.errors import CliError
@@ -85,13 +86,19 @@ def cdk_environment(target: Target) -> dict[str, str]:
     return env
 
 
-def run_cdk(args: list[str], target: Target, on_event: Callable[[Event], None] | None = None) -> CdkRun:
+def run_cdk(
+    args: list[str],
+    target: Target,
+    on_event: Callable[[Event], None] | None = None,
+    *,
+    cwd: Path = paths.REPO_ROOT,
+) -> CdkRun:
     """Run `cdk <args>` against `target`, reporting parsed events as they come."""
     if not paths.CDK_BIN.exists():
         raise CliError("the CDK CLI is not installed: run 'make setup' (npm ci) first")
     process = subprocess.Popen(
         [str(paths.CDK_BIN), *args],
-        cwd=paths.REPO_ROOT,
+        cwd=cwd,
         env=cdk_environment(target),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

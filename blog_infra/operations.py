@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from blog_infra import render, stacks
+from blog_infra import paths, render, stacks
 from blog_infra.cdk import run_cdk
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
@@ -15,10 +19,31 @@ from blog_infra.target import Target
 from infra.config import EnvConfig
 
 
-def plan(config: EnvConfig, target: Target) -> tuple[Assembly, Plan]:
-    assembly = synth(config)
-    deployed = stacks.deployed_template(target, assembly.stack_name)
-    return assembly, compute_plan(deployed, assembly.template(), region=config.region)
+@contextmanager
+def private_assembly(config: EnvConfig) -> Iterator[Assembly]:
+    """Synthesize into a directory of this process's own (removed afterwards), so that a deploy is
+    never disturbed by another synth of the same environment (`make synth`, a second terminal)."""
+    runs = paths.REPO_ROOT / "cdk.out" / ".runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix=f"{config.name}-", dir=runs))
+    try:
+        yield synth(config, directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def plan(config: EnvConfig, target: Target) -> Plan:
+    """What deploying the environment would change."""
+    with planned(config, target) as (_, changes):
+        return changes
+
+
+@contextmanager
+def planned(config: EnvConfig, target: Target) -> Iterator[tuple[Assembly, Plan]]:
+    """The synthesized assembly and what deploying it would change."""
+    with private_assembly(config) as assembly:
+        deployed = stacks.deployed_template(target, assembly.stack_name)
+        yield assembly, compute_plan(deployed, assembly.template(), region=config.region)
 
 
 def refuse_dangerous(plan: Plan, allow_replace: Iterable[str]) -> None:
@@ -40,7 +65,13 @@ def refuse_dangerous(plan: Plan, allow_replace: Iterable[str]) -> None:
 def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = ()) -> bool:
     """Deploy the environment; False when there was nothing to change."""
     started = time.monotonic()
-    assembly, changes = plan(config, target)
+    with planned(config, target) as (assembly, changes):
+        return _deploy(assembly, changes, target, allow_replace=allow_replace, started=started)
+
+
+def _deploy(
+    assembly: Assembly, changes: Plan, target: Target, *, allow_replace: Iterable[str], started: float
+) -> bool:
     if changes.empty:
         render.console.print(f"No changes: {assembly.stack_name} on {target.description} is up to date.")
         return False
@@ -79,8 +110,7 @@ def destroy(config: EnvConfig, target: Target) -> bool:
             f"Nothing to destroy: {config.stack_name} is not deployed on {target.description}."
         )
         return False
-    assembly = synth(config)
-    with render.DeployProgress("destroy") as progress:
+    with private_assembly(config) as assembly, render.DeployProgress("destroy") as progress:
         run = run_cdk(
             [
                 "destroy",
@@ -108,6 +138,12 @@ def bootstrap(config: EnvConfig, target: Target) -> None:
     if stacks.is_bootstrapped(target):
         return
     render.console.print(f"Bootstrapping {target.description} for the CDK...")
-    run = run_cdk(["bootstrap", f"aws://{config.account_id}/{config.region}", "--no-notices", "--ci"], target)
+    with tempfile.TemporaryDirectory(prefix="blog-infra-bootstrap-") as scratch:
+        # Outside the repository there is no cdk.json: the CLI neither runs the app nor locks cdk.out.
+        run = run_cdk(
+            ["bootstrap", f"aws://{config.account_id}/{config.region}", "--no-notices", "--ci"],
+            target,
+            cwd=Path(scratch),
+        )
     if run.returncode != 0:
         raise CliError(f"bootstrap of {target.description} failed: {run.error_summary()}")

@@ -75,7 +75,7 @@ def diff_command(env: str, as_json: bool, output_format: str) -> None:
         output_format = "json"
     config = config_for(env)
     target = resolve(config)
-    _, plan = operations.plan(config, target)
+    plan = operations.plan(config, target)
     if output_format == "json":
         click.echo(json.dumps(plan.to_json(), indent=2, sort_keys=True))
     elif output_format == "markdown":
