@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import CfnOutput
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -47,4 +47,4 @@ class Contract(Construct):
             string_value=value,
             description=description,
         )
-        CfnOutput(self.node.scope or self, output_id, value=value, description=description)
+        CfnOutput(Stack.of(self), output_id, value=value, description=description)
