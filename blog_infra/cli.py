@@ -17,6 +17,8 @@ from blog_infra.commands.platform import (
     outputs_command,
     synth_command,
 )
+from blog_infra.commands.secrets import secrets_group
+from blog_infra.commands.verify import verify_command
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
 from blog_infra.render import err_console
@@ -43,8 +45,22 @@ for command in (
     local_group,
     dns_group,
     docs_command,
+    verify_command,
+    secrets_group,
 ):
     cli.add_command(command)
+
+
+def _short_help_option(command: click.Command) -> None:
+    """`-h` works on every command, however it is invoked (a group invoked on its own does not
+    inherit the root's settings)."""
+    command.context_settings.setdefault("help_option_names", ["-h", "--help"])
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _short_help_option(sub)
+
+
+_short_help_option(cli)
 
 
 def main(argv: list[str] | None = None) -> int:

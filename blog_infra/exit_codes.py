@@ -15,4 +15,7 @@ class ExitCode(IntEnum):
     REFUSED = 4
     """A dangerous change (replacing or deleting a stateful resource) was refused."""
     UNAVAILABLE = 5
-    """The target (emulator or AWS) could not be reached, or the stack is not deployed."""
+    """The target (emulator or AWS) could not be reached, or the stack is not deployed; for `verify`,
+    a check could not be made."""
+    DRIFT = 6
+    """`verify`, `dns check`: the live resources differ from the code."""

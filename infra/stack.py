@@ -20,6 +20,7 @@ from infra.modules.core.iam_ci.construct import CiIdentities, CiIdentitiesProps
 from infra.modules.core.iam_runtime.construct import RuntimeRoles, RuntimeRolesProps
 from infra.modules.core.log_encryption.construct import LogEncryption
 from infra.modules.core.network.construct import Network, NetworkProps
+from infra.modules.core.observability.construct import AppSurface, Observability, ObservabilityProps
 from infra.modules.core.rds.construct import Database, DatabaseProps
 from infra.modules.core.s3_data.construct import DataBucket, S3Data, S3DataProps
 from infra.modules.core.secrets.construct import ExternalSecrets, SecretsProps
@@ -242,6 +243,34 @@ class PlatformStack(Stack):
             ),
         )
         self._wire()
+        self.observability = Observability(
+            self,
+            "Observability",
+            props=ObservabilityProps(
+                name_prefix=config.stack_name,
+                load_balancer=self.edge.load_balancer,
+                distribution=self.edge.distribution,
+                apps=(
+                    AppSurface(
+                        name="portal",
+                        services=(("web", self.backstage.service),),
+                        target_groups=(("web", self.backstage.target_group),),
+                    ),
+                    AppSurface(
+                        name="pipelines",
+                        services=(
+                            ("api", self.prefect.api_service),
+                            ("services", self.prefect.services_service),
+                            ("worker", self.prefect.worker_service),
+                        ),
+                        target_groups=(("api", self.prefect.target_group),),
+                    ),
+                ),
+                database=self.database.cluster,
+                database_max_capacity=config.aurora.max_capacity,
+                ork_processor=self.ork_processor,
+            ),
+        )
 
         self.contract = Contract(self, "Contract", ssm_prefix=config.ssm_prefix)
         self._publish_contract()
@@ -267,6 +296,7 @@ class PlatformStack(Stack):
                 self.backstage,
                 self.prefect,
                 self.ork_processor,
+                self.observability,
                 self.contract,
             ),
         )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,21 @@ from rich.console import OverflowMethod
 from rich.table import Table
 
 from blog_infra import render, stacks
-from blog_infra.errors import BadInput
+from blog_infra.dns_check import (
+    DEFAULT_TIMEOUT_S,
+    Action,
+    DnsCheckError,
+    Outcome,
+    PlannedChange,
+    Resolver,
+    apply_changes,
+    check_records,
+    cloudflare_client,
+    plan_changes,
+    zone_id,
+)
+from blog_infra.errors import BadInput, CliError
+from blog_infra.exit_codes import ExitCode
 from blog_infra.options import config_for, env_option, json_option
 from blog_infra.target import Target, resolve
 from infra.dns import (
@@ -161,7 +177,7 @@ def plan_document(env: str, stack_name: str, state: EdgeState, records: list[Dns
 
 @click.group("dns")
 def dns_group() -> None:
-    """The Cloudflare DNS records of the platform (modeled here, created in Cloudflare)."""
+    """The platform's Cloudflare DNS records: modeled here, checked through DNS, applied in Cloudflare."""
 
 
 @dns_group.command("plan")
@@ -202,3 +218,159 @@ def plan_command(env: str, as_json: bool, output_format: str | None) -> None:
     out = render.console if chosen == "table" else render.err_console
     for message in messages:
         out.print(message, soft_wrap=True)
+
+
+def _modeled(env: str) -> tuple[Any, Target, EdgeState, list[DnsRecord]]:
+    config = config_for(env)
+    target = resolve(config)
+    state = read_edge_state(target, config.stack_name)
+    records = dns_model(
+        (config.portal_host, config.pipelines_host), state.distribution_domain, state.validation_records
+    )
+    return config, target, state, records
+
+
+_OUTCOME_STYLE = {
+    Outcome.OK: "green",
+    Outcome.MISMATCH: "bold red",
+    Outcome.MISSING: "bold red",
+    Outcome.PENDING: "yellow",
+    Outcome.ERROR: "magenta",
+}
+
+
+@dns_group.command("check")
+@env_option
+@json_option
+@click.option(
+    "--resolver",
+    "resolver_address",
+    required=True,
+    metavar="HOST[:PORT]",
+    help="DNS resolver to ask, e.g. 1.1.1.1 or 127.0.0.1:5353.",
+)
+@click.option(
+    "--timeout", type=float, default=DEFAULT_TIMEOUT_S, show_default=True, help="Seconds per query."
+)
+def check_command(env: str, as_json: bool, resolver_address: str, timeout: float) -> None:
+    """Resolve the modeled records through a resolver and report mismatches.
+
+    A proxied record passes when its name resolves to addresses (Cloudflare hides a proxied CNAME's
+    target); a DNS-only record (ACM validation) passes when its CNAME target is the modeled one.
+    Exits 0 when every record resolves as modeled, 6 on a mismatch or a missing record, 5 when the
+    resolver does not answer.
+
+    Example: blog-infra dns check --env prod --resolver 1.1.1.1
+    """
+    try:
+        resolver = Resolver.parse(resolver_address)
+    except DnsCheckError as exc:
+        raise BadInput(str(exc)) from None
+    config, _, _, records = _modeled(env)
+    results = check_records(records, resolver, timeout)
+    if as_json:
+        click.echo(
+            json.dumps({"resolver": str(resolver), "records": [r.to_json() for r in results]}, indent=2)
+        )
+    else:
+        table = Table(title=f"{config.domain} ({config.name}) through {resolver}", title_justify="left")
+        for column in ("Name", "Expected", "Found", "Result", "Note"):
+            table.add_column(column, overflow="fold")
+        for result in results:
+            expected = f"{'proxied' if result.record.proxied else 'CNAME'} -> {result.record.content}"
+            outcome = f"[{_OUTCOME_STYLE[result.outcome]}]{result.outcome.value}[/]"
+            table.add_row(result.record.name, expected, result.found, outcome, result.note)
+        render.console.print(table)
+    outcomes = {result.outcome for result in results}
+    if outcomes & {Outcome.MISMATCH, Outcome.MISSING}:
+        raise SystemExit(ExitCode.DRIFT)
+    if Outcome.ERROR in outcomes:
+        raise SystemExit(ExitCode.UNAVAILABLE)
+
+
+_ACTION_STYLE = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.UNCHANGED: "dim",
+    Action.SKIP: "yellow",
+    Action.CONFLICT: "bold red",
+}
+
+
+def _plan_table(planned: list[PlannedChange], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("Action", "Name", "Type", "Content", "Proxy", "Current"):
+        table.add_column(column, overflow="fold")
+    for change in planned:
+        record = change.record
+        table.add_row(
+            f"[{_ACTION_STYLE[change.action]}]{change.action.value}[/]",
+            record.name,
+            record.type,
+            record.content,
+            "proxied" if record.proxied else "DNS only",
+            change.current,
+        )
+    return table
+
+
+@dns_group.command("apply")
+@env_option
+@click.option("--yes", is_flag=True, help="Apply without asking (CI).")
+def apply_command(env: str, yes: bool) -> None:
+    """Create or update the modeled records in Cloudflare, after showing the plan.
+
+    Uses the official Cloudflare SDK with an API token from CLOUDFLARE_API_TOKEN (Zone > DNS > Edit on
+    the zone; never printed) and the zone id from CLOUDFLARE_ZONE_ID, or the zone named like the
+    domain (the token then also needs Zone > Zone > Read). Nothing changes without confirmation:
+    without --yes it asks on a terminal, and elsewhere prints the plan and exits 3. Records that other
+    records conflict with are never touched.
+
+    Example: CLOUDFLARE_API_TOKEN=... blog-infra dns apply --env prod --yes
+    """
+    token = os.environ.get("CLOUDFLARE_API_TOKEN", "")
+    if not token.strip():
+        raise BadInput(
+            "CLOUDFLARE_API_TOKEN is not set: create an API token with Zone > DNS > Edit on the zone"
+        )
+    config, _, _, records = _modeled(env)
+    import cloudflare
+
+    try:
+        client = cloudflare_client(token.strip())
+        zone = zone_id(client, config.domain, os.environ.get("CLOUDFLARE_ZONE_ID") or None)
+        planned = plan_changes(client, zone, records)
+        render.console.print(_plan_table(planned, f"Cloudflare plan for {config.domain} ({config.name})"))
+        pending = [change for change in planned if change.changes]
+        conflicts = [change for change in planned if change.action is Action.CONFLICT]
+        if not pending:
+            render.console.print("No changes: the Cloudflare records match the model.")
+        else:
+            if not yes:
+                if not sys.stdin.isatty():
+                    render.console.print(
+                        f"Nothing changed: {len(pending)} change(s) planned; pass --yes to apply them."
+                    )
+                    raise SystemExit(ExitCode.CHANGES)
+                click.confirm(f"Apply {len(pending)} change(s) to {config.domain}?", abort=True)
+            done = apply_changes(client, zone, planned)
+            render.console.print(f"Applied {len(done)} change(s) to {config.domain}.")
+    except cloudflare.APIError as exc:
+        raise CliError(f"Cloudflare refused the request: {_api_message(exc)}") from None
+    except DnsCheckError as exc:
+        raise CliError(str(exc)) from None
+    if conflicts:
+        names = ", ".join(change.record.name for change in conflicts)
+        raise CliError(f"records in the way of {names}: remove them in Cloudflare, then apply again")
+
+
+def _api_message(exc: Exception) -> str:
+    """Cloudflare's status and error text; the request (and its token) is never shown."""
+    status = getattr(exc, "status_code", None)
+    body = getattr(exc, "body", None)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    text = (
+        "; ".join(str(e.get("message", "")) for e in errors or [] if isinstance(e, dict))
+        or type(exc).__name__
+    )
+    return f"{status} {text}" if status else text

@@ -54,6 +54,7 @@ MODEL_MODULES = (
     "s3",
     "secretsmanager",
     "servicediscovery",
+    "sns",
     "sqs",
     "ssm",
 )

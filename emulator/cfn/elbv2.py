@@ -74,3 +74,44 @@ class ListenerRule(MotoDelegate, CloudFormationModel):
     @classmethod
     def delete_stack_resource(cls, resource: Any, account_id: str, region_name: str) -> None:
         _elbv2(account_id, region_name).delete_rule(resource.arn)
+
+
+_LOAD_BALANCER_ATTRIBUTES = {
+    "LoadBalancerFullName": lambda lb: lb.arn.split(":loadbalancer/", 1)[1],
+    "CanonicalHostedZoneID": lambda lb: "Z35SXDOTRQ7X7K",
+    "SecurityGroups": lambda lb: list(lb.security_groups),
+    "LoadBalancerArn": lambda lb: lb.arn,
+}
+_TARGET_GROUP_ATTRIBUTES = {
+    "TargetGroupFullName": lambda tg: tg.arn.split(":", 5)[5],
+    "TargetGroupName": lambda tg: tg.name,
+    "TargetGroupArn": lambda tg: tg.arn,
+    "LoadBalancerArns": lambda tg: list(tg.load_balancer_arns),
+}
+
+
+def _with_attributes(model: Any, values: dict[str, Any]) -> None:
+    """Answer the ``Fn::GetAtt`` names CloudWatch alarms use (``LoadBalancerFullName``,
+    ``TargetGroupFullName``), which moto leaves unimplemented, deferring to moto for the rest."""
+    original = getattr(model, "get_cfn_attribute", None)
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        if attribute_name in values:
+            return values[attribute_name](self)
+        if original is None:
+            from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+            raise UnformattedGetAttTemplateException()
+        return original(self, attribute_name)
+
+    model.get_cfn_attribute = get_cfn_attribute
+
+
+def _install_attributes() -> None:
+    from moto.elbv2.models import FakeLoadBalancer
+
+    _with_attributes(FakeLoadBalancer, _LOAD_BALANCER_ATTRIBUTES)
+    _with_attributes(MotoTargetGroup, _TARGET_GROUP_ATTRIBUTES)
+
+
+_install_attributes()

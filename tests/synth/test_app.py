@@ -39,6 +39,7 @@ STATEFUL_LOGICAL_IDS = {
     "PrefectLogs": "AWS::Logs::LogGroup",
     "PrefectFlowRunLogs": "AWS::Logs::LogGroup",
     "OrkProcessorLogs": "AWS::Logs::LogGroup",
+    "AlertsKey": "AWS::KMS::Key",
 }
 
 CONTRACT_PATHS = {
