@@ -7,6 +7,7 @@ import sys
 import click
 
 from blog_infra.commands.check import check_command
+from blog_infra.commands.cost import cost_command
 from blog_infra.commands.dns import dns_group
 from blog_infra.commands.docs import docs_command
 from blog_infra.commands.local import local_group
@@ -38,6 +39,7 @@ def cli() -> None:
 for command in (
     synth_command,
     check_command,
+    cost_command,
     deploy_command,
     diff_command,
     destroy_command,

@@ -27,6 +27,9 @@ from pydantic import (
 
 ENVS_DIR = Path(__file__).resolve().parent / "envs"
 CONFIG_FILE_NAME = "config.toml"
+PROFILES_DIR_NAME = "_profiles"
+PROFILE_KEY = "profile"
+_IDENTITY_KEYS = frozenset({"name", "target", "account_id", "region", "domain", PROFILE_KEY})
 
 PLACEHOLDER_ACCOUNT_ID = "111111111111"
 SUPPORTED_AURORA_POSTGRES_VERSIONS = ("15.10", "15.12", "16.6", "16.8", "16.9", "17.4", "17.5", "17.7")
@@ -188,13 +191,23 @@ class EdgeSettings(_Model):
         return value
 
 
-class ServiceScaling(_Model):
-    """Fargate size and scaling bounds of one service."""
+class CpuArchitecture(StrEnum):
+    """CPU architecture of Fargate tasks."""
+
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+
+
+class TaskSize(_Model):
+    """Fargate size and capacity of one task."""
 
     cpu: int = Field(1024, description="Task CPU units.")
     memory_mib: int = Field(2048, ge=512, le=122880, description="Task memory in MiB.")
-    min_capacity: int = Field(1, ge=1, le=10, description="Fewest running tasks.")
-    max_capacity: int = Field(2, ge=1, le=20, description="Most running tasks.")
+    spot: bool = Field(
+        False,
+        description="Run on Fargate Spot: about 70% cheaper; a task may be stopped with two minutes' "
+        "notice, and ECS starts a replacement.",
+    )
 
     @field_validator("cpu")
     @classmethod
@@ -202,6 +215,19 @@ class ServiceScaling(_Model):
         if value not in {256, 512, 1024, 2048, 4096, 8192, 16384}:
             raise ValueError("must be a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192 or 16384")
         return value
+
+
+class WorkerTaskSize(TaskSize):
+    """Fargate size and capacity of a Prefect worker task."""
+
+    cpu: int = Field(512, description="Task CPU units.")
+
+
+class ServiceScaling(TaskSize):
+    """Fargate size, capacity and scaling bounds of one service."""
+
+    min_capacity: int = Field(1, ge=1, le=10, description="Fewest running tasks.")
+    max_capacity: int = Field(2, ge=1, le=20, description="Most running tasks.")
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
@@ -217,6 +243,11 @@ class BackstageSettings(_Model):
 
     image_tag: str = Field("latest", description="Tag of the portal image in its ECR repository.")
     scaling: ServiceScaling = Field(default_factory=ServiceScaling)  # type: ignore[arg-type]
+    cpu_architecture: Annotated[CpuArchitecture, Field(strict=False)] = Field(
+        CpuArchitecture.X86_64,
+        description="CPU architecture of the portal's tasks; arm64 (Graviton, about 20% cheaper) needs "
+        "an image that blog_portal builds for arm64.",
+    )
 
     @field_validator("image_tag")
     @classmethod
@@ -235,6 +266,26 @@ class PrefectSettings(_Model):
     work_pool: str = Field("blog-ecs", description="ECS work pool the workers poll.")
     workers: int = Field(1, ge=0, le=10, description="Worker tasks.")
     server: ServiceScaling = Field(default_factory=ServiceScaling)  # type: ignore[arg-type]
+    worker_task: WorkerTaskSize = Field(
+        default_factory=WorkerTaskSize,  # type: ignore[arg-type]
+        description="Size and capacity of a worker task.",
+    )
+    cpu_architecture: Annotated[CpuArchitecture, Field(strict=False)] = Field(
+        CpuArchitecture.X86_64,
+        description="CPU architecture of the server and worker tasks (the official image is multi-arch).",
+    )
+    embedded_services: bool = Field(
+        False,
+        description="Run the background services inside the API task with Prefect's in-memory broker: "
+        "no Redis and one task fewer, but the API cannot scale out (server.max_capacity must be 1).",
+    )
+    embedded_worker: bool = Field(
+        False,
+        description="Run the worker as a second container of the API task (worker_task.memory_mib of it) "
+        "instead of its own service: one task fewer. The API task then holds the worker's permissions, "
+        "which control of the API grants in effect anyway. Needs workers = 1 and server.max_capacity = 1.",
+    )
+    flow_run_spot: bool = Field(False, description="Flow runs start on Fargate Spot.")
 
     @field_validator("image")
     @classmethod
@@ -250,6 +301,26 @@ class PrefectSettings(_Model):
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
             raise ValueError("must be lowercase letters, digits and dashes")
         return value
+
+    @model_validator(mode="after")
+    def _embedded_single_server(self) -> Self:
+        if self.embedded_services and self.server.max_capacity != 1:
+            raise ValueError(
+                f"embedded_services needs server.max_capacity = 1 (got {self.server.max_capacity}): "
+                "the in-memory broker cannot be shared between API tasks"
+            )
+        if self.embedded_worker:
+            if self.workers != 1 or self.server.max_capacity != 1:
+                raise ValueError(
+                    "embedded_worker needs workers = 1 and server.max_capacity = 1 "
+                    f"(got {self.workers} and {self.server.max_capacity}): one API task, one worker in it"
+                )
+            if self.worker_task.memory_mib >= self.server.memory_mib:
+                raise ValueError(
+                    f"embedded_worker: worker_task.memory_mib ({self.worker_task.memory_mib}) must leave "
+                    f"memory for the server in server.memory_mib ({self.server.memory_mib})"
+                )
+        return self
 
 
 class OrkProcessorSettings(_Model):
@@ -299,6 +370,14 @@ class CircleCiSettings(_Model):
         return value
 
 
+class ObservabilitySettings(_Model):
+    """Alarms and the dashboard."""
+
+    dashboard: bool = Field(
+        True, description="Keep the platform's CloudWatch dashboard ($3 a month); the alarms stay either way."
+    )
+
+
 class VercelSettings(_Model):
     """The Vercel project of the public frontend (blog_code), trusted read-only through OIDC."""
 
@@ -325,6 +404,11 @@ class EnvConfig(_Model):
     """Everything that differs between environments."""
 
     name: str = Field(description="Environment name; the folder under infra/envs.")
+    profile: str | None = Field(
+        None,
+        description="Profile applied under this file: infra/envs/_profiles/<profile>.toml holds defaults "
+        "(standard, lean) that this file can still override; unset: only the defaults below.",
+    )
     target: Annotated[Target, Field(strict=False)] = Field(
         Target.AWS, description="`emulator` deploys to the embedded local AWS."
     )
@@ -344,6 +428,7 @@ class EnvConfig(_Model):
     ork_processor: OrkProcessorSettings = Field(default_factory=OrkProcessorSettings)  # type: ignore[arg-type]
     circleci: CircleCiSettings = Field(default_factory=CircleCiSettings)  # type: ignore[arg-type]
     vercel: VercelSettings = Field(default_factory=VercelSettings)  # type: ignore[arg-type]
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)  # type: ignore[arg-type]
 
     @field_validator("name")
     @classmethod
@@ -402,7 +487,7 @@ class EnvConfig(_Model):
         found = []
         if self.account_id == PLACEHOLDER_ACCOUNT_ID:
             found.append("account_id")
-        defaults = CircleCiSettings()
+        defaults = CircleCiSettings.model_validate({})
         for name in ("org_id", "project_id"):
             if getattr(self.circleci, name) == getattr(defaults, name):
                 found.append(f"circleci.{name}")
@@ -448,8 +533,63 @@ def _describe(error: Any) -> str:
     return message
 
 
-def load_config(env: str, envs_dir: Path = ENVS_DIR) -> EnvConfig:
-    """Read and validate `infra/envs/<env>/config.toml`."""
+def profiles_dir(envs_dir: Path = ENVS_DIR) -> Path:
+    """The profiles next to the environments; the shipped ones when `envs_dir` has none."""
+    folder = envs_dir / PROFILES_DIR_NAME
+    return folder if folder.is_dir() else ENVS_DIR / PROFILES_DIR_NAME
+
+
+def available_profiles(envs_dir: Path = ENVS_DIR) -> list[str]:
+    return sorted(p.stem for p in profiles_dir(envs_dir).glob("*.toml"))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{_shown(path)}: not valid TOML: {exc}") from None
+
+
+def _load_profile(name: str, envs_dir: Path, env_file: Path) -> tuple[Path, dict[str, Any]]:
+    path = profiles_dir(envs_dir) / f"{name}.toml"
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", name) or not path.is_file():
+        known = ", ".join(available_profiles(envs_dir)) or "none"
+        raise ConfigError(f"{_shown(env_file)}: profile: unknown profile {name!r}: expected one of {known}")
+    values = _read_toml(path)
+    identity = sorted(_IDENTITY_KEYS & values.keys())
+    if identity:
+        raise ConfigError(
+            f"{_shown(path)}: {identity[0]}: a profile cannot set it; it belongs in the environment's file"
+        )
+    return path, values
+
+
+def _merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `under`, table by table."""
+    result = dict(under)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _sets(values: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    current: Any = values
+    for part in loc:
+        if not isinstance(current, dict) or part not in current:
+            return False
+        current = current[part]
+    return True
+
+
+def load_config(env: str, envs_dir: Path = ENVS_DIR, *, profile: str | None = None) -> EnvConfig:
+    """Read and validate `infra/envs/<env>/config.toml` on top of its profile, if it names one.
+
+    `profile` replaces the profile the file names (`blog-infra cost --profile`); the file's own values
+    still override the profile's.
+    """
     path = envs_dir / env / CONFIG_FILE_NAME
     shown = _shown(path)
     if not re.fullmatch(r"[a-z][a-z0-9]*", env) or not path.is_file():
@@ -458,23 +598,30 @@ def load_config(env: str, envs_dir: Path = ENVS_DIR) -> EnvConfig:
             f"unknown environment {env!r}: expected one of {known} "
             f"(files {CONFIG_FILE_NAME} under {_shown(envs_dir)})"
         )
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{shown}: not valid TOML: {exc}") from None
-    if raw.setdefault("name", env) != env:
+    own = _read_toml(path)
+    if own.setdefault("name", env) != env:
         raise ConfigError(
-            f"{shown}: name: is {raw['name']!r} but the file lives under {env!r}; make them agree"
+            f"{shown}: name: is {own['name']!r} but the file lives under {env!r}; make them agree"
         )
+    if profile is not None:
+        own[PROFILE_KEY] = profile
+    chosen = own.get(PROFILE_KEY)
+    profile_file: Path | None = None
+    profile_values: dict[str, Any] = {}
+    if isinstance(chosen, str):
+        profile_file, profile_values = _load_profile(chosen, envs_dir, path)
+    raw = _merged(profile_values, own)
     try:
         return EnvConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = _field_path(first["loc"])
+        loc = tuple(first["loc"])
+        field = _field_path(loc)
         got = first["type"] != "missing" and not isinstance(first["input"], dict)
         value = f" (got {first['input']!r})" if got else ""
         where = f"{field}: " if field else ""
-        raise ConfigError(f"{shown}: {where}{_describe(first)}{value}") from None
+        source = profile_file if profile_file and _sets(profile_values, loc) and not _sets(own, loc) else path
+        raise ConfigError(f"{_shown(source)}: {where}{_describe(first)}{value}") from None
 
 
 @cache

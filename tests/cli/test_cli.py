@@ -53,7 +53,9 @@ def test_every_command_is_documented_with_an_example(path: str, command: click.C
     if not isinstance(command, click.Group):
         assert "Example:" in command.help, f"'{path}' help has no example"
         environment_free = {"local status", "docs"}  # the emulator's state; the docs always describe prod
-        assert any(p.name == "env" for p in command.params) or path in environment_free, f"'{path}' lacks --env"
+        assert any(p.name == "env" for p in command.params) or path in environment_free, (
+            f"'{path}' lacks --env"
+        )
 
 
 def test_exit_codes_are_distinct() -> None:

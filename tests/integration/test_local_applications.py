@@ -76,7 +76,9 @@ def test_no_task_definition_has_a_plain_environment_secret(platform: LocalPlatfo
 
 def test_backstage_reads_its_database_login_from_its_own_secret(platform: LocalPlatform) -> None:
     (backstage,) = [d for f, d in task_definitions(platform).items() if "Backstage" in f]
-    secrets = {s["name"]: s["valueFrom"] for c in backstage["containerDefinitions"] for s in c.get("secrets", [])}
+    secrets = {
+        s["name"]: s["valueFrom"] for c in backstage["containerDefinitions"] for s in c.get("secrets", [])
+    }
     assert {"POSTGRES_HOST", "POSTGRES_PASSWORD", "GITHUB_TOKEN", "BACKEND_SECRET"} <= set(secrets)
     assert "blog/local/database/backstage" in secrets["POSTGRES_PASSWORD"]
 
@@ -108,7 +110,11 @@ def test_oidc_providers_and_role_trust(platform: LocalPlatform) -> None:
 
 def test_design_file_uploads_trigger_the_ork_processor(platform: LocalPlatform) -> None:
     lambda_ = platform.client("lambda")
-    names = [f["FunctionName"] for f in lambda_.list_functions()["Functions"] if "OrkProcessor" in f["FunctionName"]]
+    names = [
+        f["FunctionName"]
+        for f in lambda_.list_functions()["Functions"]
+        if "OrkProcessor" in f["FunctionName"]
+    ]
     assert len(names) == 1
     config = lambda_.get_function_concurrency(FunctionName=names[0])
     assert config["ReservedConcurrentExecutions"] == 5

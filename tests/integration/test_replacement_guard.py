@@ -94,7 +94,10 @@ def test_dangerous_change_is_refused_and_nothing_is_deployed(
 
 
 def test_diff_flags_the_dangerous_change(
-    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    on_platform: LocalPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     mutate(monkeypatch, tmp_path, rename_bucket)
     assert main(["diff", "--env", "local", "--json"]) == ExitCode.CHANGES
@@ -122,7 +125,10 @@ def test_allowed_replacement_goes_through_and_keeps_the_old_bucket(
 
 
 def test_a_failing_resource_rolls_back_and_leaves_the_data(
-    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    on_platform: LocalPlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from aws_cdk import CfnResource
 
@@ -138,5 +144,7 @@ def test_a_failing_resource_rolls_back_and_leaves_the_data(
     assert "deploy of blog-local failed: Broken (AWS::SSM::Parameter)" in err
     status = on_platform.client("cloudformation").describe_stacks(StackName="blog-local")["Stacks"][0]
     assert status["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
-    assert s3.get_object(Bucket="rocketclub-local-123456789012-clean", Key="keep.txt")["Body"].read() == b"data"
+    assert (
+        s3.get_object(Bucket="rocketclub-local-123456789012-clean", Key="keep.txt")["Body"].read() == b"data"
+    )
     s3.delete_object(Bucket="rocketclub-local-123456789012-clean", Key="keep.txt")

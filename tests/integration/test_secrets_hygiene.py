@@ -46,7 +46,9 @@ def test_secret_values_never_leak(platform: LocalPlatform) -> None:
     haystacks["ssm"] = json.dumps(
         [
             p["Value"]
-            for page in ssm.get_paginator("get_parameters_by_path").paginate(Path="/blog/local", Recursive=True)
+            for page in ssm.get_paginator("get_parameters_by_path").paginate(
+                Path="/blog/local", Recursive=True
+            )
             for p in page["Parameters"]
         ]
     )

@@ -1,0 +1,31 @@
+"""Deploy the local environment with another Backstage image tag, as `blog-infra local up` would.
+
+The benchmark's image-tag bump: the configuration is `infra/envs/local` with `backstage.image_tag`
+replaced in memory, so that no file under infra/envs changes (another environment folder would be
+another stack, not a bump). The emulator is the one of `BLOG_INFRA_STATE_DIR`.
+
+    .venv/bin/python bench/deploy_tag.py TAG     # exit 0 deployed, 3 nothing to deploy
+"""
+
+from __future__ import annotations
+
+import sys
+
+from blog_infra import operations, paths
+from blog_infra.target import resolve
+from emulator import control
+from infra.config import load_config
+
+
+def main(tag: str) -> int:
+    paths.use_pinned_node()
+    config = load_config("local")
+    config = config.model_copy(update={"backstage": config.backstage.model_copy(update={"image_tag": tag})})
+    control.start(paths.emulator_state_dir())
+    target = resolve(config)
+    operations.bootstrap(config, target)
+    return 0 if operations.deploy(config, target) else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
