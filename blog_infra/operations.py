@@ -20,28 +20,31 @@ from infra.config import EnvConfig
 
 
 @contextmanager
-def private_assembly(config: EnvConfig) -> Iterator[Assembly]:
+def private_assembly(config: EnvConfig, *, checked: bool = True) -> Iterator[Assembly]:
     """Synthesize into a directory of this process's own (removed afterwards), so that a deploy is
-    never disturbed by another synth of the same environment (`make synth`, a second terminal)."""
+    never disturbed by another synth of the same environment (`make synth`, a second terminal).
+
+    `checked` runs the safety gates, as everything deployed must; without it the synthesis only
+    serves to plan, which is several times faster and gives the same template."""
     runs = paths.REPO_ROOT / "cdk.out" / ".runs"
     runs.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix=f"{config.name}-", dir=runs))
     try:
-        yield synth(config, directory)
+        yield synth(config, directory) if checked else synth(config, directory, gates=False, validate=False)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
 def plan(config: EnvConfig, target: Target) -> Plan:
-    """What deploying the environment would change."""
-    with planned(config, target) as (_, changes):
+    """What deploying the environment would change (planning only: the gates run in `check`)."""
+    with planned(config, target, checked=False) as (_, changes):
         return changes
 
 
 @contextmanager
-def planned(config: EnvConfig, target: Target) -> Iterator[tuple[Assembly, Plan]]:
+def planned(config: EnvConfig, target: Target, *, checked: bool = True) -> Iterator[tuple[Assembly, Plan]]:
     """The synthesized assembly and what deploying it would change."""
-    with private_assembly(config) as assembly:
+    with private_assembly(config, checked=checked) as assembly:
         deployed = stacks.deployed_template(target, assembly.stack_name)
         yield assembly, compute_plan(deployed, assembly.template(), region=config.region)
 
@@ -65,6 +68,13 @@ def refuse_dangerous(plan: Plan, allow_replace: Iterable[str]) -> None:
 def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = ()) -> bool:
     """Deploy the environment; False when there was nothing to change."""
     started = time.monotonic()
+    # Plan on the fast synthesis first: when nothing changed, the deployed template passed the gates
+    # already, and a refused change is refused before the slower gated synthesis.
+    first = plan(config, target)
+    if first.empty:
+        render.console.print(f"No changes: {config.stack_name} on {target.description} is up to date.")
+        return False
+    refuse_dangerous(first, allow_replace)
     with planned(config, target) as (assembly, changes):
         return _deploy(assembly, changes, target, allow_replace=allow_replace, started=started)
 

@@ -23,17 +23,22 @@ FEATURE_FLAGS: dict[str, Any] = {
 }
 
 
-def new_app(outdir: str | None = None) -> App:
-    return App(outdir=outdir, analytics_reporting=False, context=dict(FEATURE_FLAGS))
+def new_app(outdir: str | None = None, *, validate: bool = True) -> App:
+    """An app with the project's feature flags; `validate=False` skips CDK's own template rules
+    (for a synthesis that only plans and is never deployed)."""
+    context = dict(FEATURE_FLAGS)
+    if not validate:
+        context["@aws-cdk/core:validateAgainstDefaultRules"] = False
+    return App(outdir=outdir, analytics_reporting=False, context=context)
 
 
 def build_app(
-    config: EnvConfig, *, outdir: str | None = None, gates: bool = False
+    config: EnvConfig, *, outdir: str | None = None, gates: bool = False, validate: bool = True
 ) -> tuple[App, PlatformStack]:
     """The app for one environment: one root stack, with the acknowledgements of
     `infra/acknowledgements.toml` applied. `gates` runs cdk-nag and the Control Tower controls on
     synthesis, which then fails on any finding that is not acknowledged."""
-    app = new_app(outdir)
+    app = new_app(outdir, validate=validate)
     return app, compose(app, config, gates=gates)
 
 
