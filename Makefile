@@ -59,8 +59,10 @@ format: setup ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup gate-tools ## Every test: lint, unit, synth, CLI, emulator and integration
+test: setup gate-tools ## Every test: lint, types, unit, synth, gates, docs, CLI, emulator and integration
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 test-fast: setup ## The tests that do not deploy
