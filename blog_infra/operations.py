@@ -89,26 +89,7 @@ def _deploy(
     render.console.print(
         f"Deploying {assembly.stack_name} to {target.description}: {render.plan_summary(changes)}"
     )
-    with render.DeployProgress("deploy") as progress:
-        run = run_cdk(
-            [
-                "deploy",
-                assembly.stack_name,
-                "--app",
-                str(assembly.directory),
-                "--require-approval",
-                "never",
-                "--progress",
-                "events",
-                "--no-notices",
-                "--ci",
-            ],
-            target,
-            on_event=progress,
-        )
-    if run.returncode != 0:
-        target.ensure_reachable(f"deploy of {assembly.stack_name}")
-        raise CliError(f"deploy of {assembly.stack_name} failed: {run.error_summary()}")
+    _stack_command("deploy", assembly, target, "--require-approval", "never")
     render.console.print(f"Deployed {assembly.stack_name} in {time.monotonic() - started:.0f} s.")
     return True
 
@@ -120,27 +101,24 @@ def destroy(config: EnvConfig, target: Target) -> bool:
             f"Nothing to destroy: {config.stack_name} is not deployed on {target.description}."
         )
         return False
-    with private_assembly(config) as assembly, render.DeployProgress("destroy") as progress:
+    with private_assembly(config, checked=False) as assembly:
+        _stack_command("destroy", assembly, target, "--force")
+    render.console.print(f"Destroyed {assembly.stack_name} on {target.description}.")
+    return True
+
+
+def _stack_command(verb: str, assembly: Assembly, target: Target, *options: str) -> None:
+    """`cdk deploy|destroy` of the assembly's stack with progress, failing with the first reason."""
+    with render.DeployProgress(verb) as progress:
+        app = ["--app", str(assembly.directory)]
         run = run_cdk(
-            [
-                "destroy",
-                assembly.stack_name,
-                "--app",
-                str(assembly.directory),
-                "--force",
-                "--progress",
-                "events",
-                "--no-notices",
-                "--ci",
-            ],
+            [verb, assembly.stack_name, *app, *options, "--progress", "events", "--no-notices", "--ci"],
             target,
             on_event=progress,
         )
     if run.returncode != 0:
-        target.ensure_reachable(f"destroy of {assembly.stack_name}")
-        raise CliError(f"destroy of {assembly.stack_name} failed: {run.error_summary()}")
-    render.console.print(f"Destroyed {assembly.stack_name} on {target.description}.")
-    return True
+        target.ensure_reachable(f"{verb} of {assembly.stack_name}")
+        raise CliError(f"{verb} of {assembly.stack_name} failed: {run.error_summary()}")
 
 
 def bootstrap(config: EnvConfig, target: Target) -> None:
