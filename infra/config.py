@@ -111,7 +111,7 @@ class AuroraSettings(_Model):
 
     engine_version: str = Field("16.9", description="Aurora PostgreSQL engine version.")
     min_capacity: float = Field(0.5, ge=0, le=256, description="Minimum ACU (0 allows auto-pause).")
-    max_capacity: float = Field(4, ge=1, le=256, description="Maximum ACU.")
+    max_capacity: float = Field(4.0, ge=1, le=256, description="Maximum ACU.")
     backup_retention_days: int = Field(7, ge=7, le=35, description="Automated backup retention, 7-35 days.")
     readers: int = Field(0, ge=0, le=3, description="Serverless v2 readers besides the writer (fail-over).")
     deletion_protection: bool = Field(True, description="Refuse deletion of the cluster.")
