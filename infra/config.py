@@ -315,10 +315,18 @@ class PrefectSettings(_Model):
                     "embedded_worker needs workers = 1 and server.max_capacity = 1 "
                     f"(got {self.workers} and {self.server.max_capacity}): one API task, one worker in it"
                 )
-            if self.worker_task.memory_mib >= self.server.memory_mib:
+            if self.worker_task.spot:
                 raise ValueError(
-                    f"embedded_worker: worker_task.memory_mib ({self.worker_task.memory_mib}) must leave "
-                    f"memory for the server in server.memory_mib ({self.server.memory_mib})"
+                    "embedded_worker: worker_task.spot has no effect on a worker inside the API task; "
+                    "set server.spot instead"
+                )
+            if (
+                self.worker_task.memory_mib < 512
+                or self.server.memory_mib - self.worker_task.memory_mib < 512
+            ):
+                raise ValueError(
+                    f"embedded_worker: worker_task.memory_mib ({self.worker_task.memory_mib}) and what it "
+                    f"leaves of server.memory_mib ({self.server.memory_mib}) must each be at least 512"
                 )
         return self
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from aws_cdk import Duration, Environment, Stack, Token
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import EnvConfig
+from infra.config import CpuArchitecture, EnvConfig
 from infra.contract import Contract
 from infra.modules.apps.backstage.construct import Backstage, BackstageProps
 from infra.modules.apps.ork_processor.construct import OrkCode, OrkProcessor, OrkProcessorProps
@@ -59,6 +60,14 @@ _PRICE_CLASSES = {
 def retention(days: int) -> logs.RetentionDays:
     """The CloudWatch retention for a number of days (validated in `infra.config`)."""
     return _RETENTION[days]
+
+
+def cpu_architecture(architecture: CpuArchitecture) -> ecs.CpuArchitecture:
+    """The Fargate CPU architecture of a configured one."""
+    return {
+        CpuArchitecture.X86_64: ecs.CpuArchitecture.X86_64,
+        CpuArchitecture.ARM64: ecs.CpuArchitecture.ARM64,
+    }[architecture]
 
 
 class PlatformStack(Stack):
@@ -180,6 +189,8 @@ class PlatformStack(Stack):
                 secrets_encryption_key=self.secrets.key,
                 cpu=config.backstage.scaling.cpu,
                 memory_mib=config.backstage.scaling.memory_mib,
+                cpu_architecture=cpu_architecture(config.backstage.cpu_architecture),
+                spot=config.backstage.scaling.spot,
                 desired_count=config.backstage.scaling.min_capacity,
                 min_capacity=config.backstage.scaling.min_capacity,
                 max_capacity=config.backstage.scaling.max_capacity,
@@ -210,6 +221,14 @@ class PlatformStack(Stack):
                 api_min_capacity=config.prefect.server.min_capacity,
                 api_max_capacity=config.prefect.server.max_capacity,
                 worker_count=config.prefect.workers,
+                worker_cpu=config.prefect.worker_task.cpu,
+                worker_memory_mib=config.prefect.worker_task.memory_mib,
+                cpu_architecture=cpu_architecture(config.prefect.cpu_architecture),
+                server_spot=config.prefect.server.spot,
+                worker_spot=config.prefect.worker_task.spot,
+                flow_run_spot=config.prefect.flow_run_spot,
+                embedded_services=config.prefect.embedded_services,
+                embedded_worker=config.prefect.embedded_worker,
                 log_retention=retention(config.log_retention_days),
                 log_encryption_key=logs_key,
             ),
@@ -258,10 +277,14 @@ class PlatformStack(Stack):
                     ),
                     AppSurface(
                         name="pipelines",
-                        services=(
-                            ("api", self.prefect.api_service),
-                            ("services", self.prefect.services_service),
-                            ("worker", self.prefect.worker_service),
+                        services=tuple(
+                            (name, service)
+                            for name, service in (
+                                ("api", self.prefect.api_service),
+                                ("services", self.prefect.services_service),
+                                ("worker", self.prefect.worker_service),
+                            )
+                            if service is not None
                         ),
                         target_groups=(("api", self.prefect.target_group),),
                     ),
@@ -269,6 +292,7 @@ class PlatformStack(Stack):
                 database=self.database.cluster,
                 database_max_capacity=config.aurora.max_capacity,
                 ork_processor=self.ork_processor,
+                dashboard=config.observability.dashboard,
             ),
         )
 
@@ -324,7 +348,8 @@ class PlatformStack(Stack):
             prefect.flow_run_security_group, "Flow runs to Aurora"
         )
         for service in (backstage.service, prefect.api_service, prefect.services_service):
-            service.node.add_dependency(database.bootstrap)
+            if service is not None:
+                service.node.add_dependency(database.bootstrap)
 
         prefect.auth_secret.grant_read(roles.flow_run_execution)
         prefect.flow_run_log_group.grant_write(roles.flow_run_execution)

@@ -296,10 +296,13 @@ def _add_service(
     platform: Platform,
     key: str,
     title: str,
-    service: IConstruct,
+    service: IConstruct | None,
     description: str,
     repository: Repository | None = None,
 ) -> None:
+    """Add the service; None is a service the environment's topology leaves out (embedded in another)."""
+    if service is None:
+        return
     logical_id = platform.logical_id(service)
     platform.add(
         Element(
@@ -317,8 +320,11 @@ def _add_service(
 
 
 def _add_resource(
-    platform: Platform, key: str, title: str, kind: Kind, construct: IConstruct, text: str
+    platform: Platform, key: str, title: str, kind: Kind, construct: IConstruct | None, text: str
 ) -> None:
+    """Add the resource; None is one the environment's topology leaves out (Redis when embedded)."""
+    if construct is None:
+        return
     logical_id = platform.logical_id(construct)
     platform.add(Element(key, title, kind, text, logical_id, platform.owners[logical_id]))
 
@@ -430,7 +436,7 @@ def _elements(platform: Platform) -> None:
         stack.ork_processor.failure_queue,
         "Events the ork processor failed to process, after retries.",
     )
-    secrets: list[tuple[str, str, IConstruct]] = [
+    secrets: list[tuple[str, str, IConstruct | None]] = [
         (f"database-secret-{name}", f"{name} database login", secret)
         for name, secret in stack.database.consumer_secrets.items()
     ]

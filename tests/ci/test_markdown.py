@@ -164,7 +164,7 @@ def planned(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def use(plan: Plan) -> None:
         monkeypatch.setattr(platform, "resolve", lambda config: FakeTarget())
-        monkeypatch.setattr(operations, "plan", lambda config, target: (None, plan))
+        monkeypatch.setattr(operations, "plan", lambda config, target: plan)
 
     return use
 

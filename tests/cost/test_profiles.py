@@ -122,7 +122,7 @@ def test_profile_errors_name_the_file_that_holds_the_value(
         ),
         (
             "embedded_worker = true\n[prefect.server]\nmax_capacity = 1\nmemory_mib = 2048\n",
-            r"worker_task.memory_mib \(2048\) must leave memory for the server",
+            r"worker_task.memory_mib \(2048\) and what it leaves of server.memory_mib \(2048\) must each",
         ),
     ],
 )

@@ -354,6 +354,27 @@ def test_dashboard_shows_cloudfront_in_us_east_1(template: Template) -> None:
     assert "us-east-1" in json.dumps(cloudfront_graph)
 
 
+def test_without_the_dashboard_every_alarm_and_notification_stays(module: Observability) -> None:
+    # GIVEN the same platform watched with dashboard=False
+    platform = _Platform(new_stack())
+    bare = Observability(platform.stack, "Observability", props=platform.props(dashboard=False))
+    template = Template.from_stack(platform.stack)
+    # THEN there is no dashboard, and the same alarms notify the same topic on alarm and on recovery
+    template.resource_count_is("AWS::CloudWatch::Dashboard", 0)
+    assert bare.dashboard is None
+    assert [record.name for record in bare.alarms] == [record.name for record in module.alarms]
+    alarms = template.find_resources("AWS::CloudWatch::Alarm").values()
+    assert len(alarms) == len(module.alarms)
+    for alarm in alarms:
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+        assert alarm["Properties"]["OKActions"] == [{"Ref": "AlertsTopic"}]
+
+
+def test_the_dashboard_is_there_by_default(template: Template, module: Observability) -> None:
+    template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "blog-test"})
+    assert module.dashboard is not None
+
+
 # --- outside us-east-1 ------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ breaker. These helpers keep those decisions in one place.
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_ec2 as ec2
@@ -25,6 +26,10 @@ NON_ROOT_USER = "1000:1000"
 """uid:gid the application containers run as (the `node` user of Node images; no passwd entry needed)."""
 SCRATCH_PATH = "/tmp"
 """The only writable path of an application container: a tmpfs, world-writable with the sticky bit."""
+FARGATE_SPOT = "FARGATE_SPOT"
+"""The capacity provider of Spot tasks; the shared cluster registers it (core/ecs_cluster)."""
+FARGATE_LINUX_ARCHITECTURES = ("X86_64", "ARM64")
+"""CPU architectures of Linux Fargate tasks; Fargate Spot takes both."""
 
 _FARGATE_MEMORY_MIB: dict[int, tuple[int, int, int]] = {
     256: (512, 2048, 1024),
@@ -159,10 +164,18 @@ def aws_logs(log_group: logs.ILogGroup, stream_prefix: str) -> ecs.LogDriver:
 
 
 def task_definition(
-    scope: Construct, id: str, *, cpu: int, memory_mib: int, task_role: iam.IRole
+    scope: Construct,
+    id: str,
+    *,
+    cpu: int,
+    memory_mib: int,
+    task_role: iam.IRole,
+    cpu_architecture: ecs.CpuArchitecture = ecs.CpuArchitecture.X86_64,
 ) -> ecs.FargateTaskDefinition:
-    """A Linux/x86-64 Fargate task definition; CDK creates its execution role."""
-    return ecs.FargateTaskDefinition(
+    """A Linux Fargate task definition for `cpu_architecture` (x86-64 unless told); CDK creates its
+    execution role. Raises ValueError for an architecture Linux Fargate tasks cannot run on (such as
+    `ecs.CpuArchitecture.of("arm64")`, which CloudFormation would refuse only at deploy time)."""
+    definition = ecs.FargateTaskDefinition(
         scope,
         id,
         cpu=cpu,
@@ -170,9 +183,21 @@ def task_definition(
         task_role=task_role,
         runtime_platform=ecs.RuntimePlatform(
             operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            cpu_architecture=ecs.CpuArchitecture.X86_64,
+            cpu_architecture=cpu_architecture,
         ),
     )
+    platform = cast(ecs.CfnTaskDefinition, definition.node.default_child).runtime_platform
+    name = (
+        platform.cpu_architecture
+        if isinstance(platform, ecs.CfnTaskDefinition.RuntimePlatformProperty)
+        else None
+    )
+    if name not in FARGATE_LINUX_ARCHITECTURES:
+        raise ValueError(
+            f"{definition.node.path}: cpu_architecture {name!r} is not one Linux Fargate tasks run on: "
+            "use ecs.CpuArchitecture.X86_64 or ecs.CpuArchitecture.ARM64"
+        )
+    return definition
 
 
 def security_group(scope: Construct, id: str, *, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
@@ -193,8 +218,14 @@ def fargate_service(
     max_healthy_percent: int = 200,
     health_check_grace_period: Duration | None = None,
     cloud_map_options: ecs.CloudMapOptions | None = None,
+    spot: bool = False,
 ) -> ecs.FargateService:
-    """A private Fargate service: no public IP, no ECS Exec, rollback circuit breaker, latest platform."""
+    """A private Fargate service: no public IP, no ECS Exec, rollback circuit breaker, latest platform.
+
+    `spot` places every task on Fargate Spot (a capacity-provider strategy of FARGATE_SPOT alone,
+    instead of the FARGATE launch type): a task may be stopped with two minutes' notice, and the
+    service starts a replacement. The cluster must have FARGATE_SPOT associated.
+    """
     return ecs.FargateService(
         scope,
         id,
@@ -212,6 +243,9 @@ def fargate_service(
         propagate_tags=ecs.PropagatedTagSource.SERVICE,
         health_check_grace_period=health_check_grace_period,
         cloud_map_options=cloud_map_options,
+        capacity_provider_strategies=(
+            [ecs.CapacityProviderStrategy(capacity_provider=FARGATE_SPOT, weight=1)] if spot else None
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
@@ -303,6 +304,44 @@ def test_task_size_and_platform(template: Template) -> None:
     )
 
 
+@pytest.fixture(scope="module")
+def spot_arm() -> Template:
+    # GIVEN the portal on Graviton and Fargate Spot (an image blog_portal builds for arm64)
+    deps = new_deps()
+    Backstage(
+        deps.stack,
+        "Backstage",
+        props=props(deps, cpu_architecture=ecs.CpuArchitecture.ARM64, spot=True),
+    )
+    return Template.from_stack(deps.stack)
+
+
+def test_spot_uses_the_fargate_spot_strategy_instead_of_the_launch_type(spot_arm: Template) -> None:
+    [service] = spot_arm.find_resources("AWS::ECS::Service").values()
+    properties = service["Properties"]
+    # THEN FARGATE_SPOT alone places the tasks (the cluster registers it), and no launch type is named
+    assert properties["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
+    assert "LaunchType" not in properties
+    # AND everything else about the service is as hardened as on-demand
+    assert properties["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
+        "Enable": True,
+        "Rollback": True,
+    }
+    assert properties["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+
+
+def test_arm64_sets_the_runtime_platform(spot_arm: Template) -> None:
+    spot_arm.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {"RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"}},
+    )
+
+
+def test_by_default_the_service_runs_on_demand(template: Template) -> None:
+    [service] = template.find_resources("AWS::ECS::Service").values()
+    assert "CapacityProviderStrategy" not in service["Properties"]
+
+
 def test_latest_is_accepted_only_when_allowed(validation_deps: Deps) -> None:
     with pytest.raises(ValueError, match="'latest' is refused"):
         Backstage(validation_deps.stack, "Latest", props=props(validation_deps, image_tag="latest"))
@@ -329,6 +368,10 @@ def test_latest_is_accepted_only_when_allowed(validation_deps: Deps) -> None:
         ({"image_retention_count": 0}, "image_retention_count"),
         ({"untagged_image_expiry": Duration.hours(12)}, "untagged_image_expiry"),
         ({"database_ca_bundle_path": "rds.pem"}, "absolute path"),
+        (
+            {"cpu_architecture": ecs.CpuArchitecture.of("aarch64")},
+            "'aarch64' is not one Linux Fargate tasks run on",
+        ),
     ],
 )
 def test_invalid_props_are_refused(validation_deps: Deps, overrides: dict[str, Any], message: str) -> None:

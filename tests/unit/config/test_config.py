@@ -115,6 +115,17 @@ def test_defaults_fill_what_the_file_omits(tmp_path: Path) -> None:
         ),
         (MINIMAL + '[circleci]\norg_id = "my-org"\n', "circleci.org_id: must be a lowercase UUID"),
         (
+            MINIMAL + "[prefect]\nembedded_worker = true\nworkers = 1\n[prefect.server]\nmax_capacity = 1\n"
+            "[prefect.worker_task]\nspot = true\n",
+            "prefect: embedded_worker: worker_task.spot has no effect",
+        ),
+        (
+            MINIMAL
+            + "[prefect]\nembedded_worker = true\n[prefect.server]\nmax_capacity = 1\nmemory_mib = 2048\n"
+            "[prefect.worker_task]\nmemory_mib = 1800\n",
+            "must each be at least 512",
+        ),
+        (
             MINIMAL + '[vercel]\nenvironment = "staging"\n',
             "vercel.environment: must be production, preview or development",
         ),

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import Stack
+from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
@@ -119,6 +120,16 @@ def script(container: dict[str, Any]) -> str:
     command = container["Command"]
     assert command[:2] == ["sh", "-c"]
     return command[2]  # type: ignore[no-any-return]
+
+
+def service_roles(services: dict[str, Any]) -> list[str]:
+    """`Api`, `Services`, `Worker`: which of the module's services a template holds."""
+    return sorted(
+        role
+        for role in ("Api", "Services", "Worker")
+        for name in services
+        if name.startswith(f"Prefect{role}Service")
+    )
 
 
 def database_secret_id(template: Template) -> str:
@@ -468,3 +479,369 @@ def test_secrets_and_logs_use_the_given_keys() -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
     for logical_id in ("PrefectLogs", "PrefectFlowRunLogs"):
         assert groups[logical_id]["Properties"]["KmsKeyId"] == logs_arn
+
+
+# --- capacity and architecture --------------------------------------------------------------------
+
+
+def test_by_default_every_task_is_x86_64_on_demand(
+    template: Template, services: dict[str, dict[str, Any]]
+) -> None:
+    # GIVEN the module with its defaults THEN the services launch on plain Fargate, the tasks are x86-64
+    for role in ("Api", "Services", "Worker"):
+        service = services[role]["Properties"]
+        assert service["LaunchType"] == "FARGATE"
+        assert "CapacityProviderStrategy" not in service
+    for definition in template.find_resources("AWS::ECS::TaskDefinition").values():
+        assert definition["Properties"]["RuntimePlatform"] == {
+            "CpuArchitecture": "X86_64",
+            "OperatingSystemFamily": "LINUX",
+        }
+
+
+@pytest.fixture(scope="module")
+def spot_arm() -> Template:
+    # GIVEN the split topology on Graviton, with the servers and the workers on Fargate Spot
+    deps = new_deps()
+    Prefect(
+        deps.stack,
+        "Prefect",
+        props=props(
+            deps,
+            cpu_architecture=ecs.CpuArchitecture.ARM64,
+            server_spot=True,
+            worker_spot=True,
+        ),
+    )
+    return Template.from_stack(deps.stack)
+
+
+def test_spot_replaces_the_launch_type_with_the_fargate_spot_strategy(spot_arm: Template) -> None:
+    services = spot_arm.find_resources("AWS::ECS::Service")
+    assert len(services) == 3
+    for service in services.values():
+        # THEN each service asks FARGATE_SPOT alone for capacity, and names no launch type
+        assert service["Properties"]["CapacityProviderStrategy"] == [
+            {"CapacityProvider": "FARGATE_SPOT", "Weight": 1}
+        ]
+        assert "LaunchType" not in service["Properties"]
+
+
+def test_arm64_reaches_every_task_definition(spot_arm: Template) -> None:
+    definitions = spot_arm.find_resources("AWS::ECS::TaskDefinition")
+    assert len(definitions) == 3
+    for definition in definitions.values():
+        assert definition["Properties"]["RuntimePlatform"] == {
+            "CpuArchitecture": "ARM64",
+            "OperatingSystemFamily": "LINUX",
+        }
+
+
+def test_flow_runs_start_on_spot_through_the_work_pool_launch_type(validation_deps: Deps) -> None:
+    # GIVEN flow_run_spot WHEN the job variables are read
+    prefect = Prefect(validation_deps.stack, "FlowRunSpot", props=props(validation_deps, flow_run_spot=True))
+    variables = Stack.of(prefect).resolve(prefect.work_pool_job_variables)
+    # THEN prefect-aws's ECS worker turns FARGATE_SPOT into a FARGATE_SPOT capacity-provider strategy
+    assert variables["launch_type"] == "FARGATE_SPOT"
+    assert "capacity_provider_strategy" not in variables
+
+
+# --- the single-task topology ---------------------------------------------------------------------
+
+LEAN_SERVER_MEMORY = 3072
+LEAN_WORKER_MEMORY = 1024
+
+
+@pytest.fixture(scope="module")
+def lean_built() -> tuple[Template, Prefect]:
+    # GIVEN everything embedded in one API task of 0.5 vCPU / 3 GB (1 GB the worker's), on Graviton Spot
+    deps = new_deps()
+    prefect = Prefect(
+        deps.stack,
+        "Prefect",
+        props=props(
+            deps,
+            server_cpu=512,
+            server_memory_mib=LEAN_SERVER_MEMORY,
+            worker_memory_mib=LEAN_WORKER_MEMORY,
+            api_max_capacity=1,
+            embedded_services=True,
+            embedded_worker=True,
+            cpu_architecture=ecs.CpuArchitecture.ARM64,
+            server_spot=True,
+            flow_run_spot=True,
+        ),
+    )
+    return Template.from_stack(deps.stack), prefect
+
+
+@pytest.fixture(scope="module")
+def lean(lean_built: tuple[Template, Prefect]) -> Template:
+    return lean_built[0]
+
+
+@pytest.fixture(scope="module")
+def lean_task(lean: Template) -> dict[str, Any]:
+    [definition] = lean.find_resources("AWS::ECS::TaskDefinition").values()
+    return definition["Properties"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def lean_containers(lean_task: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {container["Name"]: container for container in lean_task["ContainerDefinitions"]}
+
+
+def test_embedded_there_is_one_service_on_spot_with_exactly_one_api_task(lean: Template) -> None:
+    [(logical, service)] = lean.find_resources("AWS::ECS::Service").items()
+    assert logical.startswith("PrefectApiService")
+    assert service["Properties"]["CapacityProviderStrategy"] == [
+        {"CapacityProvider": "FARGATE_SPOT", "Weight": 1}
+    ]
+    assert service["Properties"]["DesiredCount"] == 1
+    lean.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 1}
+    )
+
+
+def test_embedded_services_drop_redis_its_secret_and_its_network(lean: Template) -> None:
+    assert lean.find_resources("AWS::ElastiCache::ReplicationGroup") == {}
+    assert lean.find_resources("AWS::ElastiCache::SubnetGroup") == {}
+    assert set(lean.find_resources("AWS::SecretsManager::Secret")) == {
+        "PrefectAuthSecret",
+        database_secret_id(lean),
+    }
+    descriptions = {
+        group["Properties"]["GroupDescription"]
+        for group in lean.find_resources("AWS::EC2::SecurityGroup").values()
+    }
+    assert {
+        "Prefect Redis message broker",
+        "Prefect background-services task",
+        "Prefect ECS worker tasks",
+    }.isdisjoint(descriptions)
+    assert "6380" not in json.dumps(lean.to_json())
+
+
+def test_embedded_the_api_admits_only_the_flow_runs(lean: Template) -> None:
+    rules = [
+        rule["Properties"]
+        for rule in lean.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if rule["Properties"]["GroupId"]["Fn::GetAtt"][0].startswith("PrefectApiSecurityGroup")
+    ]
+    assert [r["SourceSecurityGroupId"]["Fn::GetAtt"][0].split("SecurityGroup")[0] for r in rules] == [
+        "PrefectFlowRun"
+    ]
+
+
+def test_embedded_api_migrates_then_runs_the_services_with_the_in_memory_broker(
+    lean_containers: dict[str, dict[str, Any]],
+) -> None:
+    api = lean_containers["api"]
+    assert script(api).endswith(
+        "&& prefect server database upgrade -y && exec prefect server start --host 0.0.0.0 --port 4200"
+    )
+    assert "--no-services" not in script(api)
+    assert "DOCKET" not in script(api) and "REDIS" not in script(api)
+    env = environment(api)
+    assert not [name for name in env if "REDIS" in name or name.startswith("PREFECT_MESSAGING_")]
+    assert "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING" not in env
+    assert "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE" not in env
+    assert env["PREFECT_API_DATABASE_MIGRATE_ON_START"] == "false"
+    assert env["PREFECT_API_URL"] == "http://localhost:4200/api"
+    assert set(secret_sources(api)) == {
+        *(f"PREFECT_SERVER_DATABASE_{part}" for part in ("HOST", "PORT", "USER", "PASSWORD", "NAME")),
+        "PREFECT_API_AUTH_STRING",
+        "PREFECT_SERVER_API_AUTH_STRING",
+    }
+
+
+def test_embedded_api_gets_the_migration_time_before_health_checks_count(
+    lean: Template, lean_containers: dict[str, dict[str, Any]]
+) -> None:
+    assert lean_containers["api"]["HealthCheck"]["StartPeriod"] == 300
+    [service] = lean.find_resources("AWS::ECS::Service").values()
+    assert service["Properties"]["HealthCheckGracePeriodSeconds"] == 300
+
+
+def test_embedded_worker_is_a_second_container_with_its_own_memory_share(
+    lean_task: dict[str, Any], lean_containers: dict[str, dict[str, Any]]
+) -> None:
+    assert [c["Name"] for c in lean_task["ContainerDefinitions"]] == ["api", "worker"]
+    assert (lean_task["Cpu"], lean_task["Memory"]) == ("512", str(LEAN_SERVER_MEMORY))
+    api, worker = lean_containers["api"], lean_containers["worker"]
+    # THEN each container has a hard limit, together exactly the task's memory
+    assert worker["Memory"] == LEAN_WORKER_MEMORY
+    assert api["Memory"] == LEAN_SERVER_MEMORY - LEAN_WORKER_MEMORY
+    assert "Cpu" not in worker and "Cpu" not in api
+    assert lean_task["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
+
+
+def test_embedded_worker_polls_the_api_next_to_it_once_the_api_is_healthy(
+    lean_containers: dict[str, dict[str, Any]],
+) -> None:
+    worker = lean_containers["worker"]
+    assert worker["DependsOn"] == [{"Condition": "HEALTHY", "ContainerName": "api"}]
+    assert worker["Essential"] is True
+    assert environment(worker)["PREFECT_API_URL"] == "http://localhost:4200/api"
+    assert worker["Command"][:5] == ["prefect", "worker", "start", "--pool", "blog-ecs"]
+    assert secret_sources(worker) == {"PREFECT_API_AUTH_STRING": ("PrefectAuthSecret", None)}
+    assert worker["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == "worker"
+    assert "PortMappings" not in worker
+
+
+def test_embedded_the_task_runs_as_the_worker_role_and_no_role_gains_anything(
+    lean: Template, lean_task: dict[str, Any], template: Template
+) -> None:
+    # THEN the one task holds the worker's permissions: the server role is used by no task
+    assert lean_task["TaskRoleArn"]["Fn::GetAtt"][0].startswith("WorkerRole")
+    assert "ServerRole" not in json.dumps(lean.find_resources("AWS::ECS::TaskDefinition"))
+
+    # AND neither task role receives a statement from the module, embedded or not (no role is widened)
+    def task_role_policies(t: Template) -> list[Any]:
+        return [
+            policy
+            for policy in t.find_resources("AWS::IAM::Policy").values()
+            if any(
+                r.get("Ref", "").startswith(("WorkerRole", "ServerRole"))
+                for r in policy["Properties"]["Roles"]
+            )
+        ]
+
+    assert task_role_policies(lean) == task_role_policies(template) == []
+
+
+def test_embedded_the_execution_role_reads_the_database_login_and_the_auth_string_only(
+    lean: Template,
+) -> None:
+    [policy] = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for name, p in lean.find_resources("AWS::IAM::Policy").items()
+        if name.startswith("PrefectApiTaskDefinitionExecutionRole")
+    ]
+    [reads] = [s for s in policy if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert sorted(r["Ref"] for r in reads["Resource"]) == sorted(
+        ["PrefectAuthSecret", database_secret_id(lean)]
+    )
+
+
+def test_embedded_attributes_say_what_is_not_there(lean_built: tuple[Template, Prefect]) -> None:
+    prefect = lean_built[1]
+    assert prefect.services_service is None and prefect.services_task_definition is None
+    assert prefect.worker_service is None
+    assert prefect.redis is None and prefect.redis_auth_secret is None
+    assert prefect.services_security_group is None
+    assert prefect.worker_security_group is None and prefect.redis_security_group is None
+    assert prefect.worker_task_definition is prefect.api_task_definition
+    assert prefect.database_clients == (prefect.api_service,)
+    assert Stack.of(prefect).resolve(prefect.work_pool_job_variables)["launch_type"] == "FARGATE_SPOT"
+
+
+@pytest.fixture(scope="module")
+def services_only() -> Template:
+    # GIVEN only the services embedded: the worker keeps its own (Spot) service
+    deps = new_deps()
+    Prefect(
+        deps.stack,
+        "Prefect",
+        props=props(deps, api_max_capacity=1, embedded_services=True, worker_spot=True),
+    )
+    return Template.from_stack(deps.stack)
+
+
+def test_embedded_services_alone_keep_the_worker_service_and_the_server_role(services_only: Template) -> None:
+    services = services_only.find_resources("AWS::ECS::Service")
+    assert service_roles(services) == ["Api", "Worker"]
+    [worker] = [s for name, s in services.items() if name.startswith("PrefectWorkerService")]
+    assert worker["Properties"]["CapacityProviderStrategy"] == [
+        {"CapacityProvider": "FARGATE_SPOT", "Weight": 1}
+    ]
+    [api] = [s for name, s in services.items() if name.startswith("PrefectApiService")]
+    assert api["Properties"]["LaunchType"] == "FARGATE"
+    roles = {
+        definition["Properties"]["ContainerDefinitions"][0]["Name"]: definition["Properties"]["TaskRoleArn"]
+        for definition in services_only.find_resources("AWS::ECS::TaskDefinition").values()
+    }
+    assert roles["api"]["Fn::GetAtt"][0].startswith("ServerRole")
+    assert roles["worker"]["Fn::GetAtt"][0].startswith("WorkerRole")
+    assert services_only.find_resources("AWS::ElastiCache::ReplicationGroup") == {}
+
+
+@pytest.fixture(scope="module")
+def worker_only() -> Template:
+    # GIVEN only the worker embedded: the background services and Redis stay
+    deps = new_deps()
+    Prefect(
+        deps.stack,
+        "Prefect",
+        props=props(deps, api_max_capacity=1, embedded_worker=True, worker_memory_mib=1024),
+    )
+    return Template.from_stack(deps.stack)
+
+
+def test_embedded_worker_alone_keeps_redis_and_the_services_task(worker_only: Template) -> None:
+    services = worker_only.find_resources("AWS::ECS::Service")
+    assert service_roles(services) == ["Api", "Services"]
+    worker_only.resource_count_is("AWS::ElastiCache::ReplicationGroup", 1)
+    definitions = {
+        tuple(c["Name"] for c in d["Properties"]["ContainerDefinitions"]): d["Properties"]
+        for d in worker_only.find_resources("AWS::ECS::TaskDefinition").values()
+    }
+    assert set(definitions) == {("api", "worker"), ("services",)}
+    assert definitions[("api", "worker")]["TaskRoleArn"]["Fn::GetAtt"][0].startswith("WorkerRole")
+    assert definitions[("services",)]["TaskRoleArn"]["Fn::GetAtt"][0].startswith("ServerRole")
+    api = definitions[("api", "worker")]["ContainerDefinitions"][0]
+    # THEN the API keeps Redis, runs no services, and shares the task's memory with the worker
+    assert script(api).endswith("--no-services")
+    assert environment(api)["PREFECT_MESSAGING_BROKER"] == "prefect_redis.messaging"
+    assert api["Memory"] + definitions[("api", "worker")]["ContainerDefinitions"][1]["Memory"] == int(
+        definitions[("api", "worker")]["Memory"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"embedded_services": True}, r"embedded_services needs api_max_capacity = 1 \(got 2\)"),
+        (
+            {"embedded_services": True, "api_max_capacity": 1, "redis_replicas": 1},
+            "redis_replicas must be 0 with embedded_services",
+        ),
+        (
+            {"embedded_worker": True},
+            r"embedded_worker needs worker_count = 1 and api_max_capacity = 1 \(got 1 and 2\)",
+        ),
+        (
+            {"embedded_worker": True, "api_max_capacity": 1, "worker_count": 2},
+            r"embedded_worker needs worker_count = 1 and api_max_capacity = 1 \(got 2 and 1\)",
+        ),
+        (
+            {"embedded_worker": True, "api_max_capacity": 1, "worker_spot": True},
+            "worker_spot does not apply with embedded_worker",
+        ),
+        (
+            {"embedded_worker": True, "api_max_capacity": 1, "worker_memory_mib": 2048},
+            r"splits server_memory_mib \(2048\) between the API and the worker",
+        ),
+        (
+            {"embedded_worker": True, "api_max_capacity": 1, "worker_memory_mib": 256},
+            "each needs at least 512 MiB",
+        ),
+        (
+            {"cpu_architecture": ecs.CpuArchitecture.of("arm64")},
+            "'arm64' is not one Linux Fargate tasks run on",
+        ),
+    ],
+)
+def test_invalid_embedding_is_refused(validation_deps: Deps, overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Prefect(validation_deps.stack, f"Invalid{next(_ids)}", props=props(validation_deps, **overrides))
+
+
+def test_an_embedded_worker_share_need_not_be_a_fargate_task_size(validation_deps: Deps) -> None:
+    # GIVEN a worker share of 768 MiB, which no 0.5 vCPU Fargate task could have on its own
+    prefect = Prefect(
+        validation_deps.stack,
+        "OddShare",
+        props=props(validation_deps, api_max_capacity=1, embedded_worker=True, worker_memory_mib=768),
+    )
+    assert prefect.worker_container.memory_limit_specified

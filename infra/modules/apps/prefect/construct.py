@@ -1,4 +1,9 @@
-"""Self-hosted Prefect 3: API + UI, background services, ECS workers, and their Redis message broker."""
+"""Self-hosted Prefect 3: API + UI, background services, ECS workers, and their Redis message broker.
+
+The same module also builds the single-task topology of a small environment: the background services
+inside the API process with Prefect's in-memory broker (no Redis), and the worker as a second
+container of the API task (`embedded_services`, `embedded_worker`).
+"""
 
 from __future__ import annotations
 
@@ -40,7 +45,12 @@ DATABASE_SECRETS = {
     "PREFECT_SERVER_DATABASE_NAME": "dbname",
 }
 API_COMMAND = f"prefect server start --host 0.0.0.0 --port {PORT} --no-services"
+EMBEDDED_SERVICES_COMMAND = f"prefect server start --host 0.0.0.0 --port {PORT}"
 MIGRATION_COMMAND = "prefect server database upgrade -y"
+LOCAL_API_URL = f"http://localhost:{PORT}/api"
+"""How a container of the API task reaches the API: the task's containers share one network namespace."""
+MIN_EMBEDDED_CONTAINER_MEMORY_MIB = 512
+"""With `embedded_worker`, the least memory each of the API and worker containers gets of the task."""
 SERVICES_COMMAND = "prefect server services start"
 _WORK_POOL = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!-]+$")
@@ -65,7 +75,8 @@ class PrefectProps:
     namespace: servicediscovery.INamespace
     """Private DNS namespace in which the API registers as `prefect-api`."""
     server_task_role: iam.IRole
-    """Role of the API and background-services tasks."""
+    """Role of the API and background-services tasks (with `embedded_worker`, of the background-services
+    task only: the API task runs as `worker_task_role`)."""
     worker_task_role: iam.IRole
     """Role of the worker tasks: registers task definitions, runs flow runs, passes the flow-run roles."""
     flow_run_task_role: iam.IRole
@@ -85,7 +96,8 @@ class PrefectProps:
     database_ca_bundle_url: str = RDS_CA_BUNDLE_URL
     """HTTPS address of the RDS CA bundle the server verifies the database's certificate against."""
     secret_name_prefix: str
-    """Secrets are named `<secret_name_prefix>/prefect-auth` and `<secret_name_prefix>/prefect-redis`."""
+    """Secrets are named `<secret_name_prefix>/prefect-auth` and (with Redis)
+    `<secret_name_prefix>/prefect-redis`."""
     secrets_encryption_key: kms.IKey | None = None
     """Customer-managed KMS key that encrypts both secrets; None: the AWS-managed Secrets Manager key."""
     work_pool_name: str = "blog-ecs"
@@ -103,9 +115,30 @@ class PrefectProps:
     worker_count: int = 1
     """Worker tasks polling the work pool; 0 stops flow runs from starting."""
     worker_cpu: int = 512
-    """CPU units of a worker task."""
+    """CPU units of a worker task (unused with `embedded_worker`: the worker shares the API task's CPU)."""
     worker_memory_mib: int = 2048
-    """Memory of a worker task, in MiB (the packages installed at start live in it)."""
+    """Memory of a worker task, in MiB (the packages installed at start live in it); with `embedded_worker`,
+    the worker container's share of `server_memory_mib`."""
+    cpu_architecture: ecs.CpuArchitecture = ecs.CpuArchitecture.X86_64
+    """CPU architecture of the server and worker tasks; the official Prefect image is multi-arch, so ARM64
+    (Graviton, about 20% cheaper) needs no other change."""
+    server_spot: bool = False
+    """Run the API (with `embedded_worker`, the worker in it) and background-services tasks on Fargate Spot:
+    a task may be stopped with two minutes' notice and its service starts a replacement."""
+    worker_spot: bool = False
+    """Run the worker tasks on Fargate Spot; a stopped worker's flow runs keep running, a replacement
+    picks up new ones. Not with `embedded_worker` (use `server_spot`)."""
+    flow_run_spot: bool = False
+    """Start flow runs on Fargate Spot (the work pool's `launch_type` becomes `FARGATE_SPOT`); an interrupted
+    flow run fails and Prefect's retries apply."""
+    embedded_services: bool = False
+    """Run the background services inside the API process with Prefect's in-memory broker: no
+    background-services task, no Redis and no Redis secret; the API migrates the database before it
+    starts. Needs `api_max_capacity = 1` (the broker and the services' loops are per process)."""
+    embedded_worker: bool = False
+    """Run the worker as a second container of the API task (`worker_memory_mib` of `server_memory_mib`)
+    instead of its own service. The API task then runs as `worker_task_role`. Needs `worker_count = 1` and
+    `api_max_capacity = 1`."""
     redis_node_type: str = "cache.t4g.micro"
     """ElastiCache node type of the message broker."""
     redis_replicas: int = 0
@@ -119,7 +152,8 @@ class PrefectProps:
 class Prefect(Construct):
     """Prefect 3 on Fargate: the API + UI behind a target group of the shared load balancer and in
     Cloud Map, the background services (which also migrate the database) as a single task, the ECS
-    workers, a TLS + AUTH Redis for events and leases, and the flow runs' network and logs."""
+    workers, a TLS + AUTH Redis for events and leases, and the flow runs' network and logs; or, embedded,
+    one API task that runs the services and the worker too."""
 
     def __init__(self, scope: Construct, id: str, *, props: PrefectProps) -> None:
         super().__init__(scope, id)
@@ -127,6 +161,8 @@ class Prefect(Construct):
         self.port = PORT
         self.work_pool_name = props.work_pool_name
         self.internal_api_url = f"http://{API_DISCOVERY_NAME}.{props.namespace.namespace_name}:{PORT}/api"
+        self.embedded_services = props.embedded_services
+        self.embedded_worker = props.embedded_worker
 
         self.auth_secret = self._secret(
             "AuthSecret",
@@ -136,46 +172,65 @@ class Prefect(Construct):
             logical_id="PrefectAuthSecret",
             key=props.secrets_encryption_key,
         )
-        self.redis_auth_secret = self._secret(
-            "RedisAuthSecret",
-            name=f"{props.secret_name_prefix}/prefect-redis",
-            description="AUTH token of the Prefect server's Redis message broker.",
-            length=64,
-            logical_id="PrefectRedisAuthSecret",
-            key=props.secrets_encryption_key,
-        )
+        self.redis_auth_secret: secretsmanager.Secret | None = None
+        if not props.embedded_services:
+            self.redis_auth_secret = self._secret(
+                "RedisAuthSecret",
+                name=f"{props.secret_name_prefix}/prefect-redis",
+                description="AUTH token of the Prefect server's Redis message broker.",
+                length=64,
+                logical_id="PrefectRedisAuthSecret",
+                key=props.secrets_encryption_key,
+            )
 
         self.api_security_group = ecs_common.security_group(
             self, "ApiSecurityGroup", vpc=props.vpc, description="Prefect API and UI tasks"
         )
-        self.services_security_group = ecs_common.security_group(
-            self, "ServicesSecurityGroup", vpc=props.vpc, description="Prefect background-services task"
-        )
-        self.worker_security_group = ecs_common.security_group(
-            self, "WorkerSecurityGroup", vpc=props.vpc, description="Prefect ECS worker tasks"
-        )
+        self.services_security_group: ec2.SecurityGroup | None = None
+        if not props.embedded_services:
+            self.services_security_group = ecs_common.security_group(
+                self, "ServicesSecurityGroup", vpc=props.vpc, description="Prefect background-services task"
+            )
+        self.worker_security_group: ec2.SecurityGroup | None = None
+        if not props.embedded_worker:
+            self.worker_security_group = ecs_common.security_group(
+                self, "WorkerSecurityGroup", vpc=props.vpc, description="Prefect ECS worker tasks"
+            )
         self.flow_run_security_group = ecs_common.security_group(
             self, "FlowRunSecurityGroup", vpc=props.vpc, description="Prefect flow-run tasks"
         )
-        self.redis_security_group = ec2.SecurityGroup(
-            self,
-            "RedisSecurityGroup",
-            vpc=props.vpc,
-            description="Prefect Redis message broker",
-            allow_all_outbound=False,
-        )
+        self.redis_security_group: ec2.SecurityGroup | None = None
+        if not props.embedded_services:
+            self.redis_security_group = ec2.SecurityGroup(
+                self,
+                "RedisSecurityGroup",
+                vpc=props.vpc,
+                description="Prefect Redis message broker",
+                allow_all_outbound=False,
+            )
         for client, name in (
             (self.worker_security_group, "workers"),
             (self.flow_run_security_group, "flow runs"),
             (self.services_security_group, "background services"),
         ):
-            self.api_security_group.add_ingress_rule(client, ec2.Port.tcp(PORT), f"Prefect API from {name}")
-        for client, name in ((self.api_security_group, "API"), (self.services_security_group, "services")):
-            self.redis_security_group.add_ingress_rule(
-                client, ec2.Port.tcp(REDIS_PORT), f"Redis from Prefect {name}"
-            )
+            if client is not None:
+                self.api_security_group.add_ingress_rule(
+                    client, ec2.Port.tcp(PORT), f"Prefect API from {name}"
+                )
+        if self.redis_security_group is not None and self.services_security_group is not None:
+            for client, name in (
+                (self.api_security_group, "API"),
+                (self.services_security_group, "services"),
+            ):
+                self.redis_security_group.add_ingress_rule(
+                    client, ec2.Port.tcp(REDIS_PORT), f"Redis from Prefect {name}"
+                )
 
-        self.redis = self._redis(props)
+        self.redis: elasticache.CfnReplicationGroup | None = None
+        if self.redis_auth_secret is not None and self.redis_security_group is not None:
+            self.redis = self._redis(
+                props, auth_secret=self.redis_auth_secret, security_group=self.redis_security_group
+            )
         self.log_group = ecs_common.retained_log_group(
             self,
             "Logs",
@@ -191,53 +246,66 @@ class Prefect(Construct):
             encryption_key=props.log_encryption_key,
         )
 
-        self.services_task_definition = self._server_task_definition(
-            "ServicesTaskDefinition",
-            props,
-            name="services",
-            before=[MIGRATION_COMMAND, f"touch {MIGRATED_MARKER}"],
-            main=SERVICES_COMMAND,
-            health_check=ecs.HealthCheck(
-                command=["CMD-SHELL", f"test -f {MIGRATED_MARKER}"],
-                interval=Duration.seconds(60),
-                timeout=Duration.seconds(5),
-                retries=10,
-                start_period=Duration.seconds(300),
-            ),
-            extra_environment={"PREFECT_API_URL": self.internal_api_url},
-        )
-        self.services_service = ecs_common.fargate_service(
-            self,
-            "ServicesService",
-            cluster=props.cluster,
-            task_definition=self.services_task_definition,
-            subnets=props.subnets,
-            security_group=self.services_security_group,
-            desired_count=1,
-            min_healthy_percent=0,
-            max_healthy_percent=100,
-        )
+        self.services_task_definition: ecs.FargateTaskDefinition | None = None
+        self.services_service: ecs.FargateService | None = None
+        if self.services_security_group is not None:
+            self.services_task_definition = self._server_task_definition(
+                "ServicesTaskDefinition",
+                props,
+                name="services",
+                task_role=props.server_task_role,
+                memory_mib=props.server_memory_mib,
+                before=[MIGRATION_COMMAND, f"touch {MIGRATED_MARKER}"],
+                main=SERVICES_COMMAND,
+                health_check=ecs.HealthCheck(
+                    command=["CMD-SHELL", f"test -f {MIGRATED_MARKER}"],
+                    interval=Duration.seconds(60),
+                    timeout=Duration.seconds(5),
+                    retries=10,
+                    start_period=Duration.seconds(300),
+                ),
+                extra_environment={"PREFECT_API_URL": self.internal_api_url},
+            )
+            self.services_service = ecs_common.fargate_service(
+                self,
+                "ServicesService",
+                cluster=props.cluster,
+                task_definition=self.services_task_definition,
+                subnets=props.subnets,
+                security_group=self.services_security_group,
+                desired_count=1,
+                min_healthy_percent=0,
+                max_healthy_percent=100,
+                spot=props.server_spot,
+            )
 
+        api_extra_environment = {
+            "PREFECT_UI_API_URL": f"{props.public_url}/api",
+            "PREFECT_UI_URL": props.public_url,
+            "PREFECT_SERVER_API_HOST": "0.0.0.0",
+            "PREFECT_SERVER_API_PORT": str(PORT),
+            "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        }
+        if props.embedded_services:
+            api_extra_environment["PREFECT_API_URL"] = LOCAL_API_URL
         self.api_task_definition = self._server_task_definition(
             "ApiTaskDefinition",
             props,
             name="api",
-            before=[],
-            main=API_COMMAND,
+            task_role=props.worker_task_role if props.embedded_worker else props.server_task_role,
+            memory_mib=props.server_memory_mib - (props.worker_memory_mib if props.embedded_worker else 0),
+            before=[MIGRATION_COMMAND] if props.embedded_services else [],
+            main=EMBEDDED_SERVICES_COMMAND if props.embedded_services else API_COMMAND,
             health_check=ecs.HealthCheck(
                 command=_http_probe(f"http://localhost:{PORT}{HEALTH_PATH}"),
                 interval=Duration.seconds(30),
                 timeout=Duration.seconds(5),
                 retries=3,
-                start_period=Duration.seconds(90),
+                # Embedded, the API migrates the database before it listens: give it the services
+                # task's start budget.
+                start_period=Duration.seconds(300 if props.embedded_services else 90),
             ),
-            extra_environment={
-                "PREFECT_UI_API_URL": f"{props.public_url}/api",
-                "PREFECT_UI_URL": props.public_url,
-                "PREFECT_SERVER_API_HOST": "0.0.0.0",
-                "PREFECT_SERVER_API_PORT": str(PORT),
-                "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
-            },
+            extra_environment=api_extra_environment,
             extra_secrets={
                 "PREFECT_SERVER_API_AUTH_STRING": ecs.Secret.from_secrets_manager(self.auth_secret)
             },
@@ -251,15 +319,17 @@ class Prefect(Construct):
             subnets=props.subnets,
             security_group=self.api_security_group,
             desired_count=props.api_min_capacity,
-            health_check_grace_period=Duration.minutes(2),
+            health_check_grace_period=Duration.minutes(5 if props.embedded_services else 2),
             cloud_map_options=ecs.CloudMapOptions(
                 name=API_DISCOVERY_NAME,
                 cloud_map_namespace=props.namespace,
                 dns_record_type=servicediscovery.DnsRecordType.A,
                 dns_ttl=Duration.seconds(10),
             ),
+            spot=props.server_spot,
         )
-        self.api_service.node.add_dependency(self.services_service)
+        if self.services_service is not None:
+            self.api_service.node.add_dependency(self.services_service)
         self.connections = self.api_service.connections
         self.target_group = ecs_common.ip_target_group(
             self, "TargetGroup", vpc=props.vpc, port=PORT, health_check_path=HEALTH_PATH
@@ -275,19 +345,47 @@ class Prefect(Construct):
             scale_out_cooldown=Duration.minutes(1),
         )
 
-        self.worker_task_definition = self._worker_task_definition(props)
-        self.worker_service = ecs_common.fargate_service(
-            self,
-            "WorkerService",
-            cluster=props.cluster,
-            task_definition=self.worker_task_definition,
-            subnets=props.subnets,
-            security_group=self.worker_security_group,
-            desired_count=props.worker_count,
-        )
-        self.worker_service.node.add_dependency(self.api_service)
+        self.worker_service: ecs.FargateService | None = None
+        if self.worker_security_group is None:
+            self.worker_task_definition = self.api_task_definition
+            self.worker_container = self._add_worker_container(
+                self.api_task_definition, props, api_url=LOCAL_API_URL
+            )
+            api_container = self.api_task_definition.find_container("api")
+            if api_container is None:
+                raise AssertionError("the API task definition has no 'api' container")
+            self.worker_container.add_container_dependencies(
+                ecs.ContainerDependency(
+                    container=api_container, condition=ecs.ContainerDependencyCondition.HEALTHY
+                )
+            )
+        else:
+            self.worker_task_definition = ecs_common.task_definition(
+                self,
+                "WorkerTaskDefinition",
+                cpu=props.worker_cpu,
+                memory_mib=props.worker_memory_mib,
+                task_role=props.worker_task_role,
+                cpu_architecture=props.cpu_architecture,
+            )
+            self.worker_container = self._add_worker_container(
+                self.worker_task_definition, props, api_url=self.internal_api_url
+            )
+            self.worker_service = ecs_common.fargate_service(
+                self,
+                "WorkerService",
+                cluster=props.cluster,
+                task_definition=self.worker_task_definition,
+                subnets=props.subnets,
+                security_group=self.worker_security_group,
+                desired_count=props.worker_count,
+                spot=props.worker_spot,
+            )
+            self.worker_service.node.add_dependency(self.api_service)
 
-        self.database_clients: tuple[ec2.IConnectable, ...] = (self.api_service, self.services_service)
+        self.database_clients: tuple[ec2.IConnectable, ...] = tuple(
+            service for service in (self.api_service, self.services_service) if service is not None
+        )
         self.work_pool_job_variables: dict[str, Any] = {
             "cluster": props.cluster.cluster_arn,
             "vpc_id": props.vpc.vpc_id,
@@ -296,7 +394,7 @@ class Prefect(Construct):
                 "securityGroups": [self.flow_run_security_group.security_group_id],
                 "assignPublicIp": "DISABLED",
             },
-            "launch_type": "FARGATE",
+            "launch_type": ecs_common.FARGATE_SPOT if props.flow_run_spot else "FARGATE",
             "task_role_arn": props.flow_run_task_role.role_arn,
             "execution_role_arn": props.flow_run_execution_role.role_arn,
             "prefect_api_auth_string_secret_arn": self.auth_secret.secret_arn,
@@ -325,7 +423,9 @@ class Prefect(Construct):
         pin_logical_id(secret, logical_id)
         return secret
 
-    def _redis(self, props: PrefectProps) -> elasticache.CfnReplicationGroup:
+    def _redis(
+        self, props: PrefectProps, *, auth_secret: secretsmanager.ISecret, security_group: ec2.ISecurityGroup
+    ) -> elasticache.CfnReplicationGroup:
         subnet_group = elasticache.CfnSubnetGroup(
             self,
             "RedisSubnets",
@@ -345,10 +445,10 @@ class Prefect(Construct):
             multi_az_enabled=replicated,
             port=REDIS_PORT,
             cache_subnet_group_name=subnet_group.ref,
-            security_group_ids=[self.redis_security_group.security_group_id],
+            security_group_ids=[security_group.security_group_id],
             transit_encryption_enabled=True,
             at_rest_encryption_enabled=True,
-            auth_token=self.redis_auth_secret.secret_value.unsafe_unwrap(),
+            auth_token=auth_secret.secret_value.unsafe_unwrap(),
             auto_minor_version_upgrade=True,
             preferred_maintenance_window="sun:05:30-sun:06:30",
             snapshot_retention_limit=0,
@@ -357,7 +457,9 @@ class Prefect(Construct):
         return group
 
     def _server_environment(self, props: PrefectProps) -> dict[str, str]:
-        return {
+        """The servers' settings; without Redis, Prefect's defaults are its in-memory broker, cache,
+        causal ordering, lease storage and Docket."""
+        environment = {
             "PREFECT_HOME": PREFECT_HOME,
             "HOME": PREFECT_HOME,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -367,15 +469,19 @@ class Prefect(Construct):
             "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CHECK_HOSTNAME": "true",
             "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
             "DATABASE_CA_BUNDLE_URL": props.database_ca_bundle_url,
-            "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
-            "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
-            "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
-            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
-            "PREFECT_REDIS_MESSAGING_HOST": self.redis.attr_primary_end_point_address,
-            "PREFECT_REDIS_MESSAGING_PORT": str(REDIS_PORT),
-            "PREFECT_REDIS_MESSAGING_DB": "0",
-            "PREFECT_REDIS_MESSAGING_SSL": "true",
         }
+        if self.redis is not None:
+            environment |= {
+                "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+                "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+                "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+                "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+                "PREFECT_REDIS_MESSAGING_HOST": self.redis.attr_primary_end_point_address,
+                "PREFECT_REDIS_MESSAGING_PORT": str(REDIS_PORT),
+                "PREFECT_REDIS_MESSAGING_DB": "0",
+                "PREFECT_REDIS_MESSAGING_SSL": "true",
+            }
+        return environment
 
     def _server_task_definition(
         self,
@@ -383,6 +489,8 @@ class Prefect(Construct):
         props: PrefectProps,
         *,
         name: str,
+        task_role: iam.IRole,
+        memory_mib: int,
         before: list[str],
         main: str,
         health_check: ecs.HealthCheck | None,
@@ -390,7 +498,8 @@ class Prefect(Construct):
         extra_secrets: dict[str, ecs.Secret] | None = None,
         port: int | None = None,
     ) -> ecs.FargateTaskDefinition:
-        """A server task: fetches the RDS CA bundle, points Docket at Redis, then runs `main`.
+        """A server task: fetches the RDS CA bundle, points Docket at Redis (when there is one), then
+        runs `main` in a container of `memory_mib` (the task's memory, less an embedded worker's share).
 
         The Docket URL carries the Redis AUTH token, so it is assembled inside the container from
         the token the task receives as an ECS secret; it never appears in the template.
@@ -400,28 +509,32 @@ class Prefect(Construct):
             id,
             cpu=props.server_cpu,
             memory_mib=props.server_memory_mib,
-            task_role=props.server_task_role,
+            task_role=task_role,
+            cpu_architecture=props.cpu_architecture,
         )
         environment = self._server_environment(props) | (extra_environment or {})
         ecs_common.assert_no_plain_secrets(environment)
-        secrets = (
-            {
-                variable: ecs.Secret.from_secrets_manager(props.database_secret, field)
-                for variable, field in DATABASE_SECRETS.items()
-            }
-            | {
-                "PREFECT_REDIS_MESSAGING_PASSWORD": ecs.Secret.from_secrets_manager(self.redis_auth_secret),
-                "PREFECT_API_AUTH_STRING": ecs.Secret.from_secrets_manager(self.auth_secret),
-            }
-            | (extra_secrets or {})
-        )
+        secrets = {
+            variable: ecs.Secret.from_secrets_manager(props.database_secret, field)
+            for variable, field in DATABASE_SECRETS.items()
+        }
+        docket: list[str] = []
+        if self.redis_auth_secret is not None:
+            secrets["PREFECT_REDIS_MESSAGING_PASSWORD"] = ecs.Secret.from_secrets_manager(
+                self.redis_auth_secret
+            )
+            docket.append(
+                "export PREFECT_SERVER_DOCKET_URL="
+                '"rediss://:$PREFECT_REDIS_MESSAGING_PASSWORD@$PREFECT_REDIS_MESSAGING_HOST:'
+                '$PREFECT_REDIS_MESSAGING_PORT/1"'
+            )
+        secrets["PREFECT_API_AUTH_STRING"] = ecs.Secret.from_secrets_manager(self.auth_secret)
+        secrets |= extra_secrets or {}
         steps = [
             'mkdir -p "$PREFECT_HOME"',
             "python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "
             '"$DATABASE_CA_BUNDLE_URL" "$PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_TLS_CA_FILE"',
-            "export PREFECT_SERVER_DOCKET_URL="
-            '"rediss://:$PREFECT_REDIS_MESSAGING_PASSWORD@$PREFECT_REDIS_MESSAGING_HOST:'
-            '$PREFECT_REDIS_MESSAGING_PORT/1"',
+            *docket,
             *before,
             f"exec {main}",
         ]
@@ -429,7 +542,7 @@ class Prefect(Construct):
             name,
             image=ecs.ContainerImage.from_registry(props.image),
             command=["sh", "-c", " && ".join(steps)],
-            memory_limit_mib=props.server_memory_mib,
+            memory_limit_mib=memory_mib,
             user=ecs_common.NON_ROOT_USER,
             readonly_root_filesystem=True,
             linux_parameters=ecs_common.scratch_space(self, f"{id}Scratch", size_mib=256, allow_exec=False),
@@ -442,18 +555,15 @@ class Prefect(Construct):
         )
         return task_definition
 
-    def _worker_task_definition(self, props: PrefectProps) -> ecs.FargateTaskDefinition:
-        task_definition = ecs_common.task_definition(
-            self,
-            "WorkerTaskDefinition",
-            cpu=props.worker_cpu,
-            memory_mib=props.worker_memory_mib,
-            task_role=props.worker_task_role,
-        )
+    def _add_worker_container(
+        self, task_definition: ecs.FargateTaskDefinition, props: PrefectProps, *, api_url: str
+    ) -> ecs.ContainerDefinition:
+        """The `worker` container, polling the work pool through `api_url`, with a hard memory limit of
+        `worker_memory_mib` (its own task's memory, or its share of the API task)."""
         environment = {
             "PREFECT_HOME": PREFECT_HOME,
             "HOME": PREFECT_HOME,
-            "PREFECT_API_URL": self.internal_api_url,
+            "PREFECT_API_URL": api_url,
             "PREFECT_WORKER_WEBSERVER_HOST": "0.0.0.0",
             "PREFECT_WORKER_WEBSERVER_PORT": str(WORKER_HEALTH_PORT),
         }
@@ -467,7 +577,7 @@ class Prefect(Construct):
                 "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             }
         ecs_common.assert_no_plain_secrets(environment)
-        task_definition.add_container(
+        return task_definition.add_container(
             "worker",
             image=ecs.ContainerImage.from_registry(props.worker_image or props.image),
             command=[
@@ -498,7 +608,6 @@ class Prefect(Construct):
             ),
             stop_timeout=Duration.seconds(30),
         )
-        return task_definition
 
     @staticmethod
     def _validate(props: PrefectProps) -> None:
@@ -519,7 +628,8 @@ class Prefect(Construct):
                 f"Prefect work_pool_name {props.work_pool_name!r} must be lowercase, digits, '-'"
             )
         ecs_common.validate_fargate_size(props.server_cpu, props.server_memory_mib, what="Prefect server")
-        ecs_common.validate_fargate_size(props.worker_cpu, props.worker_memory_mib, what="Prefect worker")
+        if not props.embedded_worker:
+            ecs_common.validate_fargate_size(props.worker_cpu, props.worker_memory_mib, what="Prefect worker")
         if not 1 <= props.api_min_capacity <= props.api_max_capacity:
             raise ValueError(
                 f"Prefect needs 1 <= api_min_capacity <= api_max_capacity, got {props.api_min_capacity} "
@@ -534,4 +644,39 @@ class Prefect(Construct):
         if not props.redis_node_type.startswith("cache."):
             raise ValueError(
                 f"Prefect redis_node_type {props.redis_node_type!r} is not an ElastiCache node type"
+            )
+        if props.embedded_services:
+            if props.api_max_capacity != 1:
+                raise ValueError(
+                    f"Prefect embedded_services needs api_max_capacity = 1 (got {props.api_max_capacity}): "
+                    "the in-memory broker and the background services live in one API process"
+                )
+            if props.redis_replicas:
+                raise ValueError(
+                    "Prefect redis_replicas must be 0 with embedded_services: there is no Redis to replicate"
+                )
+        if props.embedded_worker:
+            Prefect._validate_embedded_worker(props)
+
+    @staticmethod
+    def _validate_embedded_worker(props: PrefectProps) -> None:
+        if props.worker_count != 1 or props.api_max_capacity != 1:
+            raise ValueError(
+                "Prefect embedded_worker needs worker_count = 1 and api_max_capacity = 1 (got "
+                f"{props.worker_count} and {props.api_max_capacity}): one API task with one worker in it"
+            )
+        if props.worker_spot:
+            raise ValueError(
+                "Prefect worker_spot does not apply with embedded_worker: the worker runs in the API task, "
+                "so set server_spot instead"
+            )
+        server_share = props.server_memory_mib - props.worker_memory_mib
+        if (
+            props.worker_memory_mib < MIN_EMBEDDED_CONTAINER_MEMORY_MIB
+            or server_share < MIN_EMBEDDED_CONTAINER_MEMORY_MIB
+        ):
+            raise ValueError(
+                f"Prefect embedded_worker splits server_memory_mib ({props.server_memory_mib}) between the "
+                f"API and the worker (worker_memory_mib {props.worker_memory_mib}): each needs at least "
+                f"{MIN_EMBEDDED_CONTAINER_MEMORY_MIB} MiB; raise server_memory_mib or lower worker_memory_mib"
             )

@@ -188,11 +188,14 @@ class ObservabilityProps:
     """The ork processor (or `LambdaWithQueue(function, queue)`): errors, throttles, failure queue."""
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     """What happens to the topic's KMS key when it leaves the stack."""
+    dashboard: bool = True
+    """Create the dashboard (about $3 a month); without it every alarm and notification stays, and
+    CloudWatch's automatic ECS and RDS dashboards remain."""
 
 
 class Observability(Construct):
     """An encrypted, TLS-only SNS alerts topic; CloudWatch alarms that notify it when they fire and when
-    they recover; and one dashboard with a row per surface."""
+    they recover; and, unless switched off, one dashboard with a row per surface."""
 
     def __init__(self, scope: Construct, id: str, *, props: ObservabilityProps) -> None:
         super().__init__(scope, id)
@@ -256,12 +259,14 @@ class Observability(Construct):
 
         self.alarms: list[AlarmRecord] = []
         self.cloudwatch_alarms: dict[str, cloudwatch.Alarm] = {}
-        self.dashboard = cloudwatch.Dashboard(
-            self,
-            "Dashboard",
-            dashboard_name=props.name_prefix,
-            default_interval=Duration.hours(6),
-        )
+        self.dashboard: cloudwatch.Dashboard | None = None
+        if props.dashboard:
+            self.dashboard = cloudwatch.Dashboard(
+                self,
+                "Dashboard",
+                dashboard_name=props.name_prefix,
+                default_interval=Duration.hours(6),
+            )
         self._edge(stack, props)
         for app in props.apps:
             self._app(app)
@@ -727,6 +732,8 @@ class Observability(Construct):
         graphs: Sequence[_Graph],
     ) -> None:
         """One dashboard row: the surface's name, its alarms' states, then its graphs."""
+        if self.dashboard is None:
+            return
         width = (DASHBOARD_WIDTH - TEXT_WIDTH - STATUS_WIDTH) // max(len(graphs), 1)
         text = cloudwatch.TextWidget(
             markdown=f"## {title}\n{description}\n\nRunbook: docs/runbook.md",
