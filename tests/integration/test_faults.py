@@ -49,6 +49,13 @@ def platform_stack_exists(endpoint: str) -> bool:
 def test_emulator_killed_mid_deploy_then_up_converges(tmp_path: Path) -> None:
     state = tmp_path / "state"
     emulator_state = state / "emulator"
+    try:
+        run_scenario(state, emulator_state)
+    finally:
+        control.stop(emulator_state)
+
+
+def run_scenario(state: Path, emulator_state: Path) -> None:
     # GIVEN a first `local up` in progress
     first = cli(state, "local", "up")
     try:
@@ -76,8 +83,5 @@ def test_emulator_killed_mid_deploy_then_up_converges(tmp_path: Path) -> None:
     # AND the next `local up` starts over and converges
     second = cli(state, "local", "up")
     out, err = second.communicate(timeout=600)
-    try:
-        assert second.returncode == 0, out + err
-        assert "Deployed blog-local" in out
-    finally:
-        control.stop(emulator_state)
+    assert second.returncode == 0, out + err
+    assert "Deployed blog-local" in out
