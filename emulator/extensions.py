@@ -4,11 +4,13 @@ from __future__ import annotations
 
 
 def install() -> None:
-    """Fix moto's CloudFormation engine, policy conditions and S3 events to Lambda, then register our
-    resource models."""
-    from emulator import cfn, engine, policy, s3_events
+    """Fix moto's CloudFormation engine, policy conditions, S3 events to Lambda, ECS's RunTask and
+    EventBridge's TestEventPattern, then register our resource models."""
+    from emulator import cfn, ecs, engine, events, policy, s3_events
 
     engine.install()
+    ecs.install()
+    events.install()
     policy.install()
     s3_events.install()
     cfn.register()
