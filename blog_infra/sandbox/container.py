@@ -1,12 +1,13 @@
 """Start a process the way ECS starts a container: its user, a read-only root, its tmpfs, its hosts.
 
-`start(spec)` runs `unshare --mount` with `python -m blog_infra.sandbox.launch`, which (as root, in
-the new mount namespace only) mounts each tmpfs, binds the hosts file and the read-only files the
-image carries, remounts `/` read-only, and then executes the command through `setpriv` as the
-container's uid/gid with no supplementary groups, no capabilities (inheritable, ambient or bounding)
-and no new privileges, with exactly the container's environment (nothing inherited). `exec_in`
-runs another command in the same mount namespace as the same user: a container health check, or a
-probe of what the container sees.
+`start(spec)` runs `unshare --mount --pid --fork` (a PID namespace of its own, so that the image's
+init is PID 1 and every process of the container ends with it) with `python -m
+blog_infra.sandbox.launch`, which (as root, in the new mount namespace only) mounts each tmpfs,
+binds the hosts file and the read-only files the image carries, remounts `/` read-only, and then
+executes the command through `setpriv` as the container's uid/gid with no supplementary groups, no
+capabilities (inheritable, ambient or bounding) and no new privileges, with exactly the container's
+environment (nothing inherited). `exec_in` runs another command in the same namespaces as the same
+user: a container health check, or a probe of what the container sees.
 
 The host's network is shared: the container reaches servers on 127.0.0.1, and the hosts file maps
 the names it uses (database, Redis, Cloud Map) there.
@@ -61,10 +62,26 @@ class Container:
         self.process = process
         self.log_path = log_path
         self.started = time.monotonic()
+        self._init_pid: int | None = None
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The container's PID 1 (in this machine's numbering): what `docker stop` signals."""
+        if self._init_pid is None:
+            deadline = time.monotonic() + 10
+            while self._init_pid is None and time.monotonic() < deadline:
+                children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+                with contextlib.suppress(OSError):
+                    found = children.read_text().split()
+                    if found:
+                        self._init_pid = int(found[0])
+                        break
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if self._init_pid is None:
+                raise ProcessLookupError(f"{self.spec.name}: the container's init process is gone")
+        return self._init_pid
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -80,7 +97,9 @@ class Container:
         uid, gid = self.spec.user
         command = [
             "nsenter",
-            f"--mount=/proc/{self.pid}/ns/mnt",
+            f"--target={self.pid}",
+            "--mount",
+            "--pid",
             "--",
             *_setpriv(uid, gid),
             *argv,
@@ -112,7 +131,7 @@ class Container:
         if not self.running():
             return 0.0
         began = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
+        os.kill(self.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -121,9 +140,9 @@ class Container:
         return time.monotonic() - began
 
     def kill(self) -> None:
-        """SIGKILL the container's whole process group."""
+        """SIGKILL the container's PID 1: the kernel then kills every process of its PID namespace."""
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.kill(self.pid, signal.SIGKILL)
         self.process.wait()
 
 
@@ -165,13 +184,17 @@ def start(spec: ContainerSpec, *, workdir: Path) -> Container:
     plan_path.write_text(json.dumps(plan))
     plan_path.chmod(0o600)
     log_path = workdir / f"{spec.name}.log"
-    with open(log_path, "ab") as log:
+    with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [
                 "unshare",
                 "--mount",
                 "--propagation",
                 "private",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
                 "--",
                 sys.executable,
                 "-m",

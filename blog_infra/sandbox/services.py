@@ -60,6 +60,13 @@ def wait_for_port(port: int, *, timeout: float, process: subprocess.Popen[bytes]
     raise ServiceError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
+def ensure_free(port: int, *, what: str) -> None:
+    """Raise ServiceError when something already listens on 127.0.0.1:`port` (a leftover server)."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise ServiceError(f"{what}: port {port} on 127.0.0.1 is already in use; stop what listens there")
+
+
 def _account() -> pwd.struct_passwd:
     return pwd.getpwnam(SERVICE_ACCOUNT)
 
@@ -220,6 +227,7 @@ class TlsRedis:
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> TlsRedis:
+        ensure_free(self.port, what="Redis")
         account = _account()
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chown(self.directory, account.pw_uid, account.pw_gid)

@@ -1,0 +1,317 @@
+"""A synthesized stack's services, started here in the order ECS would start them.
+
+`SandboxPlatform(template, ...)` resolves the template's containers, creates its secrets as a fresh
+deployment would, starts what the tasks talk to (a TLS-only PostgreSQL named as the Aurora endpoint,
+a TLS + password Redis named as the ElastiCache endpoint when the template has one, an HTTPS server
+for the RDS CA bundle's address), runs the Aurora bootstrap's own code against that PostgreSQL, and
+then starts containers with exactly their task definition's command, environment and secrets.
+
+What ECS adds to every Fargate container (`AWS_REGION`, `AWS_DEFAULT_REGION`, `AWS_EXECUTION_ENV`)
+is added. Stand-ins, because nothing here is AWS: the CA that signs every server certificate is bound
+as the image's trust store (on AWS, the RDS bundle and Amazon's public CAs); task-role credentials
+and AWS's endpoints are the local emulator's (`AWS_ENDPOINT_URL` and an access key of the template's
+account), when an emulator is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blog_infra.sandbox import container as sandbox_container
+from blog_infra.sandbox import images, runtime
+from blog_infra.sandbox.secrets import SecretStore
+from blog_infra.sandbox.services import HttpsFiles, TlsPostgres, TlsRedis, ensure_free
+from blog_infra.sandbox.taskdef import Container, Resolver, TemplateError, containers
+from blog_infra.sandbox.tls import CertificateAuthority
+
+TRUST_STORE = "/etc/ssl/certs/ca-certificates.crt"
+"""Debian's (and the python:slim images') CA bundle, which Python's default SSL context reads."""
+
+
+class StartError(Exception):
+    """A container did not become healthy; the message carries its last log lines."""
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """The local AWS the worker talks to, and the access key that acts as the template's account."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+
+
+def _only(template: Mapping[str, Any], kind: str) -> str | None:
+    found = [logical_id for logical_id, resource in template["Resources"].items() if resource["Type"] == kind]
+    if len(found) > 1:
+        raise TemplateError(
+            f"the template has {len(found)} {kind} resources; the sandbox expects at most one"
+        )
+    return found[0] if found else None
+
+
+def start_order(template: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(task definition, container) pairs in the order ECS would start them: services after the
+    services they depend on (CloudFormation rolls them out in that order), containers of a task after
+    the containers they depend on."""
+    resources = template["Resources"]
+    services = {
+        logical_id: resource
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::ECS::Service"
+    }
+    ordered: list[str] = []
+
+    def visit(logical_id: str, trail: tuple[str, ...]) -> None:
+        if logical_id in ordered:
+            return
+        if logical_id in trail:
+            raise TemplateError(f"services depend on each other in a cycle: {' -> '.join(trail)}")
+        depends = resources[logical_id].get("DependsOn", [])
+        for dependency in [depends] if isinstance(depends, str) else depends:
+            if dependency in services:
+                visit(dependency, (*trail, logical_id))
+        ordered.append(logical_id)
+
+    for logical_id in services:
+        visit(logical_id, ())
+    result: list[tuple[str, str]] = []
+    for service in ordered:
+        task = services[service]["Properties"]["TaskDefinition"]["Ref"]
+        definitions = resources[task]["Properties"]["ContainerDefinitions"]
+        started: list[str] = []
+        pending = list(definitions)
+        while pending:
+            ready = [
+                d for d in pending if all(dep["ContainerName"] in started for dep in d.get("DependsOn", []))
+            ]
+            if not ready:
+                raise TemplateError(f"{task}: containers depend on each other in a cycle")
+            for definition in ready:
+                started.append(definition["Name"])
+                pending.remove(definition)
+        result.extend((task, name) for name in started)
+    return result
+
+
+class SandboxPlatform:
+    """The servers a stack's tasks need, and its containers, on this machine."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        *,
+        account: str,
+        region: str,
+        workdir: Path,
+        ca: CertificateAuthority,
+        emulator: Emulator | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        self.template = template
+        self.account = account
+        self.region = region
+        self.workdir = workdir
+        self.ca = ca
+        self.emulator = emulator
+        self.overrides = dict(overrides or {})
+        self.cluster = _only(template, "AWS::RDS::DBCluster")
+        self.redis_group = _only(template, "AWS::ElastiCache::ReplicationGroup")
+        self.postgres: TlsPostgres | None = None
+        self.redis: TlsRedis | None = None
+        self.resolver = Resolver(template, account=account, region=region, overrides=self.overrides)
+        self.secrets = SecretStore.from_template(template, self.resolver)
+        self.hosts: dict[str, str] = {}
+        self.started: list[sandbox_container.Container] = []
+        self._stack = contextlib.ExitStack()
+        self.definitions: dict[tuple[str, str], Container] = {}
+
+    def __enter__(self) -> SandboxPlatform:
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for started in reversed(self.started):
+            if started.running():
+                started.kill()
+        self._stack.close()
+
+    def _prepare(self) -> None:
+        if self.cluster is not None:
+            host = self.resolver.get_att(self.cluster, "Endpoint.Address")
+            self.postgres = self._stack.enter_context(
+                TlsPostgres(self.workdir / "postgres", self.ca, host=host)
+            )
+            self.overrides[f"{self.cluster}.Endpoint.Port"] = str(self.postgres.port)
+            self.hosts[host] = "127.0.0.1"
+        self.resolver = Resolver(
+            self.template, account=self.account, region=self.region, overrides=self.overrides
+        )
+        self.definitions = {
+            (task, definition.name): definition
+            for task, found in containers(self.template, self.resolver).items()
+            for definition in found
+        }
+        environments = [definition.environment for definition in self.definitions.values()]
+        for environment in environments:
+            for value in environment.values():
+                parsed = urllib.parse.urlparse(value)
+                if parsed.scheme in ("http", "https") and parsed.hostname and parsed.hostname != "localhost":
+                    self.hosts[parsed.hostname] = "127.0.0.1"
+        if self.redis_group is not None:
+            self._start_redis(environments)
+        bundle_urls = {
+            env["DATABASE_CA_BUNDLE_URL"] for env in environments if "DATABASE_CA_BUNDLE_URL" in env
+        }
+        for url in bundle_urls:
+            parsed = urllib.parse.urlparse(url)
+            if parsed.scheme != "https" or not parsed.hostname:
+                raise TemplateError(f"DATABASE_CA_BUNDLE_URL {url!r} is not an https address")
+            self._stack.enter_context(
+                HttpsFiles(self.ca, host=parsed.hostname, files={parsed.path: self.ca.bundle})
+            )
+        if self.postgres is not None:
+            self._bootstrap()
+
+    def _start_redis(self, environments: list[Mapping[str, str]]) -> None:
+        assert self.redis_group is not None
+        host = self.resolver.get_att(self.redis_group, "PrimaryEndPoint.Address")
+        port = int(self.resolver.get_att(self.redis_group, "PrimaryEndPoint.Port"))
+        auth = self.template["Resources"][self.redis_group]["Properties"].get("AuthToken")
+        secret_arn = self._secret_of_dynamic_reference(auth)
+        self.redis = self._stack.enter_context(
+            TlsRedis(
+                self.workdir / "redis",
+                self.ca,
+                host=host,
+                port=port,
+                password=self.secrets.values[secret_arn],
+            )
+        )
+        self.hosts[host] = "127.0.0.1"
+
+    def _secret_of_dynamic_reference(self, value: Any) -> str:
+        """The secret ARN inside `{{resolve:secretsmanager:<arn>:SecretString:::}}`."""
+        text = str(self.resolver.resolve(value))
+        prefix = "{{resolve:secretsmanager:"
+        if not text.startswith(prefix):
+            raise TemplateError(f"expected a Secrets Manager dynamic reference, got {text[:40]!r}")
+        return text[len(prefix) :].split(":SecretString:")[0]
+
+    def _bootstrap(self) -> None:
+        from infra.modules.core.rds.bootstrap.handler import on_event
+
+        bootstraps = [
+            resource
+            for resource in self.template["Resources"].values()
+            if resource["Type"] == "Custom::AuroraBootstrap"
+        ]
+        for resource in bootstraps:
+            wanted = {key: value for key, value in resource["Properties"].items() if key != "ServiceToken"}
+            properties = self.resolver.resolve(wanted)
+            on_event(
+                {"RequestType": "Create", "ResourceProperties": properties},
+                secrets=self.secrets,
+                executor=self.postgres,
+            )
+
+    def platform_environment(self) -> dict[str, str]:
+        """What ECS adds to a Fargate container, and the emulator's stand-ins for AWS."""
+        environment = {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+        }
+        if self.emulator is not None:
+            environment |= {
+                "AWS_ENDPOINT_URL": self.emulator.endpoint,
+                "AWS_ACCESS_KEY_ID": self.emulator.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": self.emulator.secret_access_key,
+            }
+        return environment
+
+    def spec(
+        self, task: str, name: str, *, environment_overrides: Mapping[str, str] | None = None
+    ) -> sandbox_container.ContainerSpec:
+        """The container as ECS would start it: the image's entry point, environment and working
+        directory beneath the task definition's command, environment, secrets and user."""
+        definition = self.definitions[(task, name)]
+        model = images.model(definition.image)
+        installed = runtime.ensure(model)
+        environment = dict(model.environment)
+        environment["PATH"] = installed.path_variable(environment.get("PATH", ""))
+        environment |= self.platform_environment()
+        environment |= definition.environment
+        environment |= self.secrets.inject(definition.secrets)
+        environment |= environment_overrides or {}
+        entry_point = definition.entry_point if definition.entry_point is not None else model.entry_point
+        return sandbox_container.ContainerSpec(
+            name=f"{task}-{name}",
+            argv=tuple(installed.argv(entry_point, definition.command or ())),
+            environment=environment,
+            user=sandbox_container.parse_user(definition.user or model.user),
+            read_only_root=definition.read_only_root,
+            tmpfs=definition.tmpfs,
+            hosts=self.hosts,
+            files={TRUST_STORE: self.ca.bundle},
+            working_directory=model.working_directory if Path(model.working_directory).is_dir() else "/",
+        )
+
+    def start(
+        self, task: str, name: str, *, environment_overrides: Mapping[str, str] | None = None
+    ) -> sandbox_container.Container:
+        for port in self.definitions[(task, name)].ports:
+            ensure_free(port, what=f"{task}/{name}")
+        started = sandbox_container.start(
+            self.spec(task, name, environment_overrides=environment_overrides),
+            workdir=self.workdir / "containers",
+        )
+        self.started.append(started)
+        return started
+
+    def wait_healthy(
+        self, started: sandbox_container.Container, task: str, name: str, *, limit: float = 300.0
+    ) -> float:
+        """Seconds until the container's health check first passes; StartError if it exits or the
+        check has not passed within its start period plus its retries (at most `limit` seconds)."""
+        definition = self.definitions[(task, name)]
+        check = definition.health_check
+        if check is None:
+            raise TemplateError(f"{task}/{name} has no health check to wait for")
+        budget = min(limit, check.start_period + check.retries * check.interval)
+        deadline = time.monotonic() + budget
+        while time.monotonic() < deadline:
+            if not started.running():
+                raise StartError(f"{name} exited with {started.process.returncode}: {_tail(started.log())}")
+            result = started.health_check(check.command, timeout=check.timeout)
+            if result.returncode == 0:
+                return time.monotonic() - started.started
+            time.sleep(1.0)
+        raise StartError(f"{name} was not healthy within {budget:.0f} s: {_tail(started.log())}")
+
+    @contextlib.contextmanager
+    def running(self, task: str, name: str) -> Iterator[sandbox_container.Container]:
+        """Start a container and kill it on leaving, whatever happened."""
+        started = self.start(task, name)
+        try:
+            yield started
+        finally:
+            if started.running():
+                started.kill()
+
+
+def _tail(log: str, lines: int = 15) -> str:
+    return " | ".join(log.strip().splitlines()[-lines:])
