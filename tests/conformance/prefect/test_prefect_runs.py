@@ -277,9 +277,8 @@ def test_the_observer_reads_its_queue_and_marks_a_crashed_flow_run(prefect_run: 
     assert not events.test_event_pattern(EventPattern=json.dumps(pattern), Event=json.dumps(other))["Result"]
 
     sqs = prefect_run.aws("sqs")
-    name = prefect_run.definition("worker").environment[
-        "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME"
-    ]
+    [target] = rule["Properties"]["Targets"]
+    name = prefect_run.platform.resolver.get_att(target["Arn"]["Fn::GetAtt"][0], "QueueName")
     queue_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
     sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event))
 
