@@ -261,7 +261,12 @@ class PrefectSettings(_Model):
     """Self-hosted Prefect 3."""
 
     image: str = Field(
-        "prefecthq/prefect:3.9.1-python3.12", description="Pinned Prefect server/worker image."
+        "prefecthq/prefect:3.9.1-python3.12", description="Pinned Prefect image of the API and the services."
+    )
+    worker_image: str = Field(
+        "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1",
+        description="Pinned worker image; it must already contain prefect-aws (Prefect publishes "
+        "prefecthq/prefect-aws:<prefect-aws>-python<python>-prefect<prefect>).",
     )
     work_pool: str = Field("blog-ecs", description="ECS work pool the workers poll.")
     workers: int = Field(1, ge=0, le=10, description="Worker tasks.")
@@ -287,7 +292,7 @@ class PrefectSettings(_Model):
     )
     flow_run_spot: bool = Field(False, description="Flow runs start on Fargate Spot.")
 
-    @field_validator("image")
+    @field_validator("image", "worker_image")
     @classmethod
     def _image(cls, value: str) -> str:
         name, _, tag = value.rpartition(":")

@@ -211,6 +211,7 @@ class PlatformStack(Stack):
                 flow_run_task_role=self.runtime_roles.flow_run_task,
                 flow_run_execution_role=self.runtime_roles.flow_run_execution,
                 image=config.prefect.image,
+                worker_image=config.prefect.worker_image,
                 public_url=f"https://{config.pipelines_host}",
                 database_secret=self.database.consumer_secrets["prefect"],
                 secret_name_prefix=f"blog/{config.name}/apps",
@@ -354,6 +355,7 @@ class PlatformStack(Stack):
         prefect.auth_secret.grant_read(roles.flow_run_execution)
         prefect.flow_run_log_group.grant_write(roles.flow_run_execution)
         prefect.flow_run_log_group.grant(roles.prefect_worker_task, "logs:GetLogEvents")
+        prefect.observer_queue.grant_consume_messages(roles.prefect_worker_task)
 
         for bucket in (data.cached, data.raw, data.clean):
             bucket.grant_read_write(roles.flow_run_task)

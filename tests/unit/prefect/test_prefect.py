@@ -250,12 +250,58 @@ def test_worker_polls_the_pool_through_the_internal_api(containers: dict[str, di
     ]  # fmt: skip
     env = environment(worker)
     assert env["PREFECT_API_URL"] == INTERNAL_API_URL
-    assert env["EXTRA_PIP_PACKAGES"] == "prefect-aws==0.7.12"
-    assert env["PIP_USER"] == "1"
-    assert env["PYTHONUSERBASE"].startswith("/tmp/prefect/")
     assert secret_sources(worker) == {"PREFECT_API_AUTH_STRING": ("PrefectAuthSecret", None)}
     assert "http://localhost:8080/health" in worker["HealthCheck"]["Command"][3]
-    assert worker["Image"] == "prefecthq/prefect:3.9.1-python3.12"
+
+
+def test_worker_runs_prefects_prefect_aws_image_and_installs_nothing_at_start(
+    containers: dict[str, dict[str, Any]],
+) -> None:
+    worker = containers["worker"]
+    assert worker["Image"] == "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1"
+    names = set(environment(worker))
+    assert not names & {"EXTRA_PIP_PACKAGES", "PIP_USER", "PYTHONUSERBASE"}
+    assert "noexec" in worker["LinuxParameters"]["Tmpfs"][0]["MountOptions"]
+
+
+def test_worker_observer_reads_its_own_queue(
+    template: Template, containers: dict[str, dict[str, Any]]
+) -> None:
+    env = environment(containers["worker"])
+    [queue_id] = [
+        logical_id
+        for logical_id, queue in template.find_resources("AWS::SQS::Queue").items()
+        if "RedrivePolicy" in queue["Properties"]
+    ]
+    assert env["PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME"] == {
+        "Fn::GetAtt": [queue_id, "QueueName"]
+    }
+    assert env["PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_REGION"] == "us-east-1"
+
+
+def test_observer_queue_is_encrypted_with_a_dead_letter_queue_fed_by_the_clusters_flow_runs(
+    template: Template,
+) -> None:
+    queues = template.find_resources("AWS::SQS::Queue")
+    [(queue_id, queue)] = [(k, v) for k, v in queues.items() if "RedrivePolicy" in v["Properties"]]
+    redrive = queue["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == 3
+    dead_letter_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    for logical_id in (queue_id, dead_letter_id):
+        assert queues[logical_id]["Properties"]["SqsManagedSseEnabled"] is True
+    [rule] = template.find_resources("AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.ecs"]
+    assert pattern["detail-type"] == ["ECS Task State Change"]
+    assert pattern["detail"]["group"] == [{"prefix": "family:prefect"}]
+    [cluster_arn] = pattern["detail"]["clusterArn"]
+    assert "Arn" in cluster_arn["Fn::GetAtt"]
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_api_serves_the_ui_from_its_scratch_space(containers: dict[str, dict[str, Any]]) -> None:
+    assert environment(containers["api"])["PREFECT_UI_STATIC_DIRECTORY"] == "/tmp/prefect/ui"
 
 
 @pytest.mark.parametrize("name", ["api", "services", "worker"])
@@ -270,7 +316,7 @@ def test_containers_run_non_root_on_read_only_roots_with_prefect_home_on_tmpfs(
     assert {"nosuid", "nodev"} <= set(scratch["MountOptions"])
     assert container["LinuxParameters"]["Capabilities"] == {"Drop": ["ALL"]}
     assert environment(container)["PREFECT_HOME"] == "/tmp/prefect"
-    assert container["Image"] == "prefecthq/prefect:3.9.1-python3.12"
+    assert container["Image"].startswith(("prefecthq/prefect:3.9.1-", "prefecthq/prefect-aws:0.7.12-"))
     assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "PrefectLogs"}
 
 
@@ -396,7 +442,7 @@ def test_attributes_for_the_consumer_contract(built: tuple[Template, Prefect]) -
     assert len(prefect.database_clients) == 2
 
 
-def test_a_worker_image_replaces_the_install_at_start(validation_deps: Deps) -> None:
+def test_a_worker_image_of_ones_own_replaces_prefects(validation_deps: Deps) -> None:
     prefect = Prefect(
         validation_deps.stack,
         "WithWorkerImage",
@@ -407,10 +453,6 @@ def test_a_worker_image_replaces_the_install_at_start(validation_deps: Deps) -> 
     resource = prefect.worker_task_definition.node.default_child
     [worker] = Stack.of(prefect).resolve(resource.container_definitions)  # type: ignore[union-attr]
     assert worker["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:3.9.1-aws"
-    names = {item["name"] for item in worker["environment"]}
-    assert "EXTRA_PIP_PACKAGES" not in names
-    assert "PIP_USER" not in names
-    assert "noexec" in worker["linuxParameters"]["tmpfs"][0]["mountOptions"]
 
 
 @pytest.mark.parametrize(
@@ -420,8 +462,8 @@ def test_a_worker_image_replaces_the_install_at_start(validation_deps: Deps) -> 
         ({"image": "prefecthq/prefect:latest"}, "'latest' is refused"),
         ({"image": "registry:5000/prefect"}, "has no tag"),
         ({"worker_image": "prefecthq/prefect:latest"}, "'latest' is refused"),
-        ({"worker_packages": ("prefect-aws",)}, "must pin every package"),
-        ({"worker_packages": ()}, "must pin every package"),
+        ({"worker_image": "prefecthq/prefect-aws"}, "has no tag"),
+        ({"flow_run_family_prefix": "a b"}, "flow_run_family_prefix"),
         ({"public_url": "http://pipelines.rocketclub.online"}, "must be an https origin"),
         ({"database_ca_bundle_url": "http://example.com/ca.pem"}, "database_ca_bundle_url"),
         ({"secret_name_prefix": ""}, "secret_name_prefix"),

@@ -15,18 +15,24 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticache as elasticache
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.modules.apps import ecs_common
 from infra.modules.stateful import pin_logical_id
 
 DEFAULT_IMAGE = "prefecthq/prefect:3.9.1-python3.12"
-DEFAULT_WORKER_PACKAGES = ("prefect-aws==0.7.12",)
+DEFAULT_WORKER_IMAGE = "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1"
+"""Prefect's own image of prefect-aws 0.7.12 on top of prefecthq/prefect:3.9.1-python3.12."""
+FLOW_RUN_FAMILY_PREFIX = "prefect"
+"""prefect-aws names a flow run's task-definition family `prefect_<work pool>_<deployment id>`."""
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 PORT = 4200
 HEALTH_PATH = "/api/health"
@@ -35,6 +41,8 @@ WORKER_HEALTH_PORT = 8080
 REDIS_PORT = 6380
 REDIS_ENGINE_VERSION = "7.1"
 PREFECT_HOME = f"{ecs_common.SCRATCH_PATH}/prefect"
+UI_STATIC_DIRECTORY = f"{PREFECT_HOME}/ui"
+"""Where the API copies its UI bundles at start (the image's own directory is read-only)."""
 DATABASE_CA_FILE = f"{PREFECT_HOME}/rds-ca-bundle.pem"
 MIGRATED_MARKER = f"{PREFECT_HOME}/migrated"
 DATABASE_SECRETS = {
@@ -53,7 +61,8 @@ MIN_EMBEDDED_CONTAINER_MEMORY_MIB = 512
 """With `embedded_worker`, the least memory each of the API and worker containers gets of the task."""
 SERVICES_COMMAND = "prefect server services start"
 _WORK_POOL = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_PINNED_PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!-]+$")
+_FAMILY_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+STOP_TIMEOUT_SECONDS = 30
 
 
 def _http_probe(url: str) -> list[str]:
@@ -84,11 +93,11 @@ class PrefectProps:
     flow_run_execution_role: iam.IRole
     """Execution role of the flow-run tasks: pulls images, reads the auth secret, writes logs."""
     image: str = DEFAULT_IMAGE
-    """Pinned Prefect image of the API, the services and (unless `worker_image`) the workers."""
-    worker_image: str | None = None
-    """Pinned worker image that already contains prefect-aws; unset: `image` plus `worker_packages`."""
-    worker_packages: tuple[str, ...] = DEFAULT_WORKER_PACKAGES
-    """Pinned packages installed into the worker's scratch space at start when `worker_image` is unset."""
+    """Pinned Prefect image of the API and the background services."""
+    worker_image: str = DEFAULT_WORKER_IMAGE
+    """Pinned worker image; it must already contain prefect-aws (nothing is installed at start)."""
+    flow_run_family_prefix: str = FLOW_RUN_FAMILY_PREFIX
+    """Task-definition families of the flow runs start with this; the ECS observer hears their tasks."""
     public_url: str
     """Public origin of the UI and API, e.g. `https://pipelines.rocketclub.online`."""
     database_secret: secretsmanager.ISecret
@@ -117,8 +126,8 @@ class PrefectProps:
     worker_cpu: int = 512
     """CPU units of a worker task (unused with `embedded_worker`: the worker shares the API task's CPU)."""
     worker_memory_mib: int = 2048
-    """Memory of a worker task, in MiB (the packages installed at start live in it); with `embedded_worker`,
-    the worker container's share of `server_memory_mib`."""
+    """Memory of a worker task, in MiB; with `embedded_worker`, the worker container's share of
+    `server_memory_mib`."""
     cpu_architecture: ecs.CpuArchitecture = ecs.CpuArchitecture.X86_64
     """CPU architecture of the server and worker tasks; the official Prefect image is multi-arch, so ARM64
     (Graviton, about 20% cheaper) needs no other change."""
@@ -246,6 +255,8 @@ class Prefect(Construct):
             encryption_key=props.log_encryption_key,
         )
 
+        self.observer_queue, self.observer_dead_letter_queue, self.observer_rule = self._observer_queue(props)
+
         self.services_task_definition: ecs.FargateTaskDefinition | None = None
         self.services_service: ecs.FargateService | None = None
         if self.services_security_group is not None:
@@ -264,7 +275,12 @@ class Prefect(Construct):
                     retries=10,
                     start_period=Duration.seconds(300),
                 ),
-                extra_environment={"PREFECT_API_URL": self.internal_api_url},
+                # The services build the API in-process (an orchestration client) and would copy the UI
+                # bundles too; they serve no UI.
+                extra_environment={
+                    "PREFECT_API_URL": self.internal_api_url,
+                    "PREFECT_SERVER_UI_ENABLED": "false",
+                },
             )
             self.services_service = ecs_common.fargate_service(
                 self,
@@ -285,6 +301,7 @@ class Prefect(Construct):
             "PREFECT_SERVER_API_HOST": "0.0.0.0",
             "PREFECT_SERVER_API_PORT": str(PORT),
             "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+            "PREFECT_UI_STATIC_DIRECTORY": UI_STATIC_DIRECTORY,
         }
         if props.embedded_services:
             api_extra_environment["PREFECT_API_URL"] = LOCAL_API_URL
@@ -551,7 +568,7 @@ class Prefect(Construct):
             secrets=secrets,
             logging=ecs_common.aws_logs(self.log_group, name),
             health_check=health_check,
-            stop_timeout=Duration.seconds(30),
+            stop_timeout=Duration.seconds(STOP_TIMEOUT_SECONDS),
         )
         return task_definition
 
@@ -559,27 +576,21 @@ class Prefect(Construct):
         self, task_definition: ecs.FargateTaskDefinition, props: PrefectProps, *, api_url: str
     ) -> ecs.ContainerDefinition:
         """The `worker` container, polling the work pool through `api_url`, with a hard memory limit of
-        `worker_memory_mib` (its own task's memory, or its share of the API task)."""
+        `worker_memory_mib` (its own task's memory, or its share of the API task). Its ECS observer
+        reads the task-state events of the flow runs from `observer_queue`."""
         environment = {
             "PREFECT_HOME": PREFECT_HOME,
             "HOME": PREFECT_HOME,
             "PREFECT_API_URL": api_url,
             "PREFECT_WORKER_WEBSERVER_HOST": "0.0.0.0",
             "PREFECT_WORKER_WEBSERVER_PORT": str(WORKER_HEALTH_PORT),
+            "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME": self.observer_queue.queue_name,
+            "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_REGION": Stack.of(self).region,
         }
-        installs = props.worker_image is None
-        if installs:
-            environment |= {
-                "EXTRA_PIP_PACKAGES": " ".join(props.worker_packages),
-                "PIP_USER": "1",
-                "PYTHONUSERBASE": f"{PREFECT_HOME}/python",
-                "PIP_CACHE_DIR": f"{PREFECT_HOME}/pip-cache",
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            }
         ecs_common.assert_no_plain_secrets(environment)
         return task_definition.add_container(
             "worker",
-            image=ecs.ContainerImage.from_registry(props.worker_image or props.image),
+            image=ecs.ContainerImage.from_registry(props.worker_image),
             command=[
                 "prefect",
                 "worker",
@@ -593,9 +604,7 @@ class Prefect(Construct):
             memory_limit_mib=props.worker_memory_mib,
             user=ecs_common.NON_ROOT_USER,
             readonly_root_filesystem=True,
-            linux_parameters=ecs_common.scratch_space(
-                self, "WorkerScratch", size_mib=768 if installs else 256, allow_exec=installs
-            ),
+            linux_parameters=ecs_common.scratch_space(self, "WorkerScratch", size_mib=256, allow_exec=False),
             environment=environment,
             secrets={"PREFECT_API_AUTH_STRING": ecs.Secret.from_secrets_manager(self.auth_secret)},
             logging=ecs_common.aws_logs(self.log_group, "worker"),
@@ -604,20 +613,54 @@ class Prefect(Construct):
                 interval=Duration.seconds(30),
                 timeout=Duration.seconds(5),
                 retries=3,
-                start_period=Duration.seconds(180 if installs else 60),
+                start_period=Duration.seconds(60),
             ),
-            stop_timeout=Duration.seconds(30),
+            stop_timeout=Duration.seconds(STOP_TIMEOUT_SECONDS),
         )
+
+    def _observer_queue(self, props: PrefectProps) -> tuple[sqs.Queue, sqs.Queue, events.Rule]:
+        """The queue prefect-aws's ECS observer reads: EventBridge sends it the task-state changes of
+        this cluster's flow-run tasks; what the observer fails on three times goes to a dead-letter queue."""
+        dead_letters = sqs.Queue(
+            self,
+            "ObserverDeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        queue = sqs.Queue(
+            self,
+            "ObserverQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(7),
+            visibility_timeout=Duration.minutes(5),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letters, max_receive_count=3),
+        )
+        rule = events.Rule(
+            self,
+            "ObserverRule",
+            description="ECS task state changes of the Prefect flow runs, for the workers' ECS observer",
+            event_pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Task State Change"],
+                detail={
+                    "clusterArn": [props.cluster.cluster_arn],
+                    "group": events.Match.prefix(f"family:{props.flow_run_family_prefix}"),
+                },
+            ),
+            targets=[events_targets.SqsQueue(queue)],
+        )
+        return queue, dead_letters, rule
 
     @staticmethod
     def _validate(props: PrefectProps) -> None:
         ecs_common.validate_pinned_image(props.image, what="Prefect")
-        if props.worker_image is not None:
-            ecs_common.validate_pinned_image(props.worker_image, what="Prefect worker")
-        elif not props.worker_packages or not all(map(_PINNED_PACKAGE.fullmatch, props.worker_packages)):
+        ecs_common.validate_pinned_image(props.worker_image, what="Prefect worker")
+        if not _FAMILY_PREFIX.fullmatch(props.flow_run_family_prefix):
             raise ValueError(
-                "Prefect worker_packages must pin every package with '==', e.g. prefect-aws==0.7.12 "
-                "(or set worker_image to an image that contains prefect-aws)"
+                f"Prefect flow_run_family_prefix {props.flow_run_family_prefix!r} must be 1-200 letters, "
+                "digits, '_' or '-'"
             )
         ecs_common.validate_https_url(props.public_url, what="Prefect public_url")
         if not props.database_ca_bundle_url.startswith("https://"):
