@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help setup up down status synth diff deploy outputs test test-fast lint format clean docs docs-check check
+.PHONY: help setup up down status synth diff deploy outputs test test-fast test-conformance conformance-tools lint format clean docs docs-check check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,14 +59,17 @@ format: setup ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup gate-tools ## Every test: lint, types, unit, synth, gates, docs, CLI, emulator and integration
+test: setup gate-tools conformance-tools ## Every test: lint, types, unit, synth, gates, docs, CLI, emulator, integration, conformance
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-test-fast: setup ## The tests that do not deploy
-	$(BIN)/pytest -m "not integration"
+test-fast: setup ## The tests that deploy nothing and run no image's software
+	$(BIN)/pytest -m "not integration and not conformance"
+
+test-conformance: setup conformance-tools ## The real Prefect (and portal backend) run with the synthesized configuration
+	$(BIN)/pytest -m conformance
 
 clean: ## Remove build output and local state (stops the emulator first)
 	-$(BIN)/blog-infra local down --env local
@@ -79,6 +82,16 @@ docs: setup ## Regenerate the docs, catalog-info.yaml and the diagram from the c
 
 docs-check: setup ## Fail, naming each file, when a generated doc is out of date
 	$(BIN)/blog-infra docs --check
+
+CONFORMANCE_PACKAGES := postgresql-15 redis-server redis-tools tini python3.11-venv util-linux
+
+conformance-tools: ## Install what the conformance layer runs beside the images (Debian packages; root)
+	@missing=$$(for p in $(CONFORMANCE_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "error: the conformance layer needs root and: $$missing (apt-get install)" >&2; exit 2; fi; \
+		echo "Installing $$missing for the conformance layer..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 CHECKOV_VENV := .tools/checkov
 
