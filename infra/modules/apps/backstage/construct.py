@@ -22,6 +22,7 @@ PORT = 7007
 LIVENESS_PATH = "/.backstage/health/v1/liveness"
 READINESS_PATH = "/.backstage/health/v1/readiness"
 PLACEHOLDER_KEY = "placeholder"
+APP_SECRET_LOGICAL_ID = "BackstageAppSecret"
 APP_SECRET_KEYS = ("github_token", "auth_github_client_id", "auth_github_client_secret")
 BACKEND_SECRET_KEY = "backend_secret"
 DATABASE_SECRETS = {
@@ -209,7 +210,7 @@ class Backstage(Construct):
                 password_length=48,
             ),
         )
-        pin_logical_id(self.app_secret, "BackstageAppSecret")
+        pin_logical_id(self.app_secret, APP_SECRET_LOGICAL_ID)
 
         self.log_group = ecs_common.retained_log_group(
             self,
