@@ -248,6 +248,12 @@ class BackstageSettings(_Model):
         description="CPU architecture of the portal's tasks; arm64 (Graviton, about 20% cheaper) needs "
         "an image that blog_portal builds for arm64.",
     )
+    github_secrets: bool = Field(
+        False,
+        description="Give the portal its GitHub token and OAuth app from its app secret. Turn on once "
+        "'blog-infra secrets set backstage' has stored them: the secret starts with empty values, and "
+        "the portal does not start with an empty one.",
+    )
 
     @field_validator("image_tag")
     @classmethod

@@ -190,6 +190,7 @@ class PlatformStack(Stack):
                 cpu=config.backstage.scaling.cpu,
                 memory_mib=config.backstage.scaling.memory_mib,
                 cpu_architecture=cpu_architecture(config.backstage.cpu_architecture),
+                github_secrets=config.backstage.github_secrets,
                 spot=config.backstage.scaling.spot,
                 desired_count=config.backstage.scaling.min_capacity,
                 min_capacity=config.backstage.scaling.min_capacity,

@@ -28,6 +28,7 @@ from blog_infra.options import config_for, env_option, json_option
 from blog_infra.synthesis import synth
 from blog_infra.target import Target, resolve
 from infra.config import EnvConfig
+from infra.modules.apps.backstage import construct as backstage
 
 PLACEHOLDER_KEY = "placeholder"
 MASTER_SECRET_ATTRIBUTE = "MasterUserSecret.SecretArn"
@@ -35,6 +36,8 @@ NO_READ_ACCESS = "unknown (no read access)"
 _HASH_SUFFIX = re.compile(r"[0-9A-F]{8}$")
 _DENIED = {"AccessDenied", "AccessDeniedException"}
 _AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+DELIVERY_SETTINGS = {backstage.APP_SECRET_LOGICAL_ID: backstage.GITHUB_SECRETS_SETTING}
+"""Secrets some of whose keys reach their task only once a setting is turned on, and that setting."""
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,26 @@ class SecretSpec:
     """JSON keys of the real value, for secrets created with a placeholder; empty otherwise."""
     consumers: tuple[str, ...]
     managed_by_rds: bool = False
+    injected_keys: tuple[str, ...] = ()
+    """JSON keys that ECS injects into a task definition's container (`secrets` with a JSON key)."""
+    empty_at_creation: tuple[str, ...] = ()
+    """JSON keys the secret is created with as empty strings (its placeholder's)."""
 
     @property
     def has_placeholder(self) -> bool:
         return bool(self.expected_keys)
+
+    @property
+    def empty_in_tasks(self) -> tuple[str, ...]:
+        """Keys a container receives as empty variables while the placeholder is in place."""
+        return tuple(sorted(set(self.injected_keys) & set(self.empty_at_creation)))
+
+    @property
+    def waiting_for_setting(self) -> tuple[str, str] | None:
+        """(setting, keys) when some keys reach their task only once a setting is on, and it is off."""
+        setting = DELIVERY_SETTINGS.get(self.logical_id)
+        waiting = [key for key in self.empty_at_creation if key not in self.injected_keys]
+        return (setting, ", ".join(waiting)) if setting and waiting else None
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,11 @@ class SecretState:
     """`yes`, `no`, `no (generated)`, `no (managed by RDS)`, `unknown (no read access)` or `missing`."""
     last_changed: str
 
+    @property
+    def breaks_tasks(self) -> bool:
+        """Tasks receive empty values from it: the placeholder is in place and its empty keys are injected."""
+        return self.placeholder == "yes" and bool(self.spec.empty_in_tasks)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.spec.name,
@@ -71,6 +95,7 @@ class SecretState:
             "last_changed": self.last_changed,
             "consumers": list(self.spec.consumers),
             "settable": self.spec.has_placeholder,
+            "empty_in_tasks": list(self.spec.empty_in_tasks) if self.breaks_tasks else [],
         }
 
 
@@ -90,6 +115,26 @@ def _references(value: Any) -> set[tuple[str, str]]:
         for inner in value:
             found |= _references(inner)
     return found
+
+
+def _injected_keys(template: dict[str, Any], logical_id: str) -> tuple[str, ...]:
+    """JSON keys of the secret that task definitions' containers receive through ECS `secrets`."""
+    keys: set[str] = set()
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::ECS::TaskDefinition":
+            continue
+        for container in (resource.get("Properties") or {}).get("ContainerDefinitions") or []:
+            for secret in container.get("Secrets") or []:
+                value_from = secret.get("ValueFrom")
+                parts = value_from.get("Fn::Join", [None, []])[1] if isinstance(value_from, dict) else []
+                if (
+                    len(parts) == 2
+                    and parts[0] == {"Ref": logical_id}
+                    and isinstance(parts[1], str)
+                    and parts[1].strip(":")
+                ):
+                    keys.add(parts[1].strip(":").split(":")[0])
+    return tuple(sorted(keys))
 
 
 def _readable(logical_id: str) -> str:
@@ -139,7 +184,9 @@ def secret_specs(template: dict[str, Any]) -> list[SecretSpec]:
             except json.JSONDecodeError:
                 shape = {}
             keys: tuple[str, ...] = ()
+            empty: tuple[str, ...] = ()
             if isinstance(shape, dict) and PLACEHOLDER_KEY in shape:
+                empty = tuple(sorted(k for k, v in shape.items() if v == ""))
                 generated = generator.get("GenerateStringKey")
                 keys = tuple(
                     sorted({k for k in shape if k != PLACEHOLDER_KEY} | ({generated} if generated else set()))
@@ -151,6 +198,8 @@ def secret_specs(template: dict[str, Any]) -> list[SecretSpec]:
                     description=str(props.get("Description") or ""),
                     expected_keys=keys,
                     consumers=_consumers(template, (logical_id, "")),
+                    injected_keys=_injected_keys(template, logical_id),
+                    empty_at_creation=empty,
                 )
             )
         elif resource.get("Type") == "AWS::RDS::DBCluster" and str(props.get("ManageMasterUserPassword")) in (
@@ -283,15 +332,24 @@ def status_command(env: str, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for state in states:
         style = "bold red" if state.placeholder in ("yes", "missing") else None
+        placeholder = state.placeholder
+        if state.breaks_tasks:
+            placeholder += f" (tasks receive empty {', '.join(state.spec.empty_in_tasks)})"
         table.add_row(
             state.spec.name,
-            state.placeholder,
+            placeholder,
             state.last_changed,
             "\n".join(state.spec.consumers) or "-",
             state.spec.description,
             style=style,
         )
     render.console.print(table)
+    broken = [s.spec.name for s in states if s.breaks_tasks]
+    if broken:
+        render.console.print(
+            f"Containers receive empty values from {', '.join(broken)}: set them before their tasks start "
+            "again (an empty value can stop the application)."
+        )
     pending = [s.spec.name for s in states if s.placeholder == "yes"]
     if pending:
         render.console.print(
@@ -399,4 +457,12 @@ def set_command(name: str, env: str, from_env: str | None) -> None:
         "secrets when they start: redeploy the services that consume it "
         "(aws ecs update-service --force-new-deployment)."
     )
+    waiting = spec.waiting_for_setting
+    if waiting:
+        setting, keys = waiting
+        section, _, field = setting.partition(".")
+        render.console.print(
+            f"{keys} reach no task yet: set [{section}] {field} = true in "
+            f"infra/envs/{config.name}/config.toml and deploy (blog-infra deploy --env {config.name})."
+        )
     sys.stdout.flush()

@@ -6,6 +6,7 @@
 | `docs/outputs.md` | `Contract.values` of the synthesized prod stack | blocks between markers |
 | `infra/modules/<area>/<name>/README.md` | the module's `*Props` dataclasses (`ast`) | the `props` block |
 | `docs/cli.md` | `--help` of every command | the `cli` block |
+| `docs/portal-contract.md` | the prod `backstage` container, the backstage module | blocks between markers |
 | `catalog-info.yaml` | the stack and the ownership model | the whole file |
 | `docs/architecture.dot` | the stack (`diagrams`) | the whole file |
 | `docs/architecture.svg`, `.png` | `docs/architecture.dot` (Graphviz) | rendered when the DOT changes |
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blog_infra.docs import catalog, cli_doc, diagram, outputs_doc, ownership_doc
+from blog_infra.docs import catalog, cli_doc, diagram, outputs_doc, ownership_doc, portal_contract
 from blog_infra.docs.markers import MarkerError, replace_block
 from blog_infra.docs.platform import Platform
 from blog_infra.docs.props import props_markdown, read_props
@@ -89,6 +90,7 @@ def generated_files(root: Path, platform: Platform) -> list[Generated]:
         _blocks(Path("docs/ownership.md"), ownership_doc.SKELETON, ownership_doc.blocks(platform)),
         _blocks(Path("docs/outputs.md"), outputs_doc.SKELETON, outputs_doc.blocks(platform)),
         _blocks(Path("docs/cli.md"), cli_doc.SKELETON, {"cli": cli_doc.reference(cli)}),
+        _blocks(Path("docs/portal-contract.md"), portal_contract.SKELETON, portal_contract.blocks(platform)),
         *module_readmes(root),
         _whole(CATALOG, catalog.render(platform)),
         _whole(DOT, diagram.dot_source(platform)),

@@ -79,7 +79,9 @@ def test_backstage_reads_its_database_login_from_its_own_secret(platform: LocalP
     secrets = {
         s["name"]: s["valueFrom"] for c in backstage["containerDefinitions"] for s in c.get("secrets", [])
     }
-    assert {"POSTGRES_HOST", "POSTGRES_PASSWORD", "GITHUB_TOKEN", "BACKEND_SECRET"} <= set(secrets)
+    assert {"POSTGRES_HOST", "POSTGRES_PASSWORD", "BACKEND_SECRET"} <= set(secrets)
+    # AND the GitHub values, still empty placeholders, are not given to it (github_secrets is off)
+    assert not {"GITHUB_TOKEN", "AUTH_GITHUB_CLIENT_ID", "AUTH_GITHUB_CLIENT_SECRET"} & set(secrets)
     assert "blog/local/database/backstage" in secrets["POSTGRES_PASSWORD"]
 
 

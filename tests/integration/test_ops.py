@@ -129,6 +129,9 @@ def test_secrets_status_shows_placeholders_until_set(platform: LocalPlatform, re
     assert before["blog/local/database/prefect"]["placeholder"] == "no (generated)"
     assert any(name.startswith("RDS master secret") for name in before)
     assert "role blog-local-ork-processor" in before[restored_secret]["consumers"]
+    # AND the portal's placeholder reaches its container as no empty variable (it would stop Backstage)
+    assert before["blog/local/apps/backstage"]["placeholder"] == "yes"
+    assert before["blog/local/apps/backstage"]["empty_in_tasks"] == []
     # WHEN the real value is set through stdin
     secret_value = "Sup3r-secret-value-xyz"
     value = json.dumps(

@@ -9,7 +9,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from blog_infra.commands.secrets import holds_placeholder, secret_specs, validated_value
+from blog_infra.commands.secrets import SecretState, holds_placeholder, secret_specs, validated_value
 from blog_infra.errors import BadInput
 from blog_infra.exit_codes import ExitCode
 from blog_infra.verify import Check, Report, Status, Verifier
@@ -193,3 +193,61 @@ def test_a_value_needs_exactly_the_expected_keys_and_loses_the_placeholder() -> 
         with pytest.raises(BadInput, match=message) as caught:
             validated_value(spec, raw)
         assert "hidden-value" not in str(caught.value)
+
+
+def _portal_template(injected: tuple[str, ...]) -> dict[str, Any]:
+    secret = {
+        "Type": "AWS::SecretsManager::Secret",
+        "Properties": {
+            "Name": "blog/prod/apps/backstage",
+            "GenerateSecretString": {
+                "GenerateStringKey": "backend_secret",
+                "SecretStringTemplate": json.dumps(
+                    {"placeholder": "true", "github_token": "", "auth_github_client_id": ""}
+                ),
+            },
+        },
+    }
+    container = {
+        "Name": "backstage",
+        "Secrets": [
+            {
+                "Name": key.upper(),
+                "ValueFrom": {"Fn::Join": ["", [{"Ref": "BackstageAppSecret"}, f":{key}::"]]},
+            }
+            for key in injected
+        ],
+    }
+    task = {"Type": "AWS::ECS::TaskDefinition", "Properties": {"ContainerDefinitions": [container]}}
+    return {"Resources": {"BackstageAppSecret": secret, "Task": task}}
+
+
+def test_a_placeholder_whose_empty_keys_reach_a_task_is_flagged() -> None:
+    # GIVEN the portal's task injecting the placeholder's empty GitHub token
+    (spec,) = secret_specs(_portal_template(("backend_secret", "github_token")))
+    # THEN status says the task receives an empty value while the placeholder is in place
+    assert spec.injected_keys == ("backend_secret", "github_token")
+    assert spec.empty_in_tasks == ("github_token",)
+    assert SecretState(spec, "arn", "yes", "-").breaks_tasks
+    assert SecretState(spec, "arn", "yes", "-").to_json()["empty_in_tasks"] == ["github_token"]
+    assert not SecretState(spec, "arn", "no", "-").breaks_tasks
+
+
+def test_keys_held_back_until_a_setting_is_on_are_named_with_the_setting() -> None:
+    # GIVEN the portal's task receiving only the generated key (github_secrets off)
+    (spec,) = secret_specs(_portal_template(("backend_secret",)))
+    # THEN nothing empty reaches it, and setting the secret points at the setting that delivers the rest
+    assert spec.empty_in_tasks == ()
+    assert not SecretState(spec, "arn", "yes", "-").breaks_tasks
+    assert spec.waiting_for_setting == ("backstage.github_secrets", "auth_github_client_id, github_token")
+    (on,) = secret_specs(_portal_template(("backend_secret", "auth_github_client_id", "github_token")))
+    assert on.waiting_for_setting is None
+
+
+def test_a_fresh_prod_platform_gives_no_container_an_empty_value(prod_template: Any) -> None:
+    # GIVEN prod as synthesized WHEN its secrets still hold their placeholders
+    specs = secret_specs(prod_template.to_json())
+    # THEN no container receives one of their empty values
+    assert {spec.name: spec.empty_in_tasks for spec in specs if spec.empty_in_tasks} == {}
+    # AND the portal's app secret is among the secrets read (the check has something to look at)
+    assert any(spec.injected_keys == ("backend_secret",) for spec in specs)

@@ -178,17 +178,34 @@ def test_secrets_come_from_the_right_json_keys(template: Template, container: di
         name for name in template.find_resources("AWS::SecretsManager::Secret") if "PortalDatabase" in name
     )
     secrets = {item["Name"]: secret_source(item["ValueFrom"]) for item in container["Secrets"]}
+    # THEN by default only the app secret's generated key reaches the container: its GitHub keys start
+    # empty, and an empty variable stops Backstage
     assert secrets == {
         "POSTGRES_HOST": (database, "host"),
         "POSTGRES_PORT": (database, "port"),
         "POSTGRES_USER": (database, "username"),
         "POSTGRES_PASSWORD": (database, "password"),
         "POSTGRES_DB": (database, "dbname"),
+        "BACKEND_SECRET": ("BackstageAppSecret", "backend_secret"),
+    }
+
+
+def test_github_secrets_reach_the_container_once_turned_on() -> None:
+    # GIVEN the GitHub values set in the app secret and the portal told so
+    deps = new_deps()
+    Backstage(deps.stack, "Backstage", props=props(deps, github_secrets=True))
+    [definition] = Template.from_stack(deps.stack).find_resources("AWS::ECS::TaskDefinition").values()
+    [container] = definition["Properties"]["ContainerDefinitions"]
+    secrets = {item["Name"]: secret_source(item["ValueFrom"]) for item in container["Secrets"]}
+    # THEN the container receives them as well
+    assert {
+        name: secrets[name] for name in ("GITHUB_TOKEN", "AUTH_GITHUB_CLIENT_ID", "AUTH_GITHUB_CLIENT_SECRET")
+    } == {
         "GITHUB_TOKEN": ("BackstageAppSecret", "github_token"),
         "AUTH_GITHUB_CLIENT_ID": ("BackstageAppSecret", "auth_github_client_id"),
         "AUTH_GITHUB_CLIENT_SECRET": ("BackstageAppSecret", "auth_github_client_secret"),
-        "BACKEND_SECRET": ("BackstageAppSecret", "backend_secret"),
     }
+    assert secrets["BACKEND_SECRET"] == ("BackstageAppSecret", "backend_secret")
 
 
 def test_execution_role_may_read_the_app_secret(template: Template) -> None:
@@ -211,10 +228,12 @@ def test_execution_role_may_read_the_app_secret(template: Template) -> None:
     )
 
 
-def test_container_health_check_probes_liveness_with_node(container: dict[str, Any]) -> None:
+def test_container_health_check_probes_readiness_with_node(container: dict[str, Any]) -> None:
     check = container["HealthCheck"]
     assert check["Command"][:3] == ["CMD", "node", "-e"]
-    assert "http://localhost:7007/.backstage/health/v1/liveness" in check["Command"][3]
+    # THEN it asks readiness: a backend whose start failed still answers liveness 200
+    assert "http://localhost:7007/.backstage/health/v1/readiness" in check["Command"][3]
+    assert "liveness" not in check["Command"][3]
     assert check["StartPeriod"] >= 60
 
 

@@ -22,6 +22,7 @@ PORT = 7007
 LIVENESS_PATH = "/.backstage/health/v1/liveness"
 READINESS_PATH = "/.backstage/health/v1/readiness"
 PLACEHOLDER_KEY = "placeholder"
+APP_SECRET_LOGICAL_ID = "BackstageAppSecret"
 APP_SECRET_KEYS = ("github_token", "auth_github_client_id", "auth_github_client_secret")
 BACKEND_SECRET_KEY = "backend_secret"
 DATABASE_SECRETS = {
@@ -31,17 +32,73 @@ DATABASE_SECRETS = {
     "POSTGRES_PASSWORD": "password",
     "POSTGRES_DB": "dbname",
 }
-APP_SECRETS = {
+GITHUB_SECRETS = {
     "GITHUB_TOKEN": "github_token",
     "AUTH_GITHUB_CLIENT_ID": "auth_github_client_id",
     "AUTH_GITHUB_CLIENT_SECRET": "auth_github_client_secret",
-    "BACKEND_SECRET": BACKEND_SECRET_KEY,
 }
+"""Given to the container only with `github_secrets`: ECS injects a JSON key holding "" as an empty
+variable, and Backstage refuses an empty config value, so the placeholder's empty strings would stop
+the portal (an unset variable leaves the key out of its config instead)."""
+APP_SECRETS = {**GITHUB_SECRETS, "BACKEND_SECRET": BACKEND_SECRET_KEY}
+GITHUB_SECRETS_SETTING = "backstage.github_secrets"
+"""The configuration setting that gives the portal the GitHub values once they are set."""
 UNTAGGED_IMAGE_EXPIRY = Duration.days(7)
-LIVENESS_PROBE = (
-    f"require('http').get('http://localhost:{PORT}{LIVENESS_PATH}', "
+READINESS_PROBE = (
+    f"require('http').get('http://localhost:{PORT}{READINESS_PATH}', "
     "r => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"
 )
+"""The container health check: readiness, because a Backstage backend whose start failed keeps
+running and answers liveness 200 (readiness 503), which ECS would keep as healthy."""
+HEALTH_CHECK_START_PERIOD = Duration.seconds(120)
+STOP_TIMEOUT = Duration.seconds(30)
+USER = ecs_common.NON_ROOT_USER
+SCRATCH_PATH = ecs_common.SCRATCH_PATH
+SCRATCH_SIZE_MIB = 512
+IMAGE_FILES = {
+    "index.html.tmpl": "in the app bundle (app-backend's): without it app-backend writes the injected "
+    "configuration into the bundle on start, which the read-only root refuses",
+}
+"""Files the image must carry beside the CA bundle, and why."""
+IMAGE_CONFIG = (
+    ("backend.listen.port", str(PORT), "the port the task maps and the load balancer reaches"),
+    ("backend.database.client", "pg", "Aurora PostgreSQL"),
+    (
+        "backend.database.pluginDivisionMode",
+        "schema",
+        "one database per consumer, owned by a role that may not create databases: one schema per plugin",
+    ),
+    (
+        "backend.database.ensureExists",
+        "false",
+        "the bootstrap created the database; otherwise Backstage first connects to the `postgres` database "
+        "to look",
+    ),
+    ("backend.database.ensureSchemaExists", "true", "`ensureExists: false` also stops creating the schemas"),
+    ("backend.database.connection.host", "${POSTGRES_HOST}", "from the database secret"),
+    ("backend.database.connection.port", "${POSTGRES_PORT}", "from the database secret"),
+    ("backend.database.connection.user", "${POSTGRES_USER}", "from the database secret"),
+    ("backend.database.connection.password", "${POSTGRES_PASSWORD}", "from the database secret"),
+    ("backend.database.connection.database", "${POSTGRES_DB}", "the consumer's own database"),
+    ("integrations.github[0].token", "${GITHUB_TOKEN}", "unset until `github_secrets` is on"),
+    (
+        "auth.providers.github.production.clientId",
+        "${AUTH_GITHUB_CLIENT_ID}",
+        "unset until `github_secrets` is on",
+    ),
+    (
+        "auth.providers.github.production.clientSecret",
+        "${AUTH_GITHUB_CLIENT_SECRET}",
+        "unset until `github_secrets` is on",
+    ),
+    (
+        "backend.auth.externalAccess[0].options.secret",
+        "${BACKEND_SECRET}",
+        "generated; a `legacy` access entry",
+    ),
+)
+"""(key, value, why) of the configuration the image's app-config files must give Backstage; the task adds
+app.baseUrl, backend.baseUrl and backend.database.connection.ssl.rejectUnauthorized through APP_CONFIG_*."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +127,10 @@ class BackstageProps:
     """Customer-managed KMS key that encrypts the app secret; None: the AWS-managed Secrets Manager key."""
     database_ca_bundle_path: str = "/app/rds-global-bundle.pem"
     """Path, inside the image, of the RDS CA bundle the database's certificate is verified against."""
+    github_secrets: bool = False
+    """Give the container GITHUB_TOKEN, AUTH_GITHUB_CLIENT_ID and AUTH_GITHUB_CLIENT_SECRET from the app
+    secret. Leave it off until `blog-infra secrets set backstage` has stored them: the app secret starts
+    with empty values, which Backstage refuses."""
     cpu: int = 1024
     """Task CPU units."""
     memory_mib: int = 2048
@@ -149,7 +210,7 @@ class Backstage(Construct):
                 password_length=48,
             ),
         )
-        pin_logical_id(self.app_secret, "BackstageAppSecret")
+        pin_logical_id(self.app_secret, APP_SECRET_LOGICAL_ID)
 
         self.log_group = ecs_common.retained_log_group(
             self,
@@ -175,32 +236,39 @@ class Backstage(Construct):
             "NODE_EXTRA_CA_CERTS": props.database_ca_bundle_path,
         }
         ecs_common.assert_no_plain_secrets(environment)
+        app_secrets = (
+            APP_SECRETS
+            if props.github_secrets
+            else {name: key for name, key in APP_SECRETS.items() if name not in GITHUB_SECRETS}
+        )
         secrets = {
             name: ecs.Secret.from_secrets_manager(props.database_secret, field)
             for name, field in DATABASE_SECRETS.items()
         } | {
             name: ecs.Secret.from_secrets_manager(self.app_secret, field)
-            for name, field in APP_SECRETS.items()
+            for name, field in app_secrets.items()
         }
         self.container = self.task_definition.add_container(
             "backstage",
             image=ecs.ContainerImage.from_ecr_repository(self.repository, props.image_tag),
             memory_limit_mib=props.memory_mib,
-            user=ecs_common.NON_ROOT_USER,
+            user=USER,
             readonly_root_filesystem=True,
-            linux_parameters=ecs_common.scratch_space(self, "Scratch", size_mib=512, allow_exec=False),
+            linux_parameters=ecs_common.scratch_space(
+                self, "Scratch", size_mib=SCRATCH_SIZE_MIB, allow_exec=False
+            ),
             port_mappings=[ecs.PortMapping(container_port=PORT, name="http")],
             environment=environment,
             secrets=secrets,
             logging=ecs_common.aws_logs(self.log_group, "backstage"),
             health_check=ecs.HealthCheck(
-                command=["CMD", "node", "-e", LIVENESS_PROBE],
+                command=["CMD", "node", "-e", READINESS_PROBE],
                 interval=Duration.seconds(30),
                 timeout=Duration.seconds(5),
                 retries=3,
-                start_period=Duration.seconds(120),
+                start_period=HEALTH_CHECK_START_PERIOD,
             ),
-            stop_timeout=Duration.seconds(30),
+            stop_timeout=STOP_TIMEOUT,
         )
 
         self.security_group = ecs_common.security_group(
