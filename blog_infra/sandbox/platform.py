@@ -25,7 +25,7 @@ from typing import Any
 
 from blog_infra.sandbox import container as sandbox_container
 from blog_infra.sandbox import images, runtime
-from blog_infra.sandbox.secrets import SecretStore
+from blog_infra.sandbox.ecs_secrets import SecretStore, inject, run_bootstrap
 from blog_infra.sandbox.services import HttpsFiles, TlsPostgres, TlsRedis, ensure_free
 from blog_infra.sandbox.taskdef import Container, Resolver, TemplateError, containers
 from blog_infra.sandbox.tls import CertificateAuthority
@@ -126,7 +126,7 @@ class SandboxPlatform:
         self.postgres: TlsPostgres | None = None
         self.redis: TlsRedis | None = None
         self.resolver = Resolver(template, account=account, region=region, overrides=self.overrides)
-        self.secrets = SecretStore.from_template(template, self.resolver)
+        self.secrets = SecretStore.fresh(template, self.resolver)
         self.hosts: dict[str, str] = {}
         self.started: list[sandbox_container.Container] = []
         self._stack = contextlib.ExitStack()
@@ -212,21 +212,8 @@ class SandboxPlatform:
         return text[len(prefix) :].split(":SecretString:")[0]
 
     def _bootstrap(self) -> None:
-        from infra.modules.core.rds.bootstrap.handler import on_event
-
-        bootstraps = [
-            resource
-            for resource in self.template["Resources"].values()
-            if resource["Type"] == "Custom::AuroraBootstrap"
-        ]
-        for resource in bootstraps:
-            wanted = {key: value for key, value in resource["Properties"].items() if key != "ServiceToken"}
-            properties = self.resolver.resolve(wanted)
-            on_event(
-                {"RequestType": "Create", "ResourceProperties": properties},
-                secrets=self.secrets,
-                executor=self.postgres,
-            )
+        assert self.postgres is not None
+        run_bootstrap(self.template, self.resolver, self.secrets, self.postgres)
 
     def platform_environment(self) -> dict[str, str]:
         """What ECS adds to a Fargate container, and the emulator's stand-ins for AWS."""
@@ -255,7 +242,9 @@ class SandboxPlatform:
         environment["PATH"] = installed.path_variable(environment.get("PATH", ""))
         environment |= self.platform_environment()
         environment |= definition.environment
-        environment |= self.secrets.inject(definition.secrets)
+        environment |= {
+            name: inject(reference, self.secrets) for name, reference in definition.secrets.items()
+        }
         environment |= environment_overrides or {}
         entry_point = definition.entry_point if definition.entry_point is not None else model.entry_point
         return sandbox_container.ContainerSpec(

@@ -22,6 +22,7 @@ from blog_infra.sandbox import prefect_client as prefect_client_module
 from blog_infra.sandbox.aws import client as emulator_client
 from blog_infra.sandbox.aws import prepare_account
 from blog_infra.sandbox.container import Container
+from blog_infra.sandbox.ecs_secrets import inject
 from blog_infra.sandbox.platform import SandboxPlatform, start_order
 from blog_infra.sandbox.tls import CertificateAuthority
 from emulator import control
@@ -61,7 +62,7 @@ class PrefectRun:
     @property
     def auth_string(self) -> str:
         api = self.definition("api")
-        return self.platform.secrets.value(api.secrets["PREFECT_API_AUTH_STRING"])
+        return inject(api.secrets["PREFECT_API_AUTH_STRING"], self.platform.secrets)
 
     def job_variables(self) -> dict[str, Any]:
         value = self.platform.resolver.resolve(

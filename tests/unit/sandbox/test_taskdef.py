@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from blog_infra.sandbox.ecs_secrets import MissingJsonKey, SecretStore, inject
 from blog_infra.sandbox.platform import start_order
-from blog_infra.sandbox.secrets import SecretStore
 from blog_infra.sandbox.taskdef import Resolver, TemplateError, containers, parse_secret_reference
 
 ACCOUNT, REGION = "111111111111", "us-east-1"
@@ -117,14 +117,10 @@ def test_secrets_are_created_as_secrets_manager_generates_them() -> None:
         }
     }
     resolver = Resolver(template, account=ACCOUNT, region=REGION)
-    store = SecretStore.from_template(template, resolver)
+    store = SecretStore.fresh(template, resolver)
     login = json.loads(store.values[resolver.ref("Login")])
     assert login["username"] == "prefect" and len(login["password"]) == 40 and login["password"].isalnum()
     assert len(store.values[resolver.ref("Token")]) == 48
-    injected = store.inject({"PORT": parse_secret_reference(f"{resolver.ref('Login')}:port::")})
-    assert injected == {"PORT": "5432"}
-    with pytest.raises(KeyError, match="no JSON key 'host'"):
-        store.inject({"HOST": parse_secret_reference(f"{resolver.ref('Login')}:host::")})
-    template["Resources"]["Token"]["Properties"] = {"SecretString": "literal"}
-    with pytest.raises(TemplateError, match="literal SecretString"):
-        SecretStore.from_template(template, resolver)
+    assert inject(parse_secret_reference(f"{resolver.ref('Login')}:port::"), store) == "5432"
+    with pytest.raises(MissingJsonKey, match="did not contain json key host"):
+        inject(parse_secret_reference(f"{resolver.ref('Login')}:host::"), store)
