@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from blog_infra.cost import PriceTable, estimate, fargate_services, load_prices
+import pytest
+
+from blog_infra.cost import Price, PriceError, PriceTable, _plural, estimate, fargate_services, load_prices
 from tests.cost.conftest import resource, service, task_definition, template
 
 EXPECTED = Path(__file__).with_name("cost_lines.json")
@@ -150,3 +152,104 @@ if __name__ == "__main__":
     table = round_prices.__wrapped__()  # type: ignore[attr-defined]
     EXPECTED.write_text(json.dumps(priced(table), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {EXPECTED}")
+
+
+def redis(prices: PriceTable, **resources: dict[str, Any]) -> dict[str, Any]:
+    small = Price("elasticache:cache.t4g.small", 0.032, "hour", "https://example.test/", "2026-11-29")
+    prices = PriceTable(
+        prices.region,
+        prices.currency,
+        prices.recorded_on,
+        prices.status,
+        {**prices.prices, small.key: small},
+        prices.assumptions,
+    )
+    (line,) = [
+        c
+        for c in estimate(template(**resources), prices).to_json()["components"]
+        if "Redis" in c["component"]
+    ]
+    return dict(line)
+
+
+def test_redis_counts_every_node_of_every_shape(prices: PriceTable) -> None:
+    # GIVEN a cluster-mode group (2 shards x (1 primary + 1 replica)), a group of 3 clusters, a group
+    # with defaults, and a single-node cache cluster of another node type
+    line = redis(
+        prices,
+        Sharded=resource(
+            "AWS::ElastiCache::ReplicationGroup",
+            CacheNodeType="cache.t4g.micro",
+            NumNodeGroups=2,
+            ReplicasPerNodeGroup=1,
+        ),
+        Replicas=resource(
+            "AWS::ElastiCache::ReplicationGroup", CacheNodeType="cache.t4g.micro", ReplicasPerNodeGroup=2
+        ),
+        Single=resource("AWS::ElastiCache::ReplicationGroup", CacheNodeType="cache.t4g.micro"),
+        Cache=resource("AWS::ElastiCache::CacheCluster", CacheNodeType="cache.t4g.small", NumCacheNodes=2),
+        Plain=resource("AWS::ElastiCache::CacheCluster", CacheNodeType="cache.t4g.small"),
+    )
+    # THEN 4 + 3 + 1 micro nodes and 3 small ones, each priced per hour: 8 x $0.016 + 3 x $0.032
+    assert line["quantity"] == "8 x cache.t4g.micro, 3 x cache.t4g.small x 730 h"
+    assert line["monthly_usd"] == round(730 * (8 * 0.016 + 3 * 0.032), 2)
+    assert line["resources"] == ["Sharded", "Replicas", "Single", "Cache", "Plain"]
+
+
+def test_redis_prices_each_node_type(prices: PriceTable) -> None:
+    line = redis(
+        prices,
+        A=resource("AWS::ElastiCache::ReplicationGroup", CacheNodeType="cache.t4g.micro", NumCacheClusters=3),
+        B=resource("AWS::ElastiCache::CacheCluster", CacheNodeType="cache.t4g.micro", NumCacheNodes=2),
+    )
+    # 5 nodes x 730 h x $0.016
+    assert (line["quantity"], line["monthly_usd"]) == ("5 x cache.t4g.micro x 730 h", 58.4)
+
+
+def test_serverless_redis_is_refused_rather_than_priced_at_zero(prices: PriceTable) -> None:
+    with pytest.raises(PriceError, match="ElastiCache Serverless is not in the price table"):
+        estimate(template(Cache=resource("AWS::ElastiCache::ServerlessCache")), prices)
+
+
+@pytest.mark.parametrize(
+    ("count", "word", "shown"),
+    [
+        (1, "address", "1 address"),
+        (2, "address", "2 addresses"),
+        (0, "box", "0 boxes"),
+        (2, "branch", "2 branches"),
+        (2, "crash", "2 crashes"),
+        (3, "repository", "3 repositories"),
+        (2, "key", "2 keys"),
+        (2, "task", "2 tasks"),
+        (1.5, "task", "1.5 tasks"),
+    ],
+)
+def test_plurals(count: float, word: str, shown: str) -> None:
+    assert _plural(count, word) == shown
+
+
+def test_services_on_ec2_are_not_fargate_and_a_target_counts_only_its_service() -> None:
+    t = template(
+        Ec2Task=resource("AWS::ECS::TaskDefinition", RequiresCompatibilities=["EC2"]),
+        OnEc2=service("Ec2Task", LaunchType="EC2"),
+        Task=task_definition(256, 512),
+        A=service("Task", DesiredCount=4),
+        B=service("Task"),
+        Other=resource(
+            "AWS::ApplicationAutoScaling::ScalableTarget",
+            ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=2,
+            ResourceId={"Fn::Join": ["", [{"Ref": "A"}]]},
+        ),
+        NotEcs=resource(
+            "AWS::ApplicationAutoScaling::ScalableTarget",
+            ScalableDimension="dynamodb:table:ReadCapacityUnits",
+            MinCapacity=9,
+            ResourceId={"Ref": "B"},
+        ),
+    )
+    services = {s.logical_id: s for s in fargate_services(t)}
+    assert set(services) == {"A", "B"}
+    assert (services["A"].tasks, services["B"].tasks) == (2, 1)
+    assert (services["B"].vcpu, services["B"].memory_gb, services["B"].arm) == (0.25, 0.5, False)
