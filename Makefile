@@ -109,3 +109,18 @@ check: setup gate-tools ## The four safety gates on prod and local; fails on any
 .PHONY: bench
 bench: setup ## Time synth, check, up/redeploy/down and the tests against the floor (BENCH_ARGS="--skip-test")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+MUTATION_STAMP := $(VENV)/.mutation-installed
+
+$(MUTATION_STAMP): requirements-mutation.txt $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	@touch $@
+
+.PHONY: mutation
+mutation: setup $(MUTATION_STAMP) ## Mutation score of the decision code -> reports/mutation.md (about 15 min; not in make test)
+	@mkdir -p reports
+	rm -rf mutants
+	@echo "Mutating infra/config.py, blog_infra/{planning,operations,cost}.py (log: reports/mutation-run.log)..."
+	timeout 1500 $(BIN)/mutmut run --max-children 2 > reports/mutation-run.log 2>&1 || \
+		{ tail -n 20 reports/mutation-run.log >&2; exit 1; }
+	$(BIN)/python bench/mutation_report.py

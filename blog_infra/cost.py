@@ -195,7 +195,13 @@ def _money(value: float) -> float:
 
 def _plural(count: float, word: str) -> str:
     shown = f"{count:g}"
-    return f"{shown} {word}" if count == 1 else f"{shown} {word}s"
+    if count == 1:
+        return f"{shown} {word}"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return f"{shown} {word}es"
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return f"{shown} {word[:-1]}ies"
+    return f"{shown} {word}s"
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,8 @@ def compute_plan(
         )
         changes[logical_id] = ResourceChange(
             logical_id,
-            new_resources[logical_id]["Type"],
+            # A change of type replaces the deployed resource: it is the deployed one that is lost.
+            old_resources[logical_id]["Type"],
             Action.MODIFY,
             replacement=replacement,
             properties=props,

@@ -44,7 +44,9 @@ _EMPTY = {
     "NoSuchPublicAccessBlockConfiguration": "none",
     "NoSuchTagSet": "{}",
     "NoSuchTagSetError": "{}",
+    "NoSuchBucketPolicy": "none",
 }
+MINIMUM_TLS_VERSION = 1.2
 
 
 class Status(StrEnum):
@@ -166,6 +168,88 @@ def _pages(operation: Callable[..., Any], key: str, **kwargs: Any) -> list[dict[
         token = page.get("NextToken")
         if not token:
             return items
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _wildcard_principal(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and any(
+        "*" in _as_list(principal.get(kind)) for kind in ("AWS", "CanonicalUser", "Federated")
+    )
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    if not isinstance(document, dict):
+        return []
+    return [s for s in _as_list(document.get("Statement", [])) if isinstance(s, dict)]
+
+
+def _condition(statement: dict[str, Any], operator: str, key: str) -> Any:
+    return ((statement.get("Condition") or {}).get(operator) or {}).get(key)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class BucketPolicyFacts:
+    """What a bucket policy guarantees: TLS required, TLS before 1.2 refused, nothing public."""
+
+    denies_plain_http: bool
+    denies_old_tls: bool
+    public_allows: tuple[str, ...]
+
+    @classmethod
+    def of(cls, document: Any, covers: Callable[[dict[str, Any]], bool]) -> BucketPolicyFacts:
+        """The facts of a policy `document`; `covers` tells whether a statement applies to the whole
+        bucket (the bucket and its objects)."""
+        denies = [
+            s
+            for s in _statements(document)
+            if s.get("Effect") == "Deny"
+            and _wildcard_principal(s.get("Principal"))
+            and {"s3:*", "*"} & set(_as_list(s.get("Action")))
+            and covers(s)
+        ]
+        return cls(
+            denies_plain_http=any(
+                str(_condition(s, "Bool", "aws:SecureTransport")).lower() == "false" for s in denies
+            ),
+            denies_old_tls=any(
+                _number(_condition(s, "NumericLessThan", "s3:TlsVersion")) >= MINIMUM_TLS_VERSION
+                for s in denies
+            ),
+            public_allows=tuple(
+                ", ".join(map(str, _as_list(s.get("Action"))))
+                for s in _statements(document)
+                if s.get("Effect") == "Allow" and _wildcard_principal(s.get("Principal"))
+            ),
+        )
+
+    def describe(self) -> str:
+        parts = [
+            "denies plain HTTP" if self.denies_plain_http else "allows plain HTTP",
+            f"denies TLS < {MINIMUM_TLS_VERSION}"
+            if self.denies_old_tls
+            else f"allows TLS < {MINIMUM_TLS_VERSION}",
+        ]
+        parts += [f"allows {actions} to everyone" for actions in self.public_allows] or ["nothing public"]
+        return "; ".join(parts)
+
+    def weaker_than(self, expected: BucketPolicyFacts) -> bool:
+        return (
+            (expected.denies_plain_http and not self.denies_plain_http)
+            or (expected.denies_old_tls and not self.denies_old_tls)
+            or bool(set(self.public_allows) - set(expected.public_allows))
+        )
 
 
 def drift_detection_supported(target: Target) -> bool:
@@ -339,6 +423,41 @@ class Verifier:
                 return {} if "_empty" in answer else _tags(answer.get("TagSet"))
 
             yield self._tag_check(bucket, _tags(props.get("Tags")), bucket_tags)
+            yield self._bucket_policy_check(s3, logical_id, bucket)
+
+    def _bucket_policy_check(self, s3: Any, logical_id: str, bucket: str) -> Check:
+        """The live bucket policy is at least as strict as the template's: its TLS denies are there,
+        and it allows nothing to everyone that the template does not."""
+        document = {
+            "Statement": [
+                statement
+                for _, props in self._of_type("AWS::S3::BucketPolicy")
+                if props.get("Bucket") == {"Ref": logical_id}
+                for statement in _statements(props.get("PolicyDocument"))
+            ]
+        }
+        template_arn = {"Fn::GetAtt": [logical_id, "Arn"]}
+        template_objects = {"Fn::Join": ["", [template_arn, "/*"]]}
+        expected = BucketPolicyFacts.of(
+            document,
+            lambda s: (
+                {json.dumps(r, sort_keys=True) for r in _as_list(s.get("Resource"))}
+                >= {json.dumps(template_arn, sort_keys=True), json.dumps(template_objects, sort_keys=True)}
+            ),
+        )
+        suffixes = (f":s3:::{bucket}", f":s3:::{bucket}/*")
+
+        def covers_live(statement: dict[str, Any]) -> bool:
+            resources = [str(r) for r in _as_list(statement.get("Resource"))]
+            return all(any(r.endswith(suffix) for r in resources) for suffix in suffixes)
+
+        def probe() -> tuple[str, Status]:
+            answer = _call(s3.get_bucket_policy, Bucket=bucket)
+            live_document = {} if "_empty" in answer else json.loads(answer["Policy"])
+            live = BucketPolicyFacts.of(live_document, covers_live)
+            return live.describe(), Status.DRIFT if live.weaker_than(expected) else Status.PASS
+
+        return self._guarded("bucket policy", bucket, expected.describe(), probe)
 
     def _database(self) -> Iterator[Check]:
         rds = self.target.client("rds")

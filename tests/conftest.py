@@ -42,6 +42,15 @@ def synthesized(prod_config: Any, local_config: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def lean_prod_template(prod_config: Any) -> dict[str, Any]:
+    """prod's root stack under the lean profile, as a template dictionary."""
+    from blog_infra.cost import synthesize_template
+    from infra.config import load_config
+
+    return synthesize_template(load_config(prod_config.name, profile="lean"))
+
+
+@pytest.fixture(scope="session")
 def prod_template(synthesized: dict[str, Any]) -> Any:
     return synthesized["prod"]
 

@@ -55,7 +55,8 @@ def verify_command(env: str, as_json: bool) -> None:
 
     Synthesizes the environment, then reads through the AWS APIs that every resource of the template
     exists and that the security-relevant settings are what the template says: bucket encryption,
-    public access block, versioning and tags; Aurora encryption, deletion protection and backup
+    public access block, versioning, tags and policy (its TLS denies present, nothing allowed to
+    everyone that the template does not allow); Aurora encryption, deletion protection and backup
     retention; secrets (and the RDS-managed master secret) KMS-encrypted; the load balancer internal,
     dropping invalid headers, its HTTPS listener's TLS policy; the distribution's aliases and minimum
     TLS; every SSM contract parameter present and equal to its stack output. Then CloudFormation drift

@@ -214,9 +214,7 @@ def test_config_is_version_2_1_and_reuses_steps(config: dict[str, Any]) -> None:
 def test_every_make_target_the_pipeline_runs_exists(target: str) -> None:
     # GIVEN the Makefile's targets
     targets = make_targets()
-    # THEN every `make <target>` in the pipeline is one of them ('check' lands with the safety gates)
-    if target == "check" and target not in targets:
-        pytest.xfail("the 'check' target (safety gates) is being added to the Makefile separately")
+    # THEN every `make <target>` in the pipeline is one of them
     assert target in targets, f"the pipeline runs 'make {target}', which the Makefile does not define"
 
 
@@ -225,22 +223,25 @@ def test_the_pipeline_runs_test_check_and_setup() -> None:
 
 
 @pytest.mark.parametrize("invocation", pipeline_cli_invocations())
-def test_every_blog_infra_command_the_pipeline_names_exists(invocation: str, config: dict[str, Any]) -> None:
+def test_every_blog_infra_command_the_pipeline_names_exists(invocation: str) -> None:
     # GIVEN a `blog-infra ...` invocation in the pipeline
     words = invocation.split()
     # WHEN it is resolved through the CLI's click group
     path, command = resolve_cli(words)
-    # THEN it names a command; only 'verify' may be missing, and then the pipeline checks for it first
-    if not path and words[0] == "verify":
-        guarded = [c for c in all_run_commands(config) if "blog-infra verify --env" in c]
-        assert guarded, "'verify' is named but never run"
-        for command_text in guarded:
-            assert re.search(r"if \S*blog-infra verify --help >/dev/null 2>&1; then", command_text), (
-                "'blog-infra verify' must run only when the installed CLI has it"
-            )
-        return
+    # THEN it names a command of blog-infra
     assert path, f"'blog-infra {invocation}' is not a command of blog-infra"
     assert not isinstance(command, click.Group), f"'blog-infra {invocation}' names a group, not a command"
+
+
+def test_the_pipeline_names_verify() -> None:
+    assert "verify" in pipeline_cli_invocations()
+
+
+@pytest.mark.parametrize("command", all_run_commands(load_config()))
+def test_no_step_skips_a_command_that_is_missing(command: str) -> None:
+    # A step that first asks whether a command exists would pass, silently, without running it
+    for probe in (r"--help\s*>\s*/dev/null", r"\bcommand -v\b", r"\bwhich\b", r"\|\|\s*true\b"):
+        assert not re.search(probe, command), f"a pipeline step skips what it cannot run: {command!r}"
 
 
 def test_the_pipeline_plans_with_the_markdown_format_the_cli_offers(config: dict[str, Any]) -> None:
@@ -544,25 +545,46 @@ def test_the_plan_step_fails_only_when_diff_fails(
     assert (tmp_path / "reports/plan.md").read_text(encoding="utf-8").startswith(MARKER)
 
 
-@pytest.mark.parametrize("has_verify", [True, False])
-def test_the_verify_step_runs_verify_only_when_the_cli_has_it(
-    tmp_path: Path, config: dict[str, Any], has_verify: bool
+@pytest.mark.parametrize(
+    ("verify", "step_exit"),
+    [("ok", 0), ("drift", 6), ("unreachable", 5), ("missing", 2)],
+)
+def test_the_verify_step_fails_on_drift_and_when_verify_is_missing(
+    tmp_path: Path, config: dict[str, Any], verify: str, step_exit: int
 ) -> None:
-    # GIVEN a blog-infra with or without a 'verify' command that logs its calls
+    # GIVEN a blog-infra whose 'verify' finds nothing, finds drift, cannot reach prod, or does not exist
     log = tmp_path / "calls.log"
-    stub_executable(
-        tmp_path / ".venv/bin/blog-infra",
+    exits = {"ok": 0, "drift": 6, "unreachable": 5}
+    body = (
         "import sys\n"
         f"open({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
-        f"sys.exit(0 if {has_verify} or sys.argv[1] != 'verify' else 2)\n",
+        "if sys.argv[1] != 'verify':\n    sys.exit(0)\n"
     )
+    if verify == "missing":
+        body += "print(\"Error: No such command 'verify'.\", file=sys.stderr)\nsys.exit(2)\n"
+    else:
+        body += f'print(\'{{"verdict": "{verify}"}}\')\nsys.exit({exits[verify]})\n'
+    stub_executable(tmp_path / ".venv/bin/blog-infra", body)
     (step,) = [c for c in run_commands(job_steps(config, "verify")) if "blog-infra verify" in c]
-    # WHEN the verify step runs
+    # WHEN the verify step runs as CircleCI runs it
     result = subprocess.run([*CIRCLECI_SHELL, step], cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    # THEN it succeeds either way, and verifies prod only when it can
-    assert result.returncode == 0, result.stdout + result.stderr
-    calls = log.read_text(encoding="utf-8").splitlines()
-    assert ("verify --env prod" in calls) is has_verify
+    # THEN it ran verify on prod, and fails unless prod conforms
+    assert result.returncode == step_exit, result.stdout + result.stderr
+    assert log.read_text(encoding="utf-8").splitlines() == ["verify --env prod --json"]
+    if verify != "missing":
+        assert json.loads((tmp_path / "reports/verify.json").read_text(encoding="utf-8")) == {
+            "verdict": verify
+        }
+
+
+def test_the_check_step_fails_when_the_makefile_has_no_check(tmp_path: Path, config: dict[str, Any]) -> None:
+    # GIVEN a checkout whose Makefile lost its 'check' target
+    (tmp_path / "Makefile").write_text("setup:\n\t@true\n", encoding="utf-8")
+    (step,) = [c for c in run_commands(job_steps(config, "check")) if "make check" in c]
+    # WHEN the check step runs THEN the job fails, saying why
+    result = subprocess.run([*CIRCLECI_SHELL, step], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "No rule to make target 'check'" in result.stderr
 
 
 # --- the plan comment -------------------------------------------------------------------------------

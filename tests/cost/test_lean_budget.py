@@ -6,15 +6,14 @@ from typing import Any
 
 import pytest
 
-from blog_infra.cost import estimate, fargate_services, load_prices, synthesize_template
-from infra.config import load_config
+from blog_infra.cost import estimate, fargate_services, load_prices
 
 BUDGET_USD = 150
 
 
 @pytest.fixture(scope="module")
-def lean_prod() -> dict[str, Any]:
-    return synthesize_template(load_config("prod", profile="lean"))
+def lean_prod(lean_prod_template: dict[str, Any]) -> dict[str, Any]:
+    return lean_prod_template
 
 
 def of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from emulator import control
 from tests.integration.conftest import LocalPlatform
 
 pytestmark = pytest.mark.integration
 
+PREFIX = "rocketclub-local-123456789012"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|AUTH_STRING|CONNECTION_URL", re.IGNORECASE)
 
 
@@ -111,14 +113,28 @@ def test_oidc_providers_and_role_trust(platform: LocalPlatform) -> None:
 
 
 def test_design_file_uploads_trigger_the_ork_processor(platform: LocalPlatform) -> None:
-    lambda_ = platform.client("lambda")
-    names = [
-        f["FunctionName"]
-        for f in lambda_.list_functions()["Functions"]
-        if "OrkProcessor" in f["FunctionName"]
-    ]
-    assert len(names) == 1
-    config = lambda_.get_function_concurrency(FunctionName=names[0])
-    assert config["ReservedConcurrentExecutions"] == 5
-    invoke = lambda_.get_function_event_invoke_config(FunctionName=names[0])
+    # GIVEN the deployed ork processor and the design-files bucket
+    lambda_, s3 = platform.client("lambda"), platform.client("s3")
+    (function,) = [f for f in lambda_.list_functions()["Functions"] if "OrkProcessor" in f["FunctionName"]]
+    arn = function["FunctionArn"]
+    assert lambda_.get_function_concurrency(FunctionName=arn)["ReservedConcurrentExecutions"] == 5
+    invoke = lambda_.get_function_event_invoke_config(FunctionName=arn)
     assert invoke["DestinationConfig"]["OnFailure"]["Destination"].startswith("arn:aws:sqs:")
+    bucket = f"{PREFIX}-design-files"
+    (notification,) = s3.get_bucket_notification_configuration(Bucket=bucket)["LambdaFunctionConfigurations"]
+    assert notification["LambdaFunctionArn"] == arn
+    assert notification["Events"] == ["s3:ObjectCreated:*"]
+    rules = notification["Filter"]["Key"]["FilterRules"]
+    assert {r["Name"].lower(): r["Value"] for r in rules} == {"suffix": ".ork"}
+    log_path = control.status(platform.state_dir / "emulator").log_path
+    offset = log_path.stat().st_size
+    # WHEN a design file and a file of another kind are uploaded
+    s3.put_object(Bucket=bucket, Key="designs/rocket.ork", Body=b"<openrocket/>")
+    s3.put_object(Bucket=bucket, Key="designs/notes.txt", Body=b"notes")
+    # THEN S3 sends the design file's creation event to the function, and only that one
+    log = log_path.read_bytes()[offset:].decode("utf-8", errors="replace")
+    delivered = [line for line in log.splitlines() if f"not delivered to {arn}" in line]
+    assert len(delivered) == 1, log
+    assert f"ObjectCreated:Put for s3://{bucket}/designs/rocket.ork" in delivered[0]
+    for key in ("designs/rocket.ork", "designs/notes.txt"):
+        s3.delete_object(Bucket=bucket, Key=key)

@@ -1,6 +1,5 @@
-"""NEEDS WIRING: the alarms, the alerts topic and the dashboard of core/observability, deployed to the
-emulator and read back. Runs once `Observability` is composed in infra/stack.py (and the emulator models
-AWS::SNS::TopicPolicy)."""
+"""The alarms, the alerts topic and the dashboard of core/observability, deployed to the emulator and
+read back."""
 
 from __future__ import annotations
 

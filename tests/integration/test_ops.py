@@ -46,6 +46,7 @@ def test_verify_conforms_on_a_fresh_deploy(platform: LocalPlatform) -> None:
         "bucket public access block",
         "bucket versioning",
         "tags",
+        "bucket policy",
         "database encryption",
         "database deletion protection",
         "database backup retention (days)",
@@ -96,6 +97,44 @@ def test_verify_reports_a_change_behind_the_stacks_back(
     encryption = drifted[("bucket encryption", tampered_bucket)]
     assert (encryption["expected"], encryption["actual"]) == ("AES256", "none")
     assert drifted[("bucket public access block", tampered_bucket)]["actual"].startswith("not blocked: ")
+
+
+def _public_read(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    public = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{BUCKET}/*",
+    }
+    return [*statements, public]
+
+
+def _without_tls_denies(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in statements if s.get("Effect") != "Deny"]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found"),
+    [(_public_read, "allows s3:GetObject to everyone"), (_without_tls_denies, "allows plain HTTP")],
+    ids=["public-allow", "no-tls-denies"],
+)
+def test_verify_reports_a_weakened_bucket_policy(platform: LocalPlatform, tamper: Any, found: str) -> None:
+    # GIVEN the raw bucket's policy weakened behind the stack's back
+    s3 = platform.client("s3")
+    deployed = s3.get_bucket_policy(Bucket=BUCKET)["Policy"]
+    document = json.loads(deployed)
+    s3.put_bucket_policy(
+        Bucket=BUCKET, Policy=json.dumps({**document, "Statement": tamper(document["Statement"])})
+    )
+    try:
+        # WHEN verified THEN it is drift (exit 6), on that bucket's policy only
+        code, report = _verify(platform)
+    finally:
+        s3.put_bucket_policy(Bucket=BUCKET, Policy=deployed)
+    assert code == 6 and report["verdict"] == "drift found"
+    (drifted,) = [c for c in report["checks"] if c["status"] == "drift"]
+    assert (drifted["check"], drifted["resource"]) == ("bucket policy", BUCKET)
+    assert found in drifted["actual"]
 
 
 def test_verify_table_and_exit_code_after_restoring(platform: LocalPlatform) -> None:

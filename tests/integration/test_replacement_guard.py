@@ -4,15 +4,14 @@ replace or delete a stateful resource are refused, naming each one, unless expli
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk import App
 
-from blog_infra import operations
+import infra.app
 from blog_infra.cli import main
 from blog_infra.exit_codes import ExitCode
-from blog_infra.synthesis import Assembly
 from infra.config import EnvConfig
 from infra.stack import PlatformStack
 from tests.integration.conftest import LocalPlatform
@@ -28,18 +27,19 @@ def on_platform(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield platform
 
 
-def mutate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mutation: Mutation) -> None:
-    """Make `blog-infra` deploy the app with `mutation` applied to its root stack."""
+def mutate(monkeypatch: pytest.MonkeyPatch, mutation: Mutation) -> None:
+    """Make `blog-infra` deploy the app with `mutation` applied to its root stack.
 
-    def synth(config: EnvConfig, outdir: Path | None = None, **_: Any) -> Assembly:
-        from infra.app import build_app
+    The mutation is applied where the app composes its root stack, so every synthesis of the
+    command (the fast one that plans and the gated one that deploys) sees it, and the gates run."""
+    compose = infra.app.compose
 
-        app, stack = build_app(config, outdir=str(tmp_path / "cdk.out"))
+    def mutated(app: App, config: EnvConfig, *, gates: bool) -> PlatformStack:
+        stack = compose(app, config, gates=gates)
         mutation(stack)
-        app.synth()
-        return Assembly(directory=tmp_path / "cdk.out", stack_name=stack.stack_name)
+        return stack
 
-    monkeypatch.setattr(operations, "synth", synth)
+    monkeypatch.setattr(infra.app, "compose", mutated)
 
 
 def empty_and_delete(s3: Any, bucket: str) -> None:
@@ -75,14 +75,13 @@ def encrypt_with_another_key(stack: PlatformStack) -> None:
 def test_dangerous_change_is_refused_and_nothing_is_deployed(
     on_platform: LocalPlatform,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     mutation: Mutation,
     named: str,
 ) -> None:
     # GIVEN the deployed platform and an app change that replaces or deletes stateful data
     before = on_platform.client("cloudformation").describe_stacks(StackName="blog-local")["Stacks"][0]
-    mutate(monkeypatch, tmp_path, mutation)
+    mutate(monkeypatch, mutation)
     # WHEN it is deployed without permission THEN it is refused, naming the resource, and nothing ran
     assert main(["deploy", "--env", "local"]) == ExitCode.REFUSED
     err = capsys.readouterr().err
@@ -96,23 +95,22 @@ def test_dangerous_change_is_refused_and_nothing_is_deployed(
 def test_diff_flags_the_dangerous_change(
     on_platform: LocalPlatform,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    mutate(monkeypatch, tmp_path, rename_bucket)
+    mutate(monkeypatch, rename_bucket)
     assert main(["diff", "--env", "local", "--json"]) == ExitCode.CHANGES
     out = capsys.readouterr().out
     assert '"dangerous": 1' in out and '"logical_id": "DataBucketRaw"' in out
 
 
 def test_allowed_replacement_goes_through_and_keeps_the_old_bucket(
-    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a bucket rename WHEN it is explicitly allowed THEN it deploys, and the retained old
     # bucket still exists with its data
     s3 = on_platform.client("s3")
     s3.put_object(Bucket="rocketclub-local-123456789012-raw", Key="keep.txt", Body=b"data")
-    mutate(monkeypatch, tmp_path, rename_bucket)
+    mutate(monkeypatch, rename_bucket)
     assert main(["deploy", "--env", "local", "--allow-replace", "DataBucketRaw"]) == ExitCode.OK
     assert s3.head_bucket(Bucket="rocketclub-local-123456789012-raw-renamed")
     assert s3.get_object(Bucket="rocketclub-local-123456789012-raw", Key="keep.txt")["Body"].read() == b"data"
@@ -127,7 +125,6 @@ def test_allowed_replacement_goes_through_and_keeps_the_old_bucket(
 def test_a_failing_resource_rolls_back_and_leaves_the_data(
     on_platform: LocalPlatform,
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from aws_cdk import CfnResource
@@ -138,7 +135,7 @@ def test_a_failing_resource_rolls_back_and_leaves_the_data(
     def add_broken_resource(stack: PlatformStack) -> None:
         CfnResource(stack, "Broken", type="AWS::SSM::Parameter", properties={"Type": "String", "Value": ""})
 
-    mutate(monkeypatch, tmp_path, add_broken_resource)
+    mutate(monkeypatch, add_broken_resource)
     assert main(["deploy", "--env", "local"]) == ExitCode.FAILED
     err = capsys.readouterr().err
     assert "deploy of blog-local failed: Broken (AWS::SSM::Parameter)" in err

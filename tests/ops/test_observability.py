@@ -18,7 +18,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sqs as sqs
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from infra.app import new_app
 from infra.modules.core.observability.construct import (
@@ -514,4 +514,3 @@ def test_removal_policy_reaches_the_key() -> None:
         ),
     )
     Template.from_stack(stack).has_resource("AWS::KMS::Key", {"DeletionPolicy": "Delete"})
-    assert Match is not None

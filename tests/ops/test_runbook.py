@@ -1,6 +1,5 @@
-"""NEEDS WIRING: docs/runbook.md lists every alarm of prod's Observability module; regenerate it with
-`python -m infra.modules.core.observability.runbook`. Fails until `Observability` is composed in
-infra/stack.py."""
+"""docs/runbook.md lists every alarm of prod's Observability module; regenerate it with
+`python -m infra.modules.core.observability.runbook`."""
 
 from __future__ import annotations
 

@@ -482,12 +482,14 @@ def test_invalid_props_are_refused(validation_deps: Deps, overrides: dict[str, A
         Prefect(validation_deps.stack, f"Invalid{next(_ids)}", props=props(validation_deps, **overrides))
 
 
-def test_a_digest_pinned_image_is_accepted(validation_deps: Deps) -> None:
-    Prefect(
-        validation_deps.stack,
-        "Digest",
-        props=props(validation_deps, image="prefecthq/prefect@sha256:" + "a" * 64),
-    )
+def test_a_digest_pinned_image_is_accepted() -> None:
+    # GIVEN an image pinned by digest WHEN the module is built THEN every container runs exactly it
+    deps = new_deps()
+    image = "prefecthq/prefect@sha256:" + "a" * 64
+    Prefect(deps.stack, "Digest", props=props(deps, image=image))
+    definitions = Template.from_stack(deps.stack).find_resources("AWS::ECS::TaskDefinition")
+    images = {c["Image"] for d in definitions.values() for c in d["Properties"]["ContainerDefinitions"]}
+    assert images == {image}
 
 
 def test_every_container_has_a_hard_memory_limit_equal_to_its_task(template: Template) -> None:

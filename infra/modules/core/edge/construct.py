@@ -11,7 +11,9 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from infra.dns import DISTRIBUTION_DOMAIN_OUTPUT, DnsRecord, hostname_record
@@ -25,6 +27,10 @@ MAX_RULE_PRIORITY = 50000
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
+
+
+LOAD_BALANCER_LOG_PREFIX = "alb"
+ELB_LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,7 +111,7 @@ class Edge(Construct):
             drop_invalid_header_fields=True,
             deletion_protection=props.deletion_protection,
         )
-        self.load_balancer.log_access_logs(self.load_balancer_log_bucket, "alb")
+        self._log_load_balancer_access(LOAD_BALANCER_LOG_PREFIX)
         self.listener = self.load_balancer.add_listener(
             "Https",
             port=443,
@@ -181,6 +187,49 @@ class Edge(Construct):
             conditions=[elbv2.ListenerCondition.host_headers([host])],
             action=elbv2.ListenerAction.forward([target_group]),
         )
+
+    def _log_load_balancer_access(self, prefix: str) -> None:
+        """Send the ALB's access logs under `prefix/` of its log bucket.
+
+        The bucket policy admits only the writer ELB uses in this region: the regional ELB account
+        where there is one, else ELB's log-delivery service, scoped to this account's load balancers.
+        (CDK's `log_access_logs` also admits `delivery.logs.amazonaws.com`, which only network load
+        balancers use, without source conditions.)
+        """
+        stack = Stack.of(self)
+        bucket = self.load_balancer_log_bucket
+        for key, value in (
+            ("access_logs.s3.enabled", "true"),
+            ("access_logs.s3.bucket", bucket.bucket_name),
+            ("access_logs.s3.prefix", prefix),
+        ):
+            self.load_balancer.set_attribute(key, value)
+        elb_account = (
+            None if Token.is_unresolved(stack.region) else RegionInfo.get(stack.region).elbv2_account
+        )
+        if elb_account:
+            principal: iam.IPrincipal = iam.AccountPrincipal(elb_account)
+            conditions: dict[str, object] = {}
+        else:
+            principal = iam.ServicePrincipal(ELB_LOG_DELIVERY_SERVICE)
+            conditions = {
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": stack.format_arn(
+                        service="elasticloadbalancing", resource="loadbalancer", resource_name="*"
+                    )
+                },
+            }
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                principals=[principal],
+                resources=[bucket.arn_for_objects(f"{prefix}/AWSLogs/{stack.account}/*")],
+                conditions=conditions or None,
+            )
+        )
+        assert bucket.policy is not None
+        self.load_balancer.node.add_dependency(bucket.policy)
 
     def _validate(self, props: EdgeProps) -> str:
         """Check the props; return the stack's region."""

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CustomResource, Duration, RemovalPolicy
+from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -26,6 +26,8 @@ MASTER_USERNAME = "blog_admin"
 DEFAULT_BACKUP_RETENTION = Duration.days(7)
 ENHANCED_MONITORING_INTERVAL = Duration.seconds(60)
 BOOTSTRAP_RUNTIME = lambda_.Runtime.PYTHON_3_14
+LOG_RETENTION_FUNCTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
+"""The id of the stack-wide function CDK creates to set the retention of the cluster's log export."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +137,7 @@ class Database(Construct):
             kms_key_id=self.key.key_arn
         )
         pin_logical_id(self.cluster, "AuroraCluster")
+        self._scope_log_retention()
 
         self.master_secret = secretsmanager.Secret.from_secret_complete_arn(
             self, "MasterSecret", cfn_cluster.attr_master_user_secret_secret_arn
@@ -143,6 +146,25 @@ class Database(Construct):
             name: self._consumer_secret(name, props) for name in props.consumers
         }
         self.bootstrap = self._bootstrap(props)
+
+    def _scope_log_retention(self) -> None:
+        """CDK grants its log-retention function the retention actions on every log group; here it
+        only sets the retention of the cluster's own exports, so scope the grant to those."""
+        stack = Stack.of(self)
+        function = stack.node.try_find_child(LOG_RETENTION_FUNCTION)
+        policy = function.node.try_find_child("ServiceRole") if function else None
+        default = policy.node.try_find_child("DefaultPolicy") if policy else None
+        if default is None or not isinstance(default.node.default_child, iam.CfnPolicy):
+            raise TypeError("CDK no longer creates the log-retention function's policy where rds expects it")
+        default.node.default_child.add_property_override(
+            "PolicyDocument.Statement.0.Resource",
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name="/aws/rds/cluster/*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            ),
+        )
 
     def _consumer_secret(self, consumer: str, props: DatabaseProps) -> secretsmanager.Secret:
         construct_id = f"{consumer.capitalize()}Secret"

@@ -1,0 +1,239 @@
+"""The decisions of the deploy, destroy and bootstrap flows, with the synthesis, the target and the
+CDK CLI replaced by recorders (the real synthesis and gates run in tests/deploy)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blog_infra import operations
+from blog_infra.cdk import CdkRun, Event
+from blog_infra.errors import CliError, Unavailable
+from blog_infra.exit_codes import ExitCode
+from blog_infra.planning import Action, Plan, Replacement, ResourceChange
+from blog_infra.synthesis import Assembly
+
+ADD = Plan(changes=(ResourceChange("Q", "AWS::SQS::Queue", Action.ADD),))
+DANGER = Plan(changes=(ResourceChange("Raw", "AWS::S3::Bucket", Action.MODIFY, Replacement.YES),))
+ASSEMBLY = Assembly(directory=Path("/tmp/assembly"), stack_name="blog-test")
+
+
+class FakeTarget:
+    description = "the test target"
+
+    def __init__(self) -> None:
+        self.reachability_checks: list[str] = []
+
+    def ensure_reachable(self, during: str) -> None:
+        self.reachability_checks.append(during)
+
+
+class Config:
+    name = "test"
+    stack_name = "blog-test"
+    account_id = "123456789012"
+    region = "us-east-1"
+
+
+class Flow:
+    """Stands in for the plans, the gated synthesis and the CDK CLI's stack commands; records them."""
+
+    def __init__(self) -> None:
+        self.plans: list[Plan] = []
+        self.calls: list[tuple[Any, ...]] = []
+
+    @contextmanager
+    def planned(self, config: Any, target: Any, *, checked: bool = True) -> Iterator[tuple[Assembly, Plan]]:
+        self.calls.append(("gated synthesis", checked))
+        yield ASSEMBLY, self.plans.pop(0)
+
+    def stack_command(self, verb: str, assembly: Assembly, target: Any, *options: str) -> None:
+        self.calls.append((verb, assembly, *options))
+
+
+@pytest.fixture
+def flow(monkeypatch: pytest.MonkeyPatch) -> Flow:
+    recorder = Flow()
+    monkeypatch.setattr(operations, "planned", recorder.planned)
+    monkeypatch.setattr(operations, "_stack_command", recorder.stack_command)
+    monkeypatch.setattr(operations, "plan", lambda config, target: recorder.plans.pop(0))
+    return recorder
+
+
+def test_nothing_to_change_deploys_nothing_and_skips_the_gated_synthesis(flow: Flow) -> None:
+    flow.plans += [Plan()]
+    assert operations.deploy(Config(), FakeTarget()) is False  # type: ignore[arg-type]
+    assert flow.calls == []
+
+
+def test_a_dangerous_first_plan_is_refused_before_the_gated_synthesis(flow: Flow) -> None:
+    flow.plans += [DANGER]
+    with pytest.raises(CliError) as error:
+        operations.deploy(Config(), FakeTarget())  # type: ignore[arg-type]
+    assert error.value.code is ExitCode.REFUSED
+    assert flow.calls == []
+
+
+def test_a_change_deploys_the_gated_assembly(flow: Flow) -> None:
+    flow.plans += [ADD, ADD]
+    assert operations.deploy(Config(), FakeTarget()) is True  # type: ignore[arg-type]
+    assert flow.calls == [("gated synthesis", True), ("deploy", ASSEMBLY, "--require-approval", "never")]
+
+
+def test_an_allowed_replacement_deploys(flow: Flow) -> None:
+    flow.plans += [DANGER, DANGER]
+    assert operations.deploy(Config(), FakeTarget(), allow_replace=["Raw"]) is True  # type: ignore[arg-type]
+    assert flow.calls[-1][0] == "deploy"
+
+
+def test_the_gated_plan_is_guarded_too(flow: Flow) -> None:
+    # GIVEN a first plan that is safe and a gated plan that is not (the code changed in between)
+    flow.plans += [ADD, DANGER]
+    with pytest.raises(CliError) as error:
+        operations.deploy(Config(), FakeTarget())  # type: ignore[arg-type]
+    assert error.value.code is ExitCode.REFUSED
+    assert flow.calls == [("gated synthesis", True)]
+
+
+def test_a_gated_plan_with_nothing_to_change_deploys_nothing(flow: Flow) -> None:
+    flow.plans += [ADD, Plan()]
+    assert operations.deploy(Config(), FakeTarget()) is False  # type: ignore[arg-type]
+    assert flow.calls == [("gated synthesis", True)]
+
+
+@pytest.fixture
+def assemblies(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    made: list[tuple[Any, ...]] = []
+
+    def synth(config: Any, directory: Path, **options: Any) -> Assembly:
+        made.append((directory, options))
+        assert directory.is_dir()
+        return Assembly(directory=directory, stack_name=config.stack_name)
+
+    monkeypatch.setattr(operations, "synth", synth)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("checked", "options"),
+    [(True, {}), (False, {"gates": False, "validate": False})],
+    ids=["gated", "planning"],
+)
+def test_a_private_assembly_is_gated_unless_only_planning(
+    assemblies: list[tuple[Any, ...]], checked: bool, options: dict[str, Any]
+) -> None:
+    with operations.private_assembly(Config(), checked=checked) as assembly:  # type: ignore[arg-type]
+        assert assembly.directory.parent.name == ".runs"
+        assert assembly.directory.name.startswith("test-")
+    ((directory, used),) = assemblies
+    assert used == options
+    assert not Path(directory).exists()
+
+
+def test_plans_compare_with_the_deployed_template(
+    assemblies: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(operations.stacks, "deployed_template", lambda t, name: seen.append(name) or None)
+    monkeypatch.setattr(Assembly, "template", lambda self: {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
+    result = operations.plan(Config(), FakeTarget())  # type: ignore[arg-type]
+    assert [c.action for c in result.changes] == [Action.ADD]
+    assert seen == ["blog-test"]
+    assert assemblies[0][1] == {"gates": False, "validate": False}
+
+
+class Cdk:
+    """Stands in for the CDK CLI: records each run and answers with the next result (success)."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[list[str], Path | None]] = []
+        self.results: list[CdkRun] = []
+
+    def __call__(
+        self, args: list[str], target: Any, on_event: Any = None, *, cwd: Path | None = None
+    ) -> CdkRun:
+        self.runs.append((args, cwd))
+        if on_event:
+            on_event(Event(1, 2, "CREATE_COMPLETE", "AWS::SQS::Queue", "Q", ""))
+        return self.results.pop(0) if self.results else CdkRun(returncode=0)
+
+
+@pytest.fixture
+def cdk(monkeypatch: pytest.MonkeyPatch) -> Cdk:
+    recorder = Cdk()
+    monkeypatch.setattr(operations, "run_cdk", recorder)
+    return recorder
+
+
+def test_a_stack_command_runs_the_cdk_cli_on_the_assembly(cdk: Cdk) -> None:
+    operations._stack_command("deploy", ASSEMBLY, FakeTarget(), "--x")  # type: ignore[arg-type]
+    ((args, _),) = cdk.runs
+    assert args == [
+        "deploy",
+        "blog-test",
+        "--app",
+        "/tmp/assembly",
+        "--x",
+        "--progress",
+        "events",
+        "--no-notices",
+        "--ci",
+    ]
+
+
+def test_a_failed_stack_command_names_the_failure_and_checks_the_target(cdk: Cdk) -> None:
+    failure = Event(3, 9, "CREATE_FAILED", "AWS::SSM::Parameter", "Broken", "bad value")
+    cdk.results.append(CdkRun(returncode=1, failures=[failure]))
+    target = FakeTarget()
+    with pytest.raises(CliError) as error:
+        operations._stack_command("destroy", ASSEMBLY, target)  # type: ignore[arg-type]
+    assert (
+        str(error.value)
+        == "destroy of blog-test failed: Broken (AWS::SSM::Parameter) CREATE_FAILED: bad value"
+    )
+    assert error.value.code is ExitCode.FAILED
+    assert target.reachability_checks == ["destroy of blog-test"]
+
+
+def test_destroy_of_a_stack_that_is_not_deployed_does_nothing(
+    cdk: Cdk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(operations.stacks, "stack_status", lambda target, name: None)
+    assert operations.destroy(Config(), FakeTarget()) is False  # type: ignore[arg-type]
+    assert cdk.runs == []
+
+
+def test_destroy_runs_on_the_fast_synthesis(
+    cdk: Cdk, assemblies: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(operations.stacks, "stack_status", lambda target, name: "CREATE_COMPLETE")
+    assert operations.destroy(Config(), FakeTarget()) is True  # type: ignore[arg-type]
+    ((args, _),) = cdk.runs
+    assert args[:2] == ["destroy", "blog-test"] and "--force" in args
+    assert assemblies[0][1] == {"gates": False, "validate": False}
+
+
+def test_bootstrap_runs_once_outside_the_repository(cdk: Cdk, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(operations.stacks, "is_bootstrapped", lambda target: True)
+    operations.bootstrap(Config(), FakeTarget())  # type: ignore[arg-type]
+    assert cdk.runs == []
+    monkeypatch.setattr(operations.stacks, "is_bootstrapped", lambda target: False)
+    operations.bootstrap(Config(), FakeTarget())  # type: ignore[arg-type]
+    ((args, cwd),) = cdk.runs
+    assert args == ["bootstrap", "aws://123456789012/us-east-1", "--no-notices", "--ci"]
+    assert cwd is not None and not (cwd / "cdk.json").exists() and cwd != operations.paths.REPO_ROOT
+
+
+def test_a_failed_bootstrap_says_where(cdk: Cdk, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(operations.stacks, "is_bootstrapped", lambda target: False)
+    cdk.results.append(CdkRun(returncode=1, lines=["denied"]))
+    with pytest.raises(CliError, match=r"^bootstrap of the test target failed: denied$"):
+        operations.bootstrap(Config(), FakeTarget())  # type: ignore[arg-type]
+
+
+def test_unavailable_is_a_cli_error() -> None:
+    assert issubclass(Unavailable, CliError)
