@@ -298,6 +298,16 @@ def test_observer_queue_is_encrypted_with_a_dead_letter_queue_fed_by_the_cluster
     assert "Arn" in cluster_arn["Fn::GetAtt"]
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    [policy] = [
+        p["Properties"]["PolicyDocument"]
+        for p in template.find_resources("AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": queue_id}]
+    ]
+    [delivery] = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert delivery["Principal"] == {"Service": "events.amazonaws.com"}
+    assert delivery["Action"] == "sqs:SendMessage"
+    assert set(delivery["Condition"]) == {"ArnEquals", "StringEquals"}
+    assert "aws:SourceAccount" in delivery["Condition"]["StringEquals"]
 
 
 def test_api_serves_the_ui_from_its_scratch_space(containers: dict[str, dict[str, Any]]) -> None:
@@ -486,7 +496,7 @@ def test_a_digest_pinned_image_is_accepted() -> None:
     # GIVEN an image pinned by digest WHEN the module is built THEN every container runs exactly it
     deps = new_deps()
     image = "prefecthq/prefect@sha256:" + "a" * 64
-    Prefect(deps.stack, "Digest", props=props(deps, image=image))
+    Prefect(deps.stack, "Digest", props=props(deps, image=image, worker_image=image))
     definitions = Template.from_stack(deps.stack).find_resources("AWS::ECS::TaskDefinition")
     images = {c["Image"] for d in definitions.values() for c in d["Properties"]["ContainerDefinitions"]}
     assert images == {image}

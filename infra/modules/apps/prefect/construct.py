@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -649,7 +648,23 @@ class Prefect(Construct):
                     "group": events.Match.prefix(f"family:{props.flow_run_family_prefix}"),
                 },
             ),
-            targets=[events_targets.SqsQueue(queue)],
+        )
+        # The target and the queue's grant are written here rather than by events_targets.SqsQueue,
+        # whose grant names the rule but not the account it acts for.
+        cast(events.CfnRule, rule.node.default_child).targets = [
+            events.CfnRule.TargetProperty(arn=queue.queue_arn, id="ObserverQueue")
+        ]
+        queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeDeliversTheRulesEvents",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[queue.queue_arn],
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": rule.rule_arn},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                },
+            )
         )
         return queue, dead_letters, rule
 
