@@ -71,6 +71,21 @@ def _account() -> pwd.struct_passwd:
     return pwd.getpwnam(SERVICE_ACCOUNT)
 
 
+def _spawn_as_service(command: list[str], directory: Path) -> subprocess.Popen[bytes]:
+    """Start a server as `SERVICE_ACCOUNT` in `directory`, its output appended to `<name>.log` there."""
+    account = _account()
+    with open(directory / f"{Path(command[0]).name}.log", "ab") as log:
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=account.pw_uid,
+            group=account.pw_gid,
+            extra_groups=[],
+            cwd=directory,
+        )
+
+
 def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
     if process is None or process.poll() is not None:
         return
@@ -150,16 +165,7 @@ class TlsPostgres:
             "# TLS only, as Aurora with rds.force_ssl: a plain connection matches no line.\n"
             "hostssl all all 127.0.0.1/32 scram-sha-256\n"
         )
-        with open(self.directory / "postgres.log", "ab") as log:
-            self._process = subprocess.Popen(
-                [str(POSTGRES_BIN / "postgres"), "-D", str(data)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                user=account.pw_uid,
-                group=account.pw_gid,
-                extra_groups=[],
-                cwd=self.directory,
-            )
+        self._process = _spawn_as_service([str(POSTGRES_BIN / "postgres"), "-D", str(data)], self.directory)
         wait_for_port(self.port, timeout=30, process=self._process)
         return self
 
@@ -253,16 +259,7 @@ class TlsRedis:
         )
         os.chown(config, account.pw_uid, account.pw_gid)
         config.chmod(0o600)
-        with open(self.directory / "redis.log", "ab") as log:
-            self._process = subprocess.Popen(
-                [str(REDIS_SERVER), str(config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                user=account.pw_uid,
-                group=account.pw_gid,
-                extra_groups=[],
-                cwd=self.directory,
-            )
+        self._process = _spawn_as_service([str(REDIS_SERVER), str(config)], self.directory)
         wait_for_port(self.port, timeout=15, process=self._process)
         return self
 
