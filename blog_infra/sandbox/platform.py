@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,16 +290,6 @@ class SandboxPlatform:
                 return time.monotonic() - started.started
             time.sleep(1.0)
         raise StartError(f"{name} was not healthy within {budget:.0f} s: {_tail(started.log())}")
-
-    @contextlib.contextmanager
-    def running(self, task: str, name: str) -> Iterator[sandbox_container.Container]:
-        """Start a container and kill it on leaving, whatever happened."""
-        started = self.start(task, name)
-        try:
-            yield started
-        finally:
-            if started.running():
-                started.kill()
 
 
 def _tail(log: str, lines: int = 15) -> str:

@@ -27,7 +27,7 @@ INSTALLER_PACKAGES = ("uv==0.12.5",)
 """What the image's entry point calls: uv, at the version the Dockerfile copies in."""
 
 
-class RuntimeError_(Exception):
+class InstallError(Exception):
     """The image's software could not be installed; the message says what failed."""
 
 
@@ -75,7 +75,7 @@ def _key(model: ImageModel) -> str:
 def ensure(model: ImageModel, *, root: Path = RUNTIME_ROOT) -> Runtime:
     """The runtime of `model`, installing it first if no complete one exists (a minute or two)."""
     if not BASE_PYTHON.exists():
-        raise RuntimeError_(f"{BASE_PYTHON} is missing; apt-get install python3.11-venv")
+        raise InstallError(f"{BASE_PYTHON} is missing; apt-get install python3.11-venv")
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.reference)
     target = root / f"{name}-{_key(model)}"
     runtime = Runtime(model=model, root=target)
@@ -112,4 +112,4 @@ def _run(command: list[str], what: str) -> None:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        raise RuntimeError_(f"could not {what}: {' | '.join(tail)}")
+        raise InstallError(f"could not {what}: {' | '.join(tail)}")
