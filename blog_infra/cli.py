@@ -2,30 +2,100 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from blog_infra.commands.check import check_command
-from blog_infra.commands.cost import cost_command
-from blog_infra.commands.dns import dns_group
-from blog_infra.commands.docs import docs_command
-from blog_infra.commands.local import local_group
-from blog_infra.commands.platform import (
-    deploy_command,
-    destroy_command,
-    diff_command,
-    outputs_command,
-    synth_command,
-)
-from blog_infra.commands.secrets import secrets_group
-from blog_infra.commands.verify import verify_command
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
-from blog_infra.render import err_console
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": (
+        "blog_infra.commands.platform:synth_command",
+        "Synthesize the environment's CloudFormation templates into cdk.out/ENV.",
+    ),
+    "check": (
+        "blog_infra.commands.check:check_command",
+        "Run cdk-nag, the Control Tower controls (cfn-guard), cfn-lint and checkov on ENV's templates.",
+    ),
+    "cost": (
+        "blog_infra.commands.cost:cost_command",
+        "Estimate ENV's monthly AWS cost per component from its synthesized template.",
+    ),
+    "deploy": (
+        "blog_infra.commands.platform:deploy_command",
+        "Deploy the environment with the CDK CLI, refusing to replace or delete stateful resources.",
+    ),
+    "diff": (
+        "blog_infra.commands.platform:diff_command",
+        "Show what a deploy would change; stateful replacements and deletions in red.",
+    ),
+    "destroy": (
+        "blog_infra.commands.platform:destroy_command",
+        "Delete the environment's stack; buckets, secrets, keys and a database snapshot are retained.",
+    ),
+    "outputs": (
+        "blog_infra.commands.platform:outputs_command",
+        "Print the deployed stack's outputs: the values sibling repositories consume.",
+    ),
+    "local": (
+        "blog_infra.commands.local:local_group",
+        "The embedded local AWS emulator on 127.0.0.1 and the platform deployed on it.",
+    ),
+    "dns": (
+        "blog_infra.commands.dns:dns_group",
+        "The platform's Cloudflare DNS records: modeled here, checked through DNS, applied in Cloudflare.",
+    ),
+    "docs": (
+        "blog_infra.commands.docs:docs_command",
+        "Generate the docs that derive from the code: ownership, consumer contract, module props, CLI "
+        "reference, architecture diagram and Backstage catalog.",
+    ),
+    "verify": (
+        "blog_infra.commands.verify:verify_command",
+        "Check, read-only, that the deployed environment still matches the code.",
+    ),
+    "secrets": (
+        "blog_infra.commands.secrets:secrets_group",
+        "The platform's secrets: which still hold placeholders, and setting their real values.",
+    ),
+}
+"""Each command: where it is defined, and the summary `blog-infra --help` lists (its docstring's first
+sentence; a test keeps the two equal). A command's module is imported only when that command runs, so
+`--help` and the commands that need no synthesis never load the CDK, boto3 or the config model."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """The root group, importing a command's module on first use (click's documented pattern for
+    lazily loaded subcommands) and listing the commands from `COMMANDS` without importing them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            module_name, _, attribute = COMMANDS[cmd_name][0].partition(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            _short_help_option(command)
+            self.commands[cmd_name] = command
+        return self.commands[cmd_name]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(name, summary_of(name).get_short_help_str(limit)) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def summary_of(name: str) -> click.Command:
+    """A stand-in command holding only the listed summary of `name`, shortened as click shortens."""
+    return click.Command(name, help=COMMANDS[name][1])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="blog-infra")
 def cli() -> None:
     """Provision and operate the RocketClub blog platform's shared AWS infrastructure.
@@ -34,23 +104,6 @@ def cli() -> None:
 
     Example: blog-infra local up
     """
-
-
-for command in (
-    synth_command,
-    check_command,
-    cost_command,
-    deploy_command,
-    diff_command,
-    destroy_command,
-    outputs_command,
-    local_group,
-    dns_group,
-    docs_command,
-    verify_command,
-    secrets_group,
-):
-    cli.add_command(command)
 
 
 def _short_help_option(command: click.Command) -> None:
@@ -62,7 +115,10 @@ def _short_help_option(command: click.Command) -> None:
             _short_help_option(sub)
 
 
-_short_help_option(cli)
+def _error(text: str) -> None:
+    from blog_infra.render import err_console
+
+    err_console.print(text, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,22 +126,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="blog-infra", standalone_mode=False)
     except CliError as exc:
-        err_console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        _error(f"[red]error:[/] {exc}")
         return int(exc.code)
     except click.exceptions.Abort:
-        err_console.print("aborted", soft_wrap=True)
+        _error("aborted")
         return int(ExitCode.FAILED)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "blog-infra"
-        err_console.print(f"[red]error:[/] {exc.format_message()} (see '{where} --help')", soft_wrap=True)
+        _error(f"[red]error:[/] {exc.format_message()} (see '{where} --help')")
         return int(ExitCode.BAD_INPUT)
     except click.ClickException as exc:
-        err_console.print(f"[red]error:[/] {exc.format_message()}", soft_wrap=True)
+        _error(f"[red]error:[/] {exc.format_message()}")
         return int(ExitCode.BAD_INPUT)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else int(ExitCode.FAILED)
     except KeyboardInterrupt:
-        err_console.print("interrupted", soft_wrap=True)
+        _error("interrupted")
         return 130
     return int(ExitCode.OK)
 

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aws_cdk import CfnResource, Stack
-from constructs import IConstruct
+if TYPE_CHECKING:  # the CDK is loaded only by the functions that walk a stack
+    from aws_cdk import Stack
+    from constructs import IConstruct
 
-from infra.tagging import DEFAULT_COMPONENT
-
+DEFAULT_COMPONENT = "platform"
+"""The component of stack-level helpers CDK adds (log retention, custom resource providers)."""
 MODULES_DIR = Path(__file__).resolve().parent / "modules"
 MODULES_PACKAGE = "infra.modules"
 
@@ -350,6 +352,8 @@ def resource_ownerships(stack: Stack) -> dict[str, Ownership]:
     the top-level construct it belongs to, or the root stack for what CDK adds at stack level.
 
     Synthesize the app first: CDK adds some resources while it synthesizes."""
+    from aws_cdk import CfnResource, Stack
+
     owners: dict[str, Ownership] = {}
     depth = len(stack.node.scopes)
     for node in stack.node.find_all():

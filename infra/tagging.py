@@ -8,8 +8,7 @@ import jsii
 from aws_cdk import CfnResource, IAspect, Stack, TagManager, Tags
 from constructs import IConstruct
 
-DEFAULT_COMPONENT = "platform"
-"""The component of stack-level helpers CDK adds (log retention, custom resource providers)."""
+from infra.ownership import DEFAULT_COMPONENT
 
 _RAW_TAGGABLE_TYPES = frozenset({"AWS::IAM::Role", "AWS::Lambda::Function"})
 

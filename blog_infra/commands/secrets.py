@@ -28,7 +28,7 @@ from blog_infra.options import config_for, env_option, json_option
 from blog_infra.synthesis import synth
 from blog_infra.target import Target, resolve
 from infra.config import EnvConfig
-from infra.modules.apps.backstage import construct as backstage
+from infra.modules.apps import backstage
 
 PLACEHOLDER_KEY = "placeholder"
 MASTER_SECRET_ATTRIBUTE = "MasterUserSecret.SecretArn"

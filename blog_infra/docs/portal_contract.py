@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from blog_infra.docs.platform import Platform
+from infra.modules.apps.backstage import GITHUB_SECRETS_SETTING
 from infra.modules.apps.backstage import construct as portal
 
 CONTAINER = "backstage"
@@ -136,7 +137,7 @@ def environment(platform: Platform) -> str:
     for variable, key in portal.GITHUB_SECRETS.items():
         if variable not in given:
             rows.append(
-                f"| `{variable}` | unset; once `{portal.GITHUB_SECRETS_SETTING}` is on: the app secret's key "
+                f"| `{variable}` | unset; once `{GITHUB_SECRETS_SETTING}` is on: the app secret's key "
                 f"`{key}` |"
             )
     return "\n".join(rows)

@@ -2,6 +2,10 @@
 
 from infra.ownership import Ownership, Repository
 
+APP_SECRET_LOGICAL_ID = "BackstageAppSecret"
+GITHUB_SECRETS_SETTING = "backstage.github_secrets"
+"""The configuration setting that gives the portal the GitHub values once they are set."""
+
 OWNERSHIP = Ownership(
     component="backstage",
     title="Backstage ECS service",

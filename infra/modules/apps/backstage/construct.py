@@ -16,13 +16,13 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.modules.apps import ecs_common
+from infra.modules.apps.backstage import APP_SECRET_LOGICAL_ID
 from infra.modules.stateful import pin_logical_id
 
 PORT = 7007
 LIVENESS_PATH = "/.backstage/health/v1/liveness"
 READINESS_PATH = "/.backstage/health/v1/readiness"
 PLACEHOLDER_KEY = "placeholder"
-APP_SECRET_LOGICAL_ID = "BackstageAppSecret"
 APP_SECRET_KEYS = ("github_token", "auth_github_client_id", "auth_github_client_secret")
 BACKEND_SECRET_KEY = "backend_secret"
 DATABASE_SECRETS = {
@@ -41,8 +41,6 @@ GITHUB_SECRETS = {
 variable, and Backstage refuses an empty config value, so the placeholder's empty strings would stop
 the portal (an unset variable leaves the key out of its config instead)."""
 APP_SECRETS = {**GITHUB_SECRETS, "BACKEND_SECRET": BACKEND_SECRET_KEY}
-GITHUB_SECRETS_SETTING = "backstage.github_secrets"
-"""The configuration setting that gives the portal the GitHub values once they are set."""
 UNTAGGED_IMAGE_EXPIRY = Duration.days(7)
 READINESS_PROBE = (
     f"require('http').get('http://localhost:{PORT}{READINESS_PATH}', "
