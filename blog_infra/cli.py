@@ -73,15 +73,25 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
-        if cmd_name not in self.commands:
+        if cmd_name not in self._loaded:
             module_name, _, attribute = COMMANDS[cmd_name][0].partition(":")
             command = getattr(importlib.import_module(module_name), attribute)
             _short_help_option(command)
-            self.commands[cmd_name] = command
-        return self.commands[cmd_name]
+            self._loaded[cmd_name] = command
+        return self._loaded[cmd_name]
+
+    @property  # type: ignore[override]
+    def commands(self) -> dict[str, click.Command]:
+        """Every command, imported: for the callers that walk the whole tree (the docs, the tests)
+        through click's usual attribute; running one command never reads it."""
+        return {name: command for name in sorted(COMMANDS) if (command := self.get_command(None, name))}
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._loaded = dict(value)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
