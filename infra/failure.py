@@ -37,9 +37,9 @@ def describe_failure(exc: BaseException, outdir: Path | None = None) -> str:
     if ours:
         summary = frames[ours[-1]][1]
         parts.append(f"{Path(summary.filename).resolve().relative_to(REPO_ROOT)}:{summary.lineno}")
-        called = [s for _, s in frames[ours[-1] + 1 :] if not _is_ours(s.filename)]
-        if called and "aws_cdk" in Path(called[0].filename).parts:
-            parts.append(f"calling {_cdk_module(called[0].filename)}.{called[0].name}")
+        cdk = next(((f, s) for f, s in frames[ours[-1] + 1 :] if "aws_cdk" in Path(s.filename).parts), None)
+        if cdk is not None:
+            parts.append(f"calling {_cdk_function(*cdk)}")
     if not text.startswith(type(exc).__name__):
         text = f"{type(exc).__name__}: {text}"
     return f"at {' '.join(parts) or 'an unknown place'}: {_shortened(text)}"
@@ -89,9 +89,13 @@ def _is_ours(filename: str) -> bool:
     return path.is_relative_to(REPO_ROOT) and not path.is_relative_to(REPO_ROOT / ".venv")
 
 
-def _cdk_module(filename: str) -> str:
-    parts = list(Path(filename).with_suffix("").parts)
-    return ".".join(part for part in parts[parts.index("aws_cdk") :] if part != "__init__")
+def _cdk_function(frame: FrameType, summary: traceback.FrameSummary) -> str:
+    """`aws_cdk.aws_ec2.Vpc.__init__`: the CDK function our code called."""
+    parts = list(Path(summary.filename).with_suffix("").parts)
+    module = ".".join(part for part in parts[parts.index("aws_cdk") :] if part != "__init__")
+    owner = frame.f_locals.get("self", frame.f_locals.get("cls"))
+    owner_name = (owner if isinstance(owner, type) else type(owner)).__name__ if owner is not None else None
+    return ".".join(part for part in (module, owner_name, summary.name) if part)
 
 
 def _shortened(text: str) -> str:
