@@ -66,7 +66,7 @@ test: setup gate-tools conformance-tools ## Every test: lint, types, unit, synth
 	$(BIN)/pytest
 
 test-fast: setup ## The tests that deploy nothing and run no image's software
-	$(BIN)/pytest -m "not integration and not conformance"
+	$(BIN)/pytest -m "not integration and not conformance and not slow"
 
 test-conformance: setup conformance-tools ## The real Prefect (and portal backend) run with the synthesized configuration
 	$(BIN)/pytest -m conformance

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from blog_infra import paths
-from blog_infra.errors import BadInput
+from blog_infra.errors import BadInput, CliError
 from infra.config import EnvConfig
 
 
@@ -36,21 +41,63 @@ def synth(
     templates, and any finding that `infra/acknowledgements.toml` does not acknowledge stops here.
     Without them, `validate=False` also skips CDK's own template rules: the fastest synthesis, for
     planning only (the template is the same).
+
+    The assembly is written to a fresh directory next to `outdir` and moved into place only when the
+    synthesis succeeded: a failed one leaves `outdir` as it was, never half written.
     """
     directory = outdir or paths.cdk_out(config.name)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        with synthesis_errors_reported(config.stack_name, staging):
+            stack_name = _synthesize(config, staging, gates=gates, validate=validate)
+        _move_into_place(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Assembly(directory=directory, stack_name=stack_name)
+
+
+def _synthesize(config: EnvConfig, outdir: Path, *, gates: bool, validate: bool) -> str:
+    from blog_infra.gates.synthesized import quiet_kernel_stderr
+
     if gates:
         from blog_infra.gates.synthesized import refuse_failing, synth_with_gates
 
-        return refuse_failing(synth_with_gates(config, directory)).assembly
+        return refuse_failing(synth_with_gates(config, outdir)).assembly.stack_name
 
     from infra.app import build_app
     from infra.gates import AcknowledgementError
 
-    if directory.exists():
-        shutil.rmtree(directory)
     try:
-        app, stack = build_app(config, outdir=str(directory), validate=validate)
+        app, stack = build_app(config, outdir=str(outdir), validate=validate)
     except AcknowledgementError as exc:
         raise BadInput(str(exc)) from None
-    app.synth()
-    return Assembly(directory=directory, stack_name=stack.stack_name)
+    # CDK prints its validation report on stderr: kept back, so that a failure is one line, and
+    # shown as before when the synthesis succeeds.
+    with quiet_kernel_stderr() as printed:
+        app.synth()
+    sys.stderr.write(printed.buffer.getvalue().decode("utf-8", "replace"))
+    return stack.stack_name
+
+
+def _move_into_place(staging: Path, directory: Path) -> None:
+    previous = directory.with_name(f".{directory.name}-replaced-{uuid.uuid4().hex[:8]}")
+    if directory.exists():
+        directory.rename(previous)
+    staging.rename(directory)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+@contextmanager
+def synthesis_errors_reported(stack_name: str, outdir: Path) -> Iterator[None]:
+    """Turn any exception that escapes the synthesis of `stack_name` into a one-line `CliError`
+    saying where it came from (`infra.failure.describe_failure`); errors that already explain
+    themselves (`CliError`) pass through unchanged."""
+    from infra.failure import describe_failure
+
+    try:
+        yield
+    except CliError:
+        raise
+    except Exception as exc:
+        raise CliError(f"synthesis of {stack_name} failed {describe_failure(exc, outdir)}") from None

@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import App
 
 from infra.config import ConfigError, EnvConfig, load_config
+from infra.failure import describe_failure
 from infra.gates import AcknowledgementError, apply_acknowledgements, enable_gates
 from infra.stack import PlatformStack
 
@@ -60,10 +62,16 @@ def main() -> int:
         return 2
     try:
         compose(app, config, gates=True)
+        app.synth()
     except AcknowledgementError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app.synth()
+    except Exception as exc:
+        print(
+            f"error: synthesis of {config.stack_name} failed {describe_failure(exc, Path(app.outdir))}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

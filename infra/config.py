@@ -34,8 +34,42 @@ _IDENTITY_KEYS = frozenset({"name", "target", "account_id", "region", "domain", 
 PLACEHOLDER_ACCOUNT_ID = "111111111111"
 SUPPORTED_AURORA_POSTGRES_VERSIONS = ("15.10", "15.12", "16.6", "16.8", "16.9", "17.4", "17.5", "17.7")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$")
-_TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# Tag keys and values: the characters every tagged type accepts. AWS::CloudFront::Distribution is the
+# narrowest (ASCII letters, digits, space and _ - . : / = + @; cfn-lint's schema of its Tag), and
+# AWS::ECR::Repository takes values of at most 255 characters where the others take 256.
+_TAG_KEY = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
+_TAG_VALUE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{0,255}$")
+_TAG_VALUE_RULE = (
+    "must be at most 255 ASCII letters, digits, spaces or _ . : / = + @ - "
+    "(what every tagged AWS type accepts)"
+)
+PLATFORM_TAG_KEYS = ("owner", "environment", "repository", "component")
+"""Tags the stack puts on every resource (infra/tagging.py)."""
+MAX_TAGS = 50
+"""Tags per resource that IAM roles and ECS services accept (cfn-lint's schemas: Tags maxItems)."""
+FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+"""Task CPU units -> the task memory (MiB) Fargate accepts with it, for Linux tasks on x86_64 and
+arm64 alike (the table draws no line by architecture; only Windows tasks are narrower). Source: the
+ECS API reference of RegisterTaskDefinition `cpu`/`memory` and "Troubleshoot Amazon ECS task
+definition invalid CPU or memory errors" in the ECS developer guide. CDK 2.275's
+FargateTaskDefinition checks sizes only for Windows, so without this a wrong pair reaches
+CloudFormation; infra/modules/apps/ecs_common.py keeps the same table as the construct's own check."""
+SUBNET_PREFIXES = (24, 22, 24)
+"""Prefix length of the public, application and data subnet of each zone (infra/modules/core/network)."""
+ACM_DOMAIN_NAME_MAX = 64
+"""ACM takes a certificate's first domain name of at most 64 characters (CDK's acm.Certificate
+refuses a longer one); the portal's hostname is that name when the certificate is created here."""
+S3_LIFECYCLE_DAYS_MAX = 2**31 - 1
+"""S3 lifecycle day counts are the S3 API's `integer` (a 32-bit signed integer in its model)."""
 
 
 class ConfigError(Exception):
@@ -49,14 +83,14 @@ class Target(StrEnum):
     AWS = "aws"
 
 
+@cache
 def _known_regions() -> frozenset[str]:
     from botocore.session import Session
 
     session = Session()
-    regions: set[str] = set()
-    for partition in ("aws", "aws-cn", "aws-us-gov"):
-        regions.update(session.get_available_regions("ec2", partition_name=partition))
-    return frozenset(regions)
+    # The `aws` partition only: the app targets it (the `@aws-cdk/core:target-partitions` flag in
+    # infra/app.py), and CloudFront with its us-east-1 certificate exists in no other.
+    return frozenset(session.get_available_regions("ec2", partition_name="aws"))
 
 
 def _log_retention(value: int) -> int:
@@ -68,6 +102,38 @@ def _log_retention(value: int) -> int:
 
 
 LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
+LifecycleDays = Annotated[int, Field(le=S3_LIFECYCLE_DAYS_MAX)]
+
+
+def fargate_size_problem(cpu: int, memory_mib: int) -> str | None:
+    """Why Fargate refuses a task of `cpu` units and `memory_mib` MiB, or None when it takes it."""
+    allowed = FARGATE_TASK_SIZES.get(cpu)
+    if allowed is None:
+        return f"cpu {cpu} is not a Fargate size: one of {', '.join(map(str, FARGATE_TASK_SIZES))}"
+    if memory_mib in allowed:
+        return None
+    shown = (
+        f"{allowed[0]}-{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]}"
+        if len(allowed) > 3
+        else f"{', '.join(map(str, allowed[:-1]))} or {allowed[-1]} MiB"
+    )
+    return f"memory_mib {memory_mib} does not fit cpu {cpu}: Fargate takes {shown} with it"
+
+
+def subnet_layout_end(cidr: str, az_count: int) -> int:
+    """The last address the subnets of `az_count` zones take in `cidr`, laid out as CDK's
+    `IpAddresses.cidr` does (aws-ec2/lib/network-util.js, NetworkBuilder): in the order of the
+    subnet groups, zone by zone, each subnet at the next address aligned to its own size."""
+    import ipaddress
+
+    network = ipaddress.IPv4Network(cidr)
+    next_free = int(network.network_address)
+    for prefix in SUBNET_PREFIXES:
+        size = 2 ** (32 - prefix)
+        for _ in range(az_count):
+            start = -(-next_free // size) * size
+            next_free = start + size
+    return next_free - 1
 
 
 class _Model(BaseModel):
@@ -103,6 +169,24 @@ class NetworkSettings(_Model):
     def _nat_within_azs(self) -> Self:
         if self.nat_gateways > self.az_count:
             raise ValueError(f"nat_gateways ({self.nat_gateways}) cannot exceed az_count ({self.az_count})")
+        return self
+
+    @model_validator(mode="after")
+    def _subnets_fit(self) -> Self:
+        import ipaddress
+
+        network = ipaddress.IPv4Network(self.cidr)
+        if subnet_layout_end(self.cidr, self.az_count) > int(network.broadcast_address):
+            widest = max(
+                prefix
+                for prefix in range(16, 25)
+                if subnet_layout_end(f"0.0.0.0/{prefix}", self.az_count) < 2 ** (32 - prefix)
+            )
+            raise ValueError(
+                f"cidr {self.cidr} cannot hold the subnets of {self.az_count} zones (a "
+                f"/{SUBNET_PREFIXES[0]} public, /{SUBNET_PREFIXES[1]} application and /{SUBNET_PREFIXES[2]} "
+                f"data subnet each): use a /{widest} or a shorter prefix"
+            )
         return self
 
 
@@ -142,15 +226,21 @@ class AuroraSettings(_Model):
 class BucketSettings(_Model):
     """Lifecycle of the data buckets."""
 
-    cached_expiration_days: int = Field(30, gt=0, description="Objects in `cached` expire after this.")
-    noncurrent_version_expiration_days: int = Field(
+    cached_expiration_days: LifecycleDays = Field(
+        30, gt=0, description="Objects in `cached` expire after this."
+    )
+    noncurrent_version_expiration_days: LifecycleDays = Field(
         90, gt=0, description="Noncurrent versions in versioned buckets expire after this."
     )
-    raw_infrequent_access_days: int = Field(
+    raw_infrequent_access_days: LifecycleDays = Field(
         90, ge=30, description="Objects in `raw` move to Standard-IA after this (at least 30)."
     )
 
 
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_LEGACY_BUCKET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,61})[A-Za-z0-9]$")
+_HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![/.])$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}$")
@@ -166,7 +256,9 @@ class EdgeSettings(_Model):
         "pl-3b927c52", description="CloudFront origin-facing managed prefix list of the region."
     )
     price_class: str = Field("PriceClass_100", description="CloudFront price class.")
-    access_log_retention_days: int = Field(90, gt=0, description="Edge access logs are kept this long.")
+    access_log_retention_days: LifecycleDays = Field(
+        90, gt=0, description="Edge access logs are kept this long."
+    )
     deletion_protection: bool = Field(True, description="Refuse deletion of the load balancer.")
 
     @field_validator("certificate_arn")
@@ -237,6 +329,13 @@ class ServiceScaling(TaskSize):
             )
         return self
 
+    @model_validator(mode="after")
+    def _fargate_size(self) -> Self:
+        problem = fargate_size_problem(self.cpu, self.memory_mib)
+        if problem:
+            raise ValueError(problem)
+        return self
+
 
 class BackstageSettings(_Model):
     """The portal (image built and pushed by blog_portal)."""
@@ -301,8 +400,14 @@ class PrefectSettings(_Model):
     @field_validator("image", "worker_image")
     @classmethod
     def _image(cls, value: str) -> str:
-        name, _, tag = value.rpartition(":")
-        if not name or not _IMAGE_TAG.fullmatch(tag) or tag == "latest":
+        # The rules of ecs_common.validate_pinned_image: a digest, or a tag other than `latest`.
+        name, at, digest = value.partition("@")
+        if at:
+            if not name or not _DIGEST.fullmatch(digest):
+                raise ValueError("has an invalid digest; expected name@sha256:<64 lowercase hex digits>")
+            return value
+        repository, _, tag = value.rpartition(":")
+        if not repository or not _IMAGE_TAG.fullmatch(tag) or tag == "latest":
             raise ValueError("must name a pinned tag, e.g. prefecthq/prefect:3.9.1-python3.12 (not latest)")
         return value
 
@@ -312,6 +417,15 @@ class PrefectSettings(_Model):
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", value):
             raise ValueError("must be lowercase letters, digits and dashes")
         return value
+
+    @model_validator(mode="after")
+    def _worker_fargate_size(self) -> Self:
+        # An embedded worker is a container of the API task, whose size `server` holds.
+        if not self.embedded_worker:
+            problem = fargate_size_problem(self.worker_task.cpu, self.worker_task.memory_mib)
+            if problem:
+                raise ValueError(f"worker_task: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _embedded_single_server(self) -> Self:
@@ -355,6 +469,47 @@ class OrkProcessorSettings(_Model):
         5, ge=1, le=100, description="Concurrent executions reserved (and capped)."
     )
 
+    @field_validator("code_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        # CDK's Bucket.fromBucketName check (aws-s3/lib/bucket.js, _validateBucketName with legacy
+        # names allowed), so that the name fails here rather than inside the synthesis.
+        if value is not None and (
+            not _LEGACY_BUCKET.fullmatch(value)
+            or re.search(r"\.-|-\.|\.\.", value)
+            or re.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", value)
+        ):
+            raise ValueError(
+                "must be an S3 bucket name: 3-63 letters, digits, '.', '_' or '-', starting and ending "
+                "with a letter or digit, no '..', '.-' or '-.', not an IP address"
+            )
+        return value
+
+    @field_validator("code_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not value.endswith(".zip") or value.startswith("/") or len(value.encode("utf-8")) > 1024
+        ):
+            raise ValueError(
+                "must be the S3 key of a .zip archive, without a leading '/' (at most 1024 bytes)"
+            )
+        return value
+
+    @field_validator("code_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or len(value) > 1024):
+            raise ValueError("must be the archive's S3 version id, or left unset")
+        return value
+
+    @field_validator("handler")
+    @classmethod
+    def _handler(cls, value: str) -> str:
+        if len(value) > 128 or not _HANDLER.fullmatch(value):
+            raise ValueError("must be a dotted Python name such as module.function (at most 128 characters)")
+        return value
+
     @model_validator(mode="after")
     def _artifact(self) -> Self:
         if (self.code_bucket is None) != (self.code_key is None):
@@ -378,6 +533,16 @@ class CircleCiSettings(_Model):
     )
     project_id: str = Field("00000000-0000-4000-8000-000000000001", description="CircleCI project id (UUID).")
     main_branch: str = Field("main", description="Only this branch may assume the deploy role.")
+
+    @field_validator("main_branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if not _BRANCH.fullmatch(value):
+            raise ValueError(
+                "must be a plain branch name (letters, digits, '.', '_', '/', '-'; no wildcards, "
+                "no '..' or '//', not ending with '/' or '.'), e.g. main"
+            )
+        return value
 
     @field_validator("org_id", "project_id")
     @classmethod
@@ -407,8 +572,11 @@ class VercelSettings(_Model):
     @field_validator("team_slug", "project")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", value):
-            raise ValueError("must be a Vercel slug (lowercase letters, digits, dashes)")
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?", value):
+            raise ValueError(
+                "must be a Vercel slug (at most 100 lowercase letters, digits and dashes, "
+                "not starting or ending with a dash)"
+            )
         return value
 
     @field_validator("environment")
@@ -467,7 +635,9 @@ class EnvConfig(_Model):
     @classmethod
     def _region(cls, value: str) -> str:
         if value not in _known_regions():
-            raise ValueError("is not an AWS region (for example us-east-1, eu-west-1)")
+            raise ValueError(
+                "is not an AWS region of the commercial `aws` partition (for example us-east-1, eu-west-1)"
+            )
         return value
 
     @field_validator("domain")
@@ -475,6 +645,16 @@ class EnvConfig(_Model):
     def _domain(cls, value: str) -> str:
         if not _HOSTNAME.fullmatch(value):
             raise ValueError("must be a lowercase DNS name such as rocketclub.online")
+        longest = f"pipelines.{value}"
+        if len(longest) > 253:
+            raise ValueError(f"is too long: {longest} would exceed the 253 characters of a DNS name")
+        return value
+
+    @field_validator("owner", "repository")
+    @classmethod
+    def _tag_value(cls, value: str) -> str:
+        if not value or not _TAG_VALUE.fullmatch(value):
+            raise ValueError(_TAG_VALUE_RULE)
         return value
 
     @field_validator("tags")
@@ -482,9 +662,19 @@ class EnvConfig(_Model):
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         for key, tag_value in value.items():
             if not _TAG_KEY.fullmatch(key) or key.lower().startswith("aws:"):
-                raise ValueError(f"tag key {key!r} is not allowed (1-128 characters, not 'aws:')")
-            if len(tag_value) > 256:
-                raise ValueError(f"tag {key!r} has a value longer than 256 characters")
+                raise ValueError(
+                    f"tag key {key!r} is not allowed (1-128 ASCII letters, digits, spaces or "
+                    "_ . : / = + @ -; not starting with 'aws:')"
+                )
+            if not _TAG_VALUE.fullmatch(tag_value):
+                raise ValueError(f"tag {key!r}: its value {_TAG_VALUE_RULE}")
+        extra = len(value.keys() - set(PLATFORM_TAG_KEYS))
+        if extra > MAX_TAGS - len(PLATFORM_TAG_KEYS):
+            raise ValueError(
+                f"{extra} tags: resources take at most {MAX_TAGS} and the platform sets "
+                f"{len(PLATFORM_TAG_KEYS)} ({', '.join(PLATFORM_TAG_KEYS)}), so at most "
+                f"{MAX_TAGS - len(PLATFORM_TAG_KEYS)} more"
+            )
         return value
 
     @model_validator(mode="after")
@@ -498,6 +688,23 @@ class EnvConfig(_Model):
             raise ValueError(
                 "edge.certificate_arn: required when region is not us-east-1 "
                 "(CloudFront needs a us-east-1 certificate)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _edge_fits_region_and_domain(self) -> Self:
+        default_prefix_list = EdgeSettings.model_fields["cloudfront_prefix_list_id"].default
+        if self.region != "us-east-1" and self.edge.cloudfront_prefix_list_id == default_prefix_list:
+            raise ValueError(
+                f"edge.cloudfront_prefix_list_id: {default_prefix_list} is the CloudFront origin-facing "
+                f"prefix list of us-east-1; a prefix list belongs to one region: set the id of "
+                f"com.amazonaws.global.cloudfront.origin-facing in {self.region}"
+            )
+        if self.edge.certificate_arn is None and len(self.portal_host) > ACM_DOMAIN_NAME_MAX:
+            raise ValueError(
+                f"domain: {self.portal_host} is {len(self.portal_host)} characters, and the certificate "
+                f"created for it may name at most {ACM_DOMAIN_NAME_MAX}: choose a shorter domain or set "
+                "edge.certificate_arn to a certificate issued another way"
             )
         return self
 
@@ -563,15 +770,33 @@ def available_profiles(envs_dir: Path = ENVS_DIR) -> list[str]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The TOML table of `path`; any reason it cannot be read is a `ConfigError` naming the file."""
+    shown = _shown(path)
+    if path.is_dir():
+        raise ConfigError(f"{shown}: is a directory, not a file; make it a TOML file")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"{shown}: cannot be read ({reason}); check that it exists and its permissions"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{shown}: is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{_shown(path)}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{shown}: not valid TOML: {exc}") from None
 
 
 def _load_profile(name: str, envs_dir: Path, env_file: Path) -> tuple[Path, dict[str, Any]]:
     path = profiles_dir(envs_dir) / f"{name}.toml"
-    if not re.fullmatch(r"[a-z][a-z0-9-]*", name) or not path.is_file():
+    if not re.fullmatch(r"[a-z][a-z0-9-]*", name) or not (path.is_file() or path.is_dir()):
         known = ", ".join(available_profiles(envs_dir)) or "none"
         raise ConfigError(f"{_shown(env_file)}: profile: unknown profile {name!r}: expected one of {known}")
     values = _read_toml(path)
@@ -611,7 +836,7 @@ def load_config(env: str, envs_dir: Path = ENVS_DIR, *, profile: str | None = No
     """
     path = envs_dir / env / CONFIG_FILE_NAME
     shown = _shown(path)
-    if not re.fullmatch(r"[a-z][a-z0-9]*", env) or not path.is_file():
+    if not re.fullmatch(r"[a-z][a-z0-9]*", env) or not (path.is_file() or path.is_dir()):
         known = ", ".join(available_envs(envs_dir)) or "none"
         raise ConfigError(
             f"unknown environment {env!r}: expected one of {known} "

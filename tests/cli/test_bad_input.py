@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -12,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from blog_infra import options
+from blog_infra import options, paths
 from blog_infra.cli import main
+from blog_infra.exit_codes import ExitCode
 from infra.config import ENVS_DIR, load_config
 
 TABLE = Path(__file__).resolve().parents[2] / "docs" / "bad-input.md"
@@ -140,3 +145,70 @@ def test_bad_input_is_refused_in_one_line(
     assert len(err.splitlines()) == 1, err
     assert "Traceback" not in err
     assert not (tmp_path / "state" / "emulator" / "emulator.json").exists()
+
+
+BLOG_INFRA = Path(sys.executable).parent / "blog-infra"
+
+
+@pytest.fixture
+def scratch_env() -> Iterator[tuple[str, Path, Path]]:
+    """A throwaway environment beside the shipped ones (the CLI reads only infra/envs), and its
+    assembly directory holding a previous synthesis: (name, config file, assembly directory)."""
+    name = f"zbad{os.getpid() % 100000}"
+    folder = ENVS_DIR / name
+    assembly = paths.cdk_out(name)
+    folder.mkdir()
+    assembly.mkdir(parents=True)
+    (assembly / "manifest.json").write_text('{"previous": true}', encoding="utf-8")
+    try:
+        yield name, folder / "config.toml", assembly
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(assembly, ignore_errors=True)
+
+
+LOCAL = (ENVS_DIR / "local" / "config.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            LOCAL + "\n[backstage.scaling]\ncpu = 256\nmemory_mib = 4096\n",
+            "backstage.scaling: memory_mib 4096 does not fit cpu 256",
+        ),
+        (
+            LOCAL.replace("[aurora]", '[network]\ncidr = "10.0.0.0/22"\n\n[aurora]'),
+            "network: cidr 10.0.0.0/22",
+        ),
+        (LOCAL.encode("utf-8").replace(b"rocketclub.test", b"rocketclub.t\xe9st"), "is not UTF-8 text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "is not UTF-8 text"),
+        ("target = emulator\n", "not valid TOML"),
+        (None, "is a directory, not a file"),
+    ],
+    ids=["fargate-size", "cidr-too-small", "latin-1", "binary", "not-toml", "directory"],
+)
+def test_synth_with_a_bad_file_is_one_line_and_touches_nothing(
+    scratch_env: tuple[str, Path, Path], content: str | bytes | None, expected: str
+) -> None:
+    # GIVEN an environment whose file is bad, and a previous assembly of it
+    name, config_file, assembly = scratch_env
+    if content is None:
+        config_file.mkdir()
+    else:
+        config_file.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    before = {p.name: p.read_bytes() for p in assembly.iterdir()}
+    # WHEN the real command runs in its own process
+    result = subprocess.run(
+        [str(BLOG_INFRA), "synth", "--env", name], capture_output=True, text=True, check=False, timeout=300
+    )
+    # THEN it exits 2 with one line on stderr naming the file, no traceback, the assembly untouched
+    assert result.returncode == ExitCode.BAD_INPUT, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"error: infra/envs/{name}/config.toml: " in lines[0]
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert {p.name: p.read_bytes() for p in assembly.iterdir()} == before
+    assert sorted(p.name for p in assembly.parent.iterdir() if p.name.startswith(f".{name}")) == []
