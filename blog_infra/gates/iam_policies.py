@@ -162,7 +162,8 @@ def statements(template: Mapping[str, Any]) -> tuple[list[Statement], list[tuple
                     body = json.loads(body)
                 except json.JSONDecodeError:
                     body = None
-            if not isinstance(body, dict):
+            listed = body.get("Statement", []) if isinstance(body, dict) and not _is_intrinsic(body) else None
+            if listed is None or _is_intrinsic(listed):
                 problem = Problem(
                     UNRESOLVED,
                     document.where,
@@ -171,9 +172,15 @@ def statements(template: Mapping[str, Any]) -> tuple[list[Statement], list[tuple
                 )
                 unreadable.append((f"{logical_id}/{document.where}", problem))
                 continue
-            listed = body.get("Statement", [])
             for index, statement in enumerate(listed if isinstance(listed, list) else [listed]):
-                if not isinstance(statement, dict):
+                if not isinstance(statement, dict) or _is_intrinsic(statement):
+                    where = f"{document.where}/Statement/{index}"
+                    problem = Problem(
+                        UNRESOLVED,
+                        where,
+                        "the statement is computed at deploy time (an intrinsic function); write it out",
+                    )
+                    unreadable.append((f"{logical_id}/{where}", problem))
                     continue
                 sid = statement.get("Sid")
                 label = sid if isinstance(sid, str) and sid else str(index)
@@ -188,18 +195,26 @@ def statements(template: Mapping[str, Any]) -> tuple[list[Statement], list[tuple
     return found, unreadable
 
 
+def _is_intrinsic(value: Any) -> bool:
+    return isinstance(value, dict) and any(key == "Ref" or key.startswith("Fn::") for key in value)
+
+
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _condition_keys(body: Mapping[str, Any]) -> list[str]:
+def _condition_keys(body: Mapping[str, Any], problems: list[Problem]) -> list[str]:
     condition = body.get("Condition")
-    if not isinstance(condition, dict):
+    if condition is None:
+        return []
+    blocks = condition.values() if isinstance(condition, dict) and not _is_intrinsic(condition) else None
+    if blocks is None or not all(isinstance(b, dict) and not _is_intrinsic(b) for b in blocks):
+        message = "the Condition is computed at deploy time (an intrinsic function); write it literally"
+        problems.append(Problem(UNRESOLVED, "Condition", message))
         return []
     keys: dict[str, None] = {}
-    for block in condition.values():
-        if isinstance(block, dict):
-            keys.update(dict.fromkeys(str(key) for key in block))
+    for block in blocks:
+        keys.update(dict.fromkeys(str(key) for key in block))
     return list(keys)
 
 
@@ -244,7 +259,7 @@ def check_statement(statement: Statement, resolver: Resolver) -> list[Problem]:
     if negated:
         return problems
     resources, undecided = _resources(statement, resolver, problems)
-    keys = [key for key in _condition_keys(body) if not key.lower().startswith("aws:")]
+    keys = [key for key in _condition_keys(body, problems) if not key.lower().startswith("aws:")]
     for action, expansion in expanded.items():
         if expansion is None:
             continue
@@ -386,7 +401,7 @@ def iam_result(directory: Path, acknowledgements: AppliedAcknowledgements) -> Ga
                 acknowledgement=entry,
             )
             (result.failing if entry is None else result.acknowledged).append(finding)
-    result.evaluated = f"{checked} statements ({version})"
+    result.evaluated = f"{checked} statement{'' if checked == 1 else 's'} ({version})"
     result.acknowledged = dedupe(result.acknowledged)
     result.failing = dedupe(result.failing)
     return result
