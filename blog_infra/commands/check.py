@@ -34,8 +34,10 @@ from infra.gates import AcknowledgementError, load_acknowledgements
 )
 @json_option
 def check_command(env: tuple[str, ...], as_json: bool) -> None:
-    """Run cdk-nag, the Control Tower controls (cfn-guard), cfn-lint, checkov and the IAM reference
-    check (every policy statement against the IAM Service Authorization Reference) on ENV's templates.
+    """Run the five safety gates on ENV's templates.
+
+    The gates: cdk-nag, the Control Tower controls (cfn-guard), cfn-lint, checkov, and iam-reference
+    (every IAM policy statement against the IAM Service Authorization Reference).
 
     Every finding must be fixed or acknowledged in infra/acknowledgements.toml; exits 1 when one is
     failing, listing each. Writes reports/<env>/<gate>.json for CI.
