@@ -524,3 +524,36 @@ def test_the_mistakes_it_found_in_prod_are_caught_when_put_back(gate_reports: di
             "LogsKey/KeyPolicy/Statement/CloudWatchLogsOfThisAccount",
         ),
     }
+
+
+def test_secret_and_topic_policies_are_checked_against_their_own_resource() -> None:
+    # GIVEN a Secrets Manager resource policy without Resource (it applies to its secret) and a topic policy
+    secret_statement = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}
+    template: dict[str, Any] = {
+        "Resources": {
+            "Secret": {"Type": "AWS::SecretsManager::Secret"},
+            "Topic": {"Type": "AWS::SNS::Topic"},
+            "SecretPolicy": {
+                "Type": "AWS::SecretsManager::ResourcePolicy",
+                "Properties": {
+                    "SecretId": {"Ref": "Secret"},
+                    "ResourcePolicy": {"Statement": [{**secret_statement, "Action": "sns:Publish"}]},
+                },
+            },
+            "TopicPolicy": {
+                "Type": "AWS::SNS::TopicPolicy",
+                "Properties": {"PolicyDocument": {"Statement": [allow("sns:Publish", {"Ref": "Secret"})]}},
+            },
+        }
+    }
+    # THEN an action of another service on the secret, and a publish on a secret ARN, are reported
+    assert found(template) == {
+        (RESOURCE_TYPE, "sns:Publish", "SecretPolicy/ResourcePolicy/Statement/0"),
+        (RESOURCE_TYPE, "sns:Publish", "TopicPolicy/PolicyDocument/Statement/0"),
+    }
+    resources = template["Resources"]
+    resources["SecretPolicy"]["Properties"]["ResourcePolicy"]["Statement"][0]["Action"] = (
+        "secretsmanager:GetSecretValue"
+    )
+    resources["TopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Resource"] = {"Ref": "Topic"}
+    assert found(template) == set()
