@@ -103,7 +103,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 gate-tools: $(CHECKOV_VENV)/.installed ## Install checkov into its own tool environment (.tools/checkov)
 
-check: setup gate-tools ## The four safety gates on prod and local; fails on any unacknowledged finding
+check: setup gate-tools ## The five safety gates on prod and local; fails on any unacknowledged finding
 	$(BIN)/blog-infra check --env prod --env local
 
 .PHONY: bench

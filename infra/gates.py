@@ -9,6 +9,8 @@ validates that file and writes each acknowledgement where its gate reads it:
 - cfn-lint reads `Metadata: cfn-lint: config: ignore_checks` on a resource, or on the template for
   an acknowledgement that holds for every resource.
 - checkov reads `Metadata: checkov: skip: [{id, comment}]` on a resource.
+- the IAM reference gate (blog_infra/gates/iam_policies.py) reads the plan of this module itself:
+  nothing is written to the template for it.
 
 The acknowledgements are applied on every synthesis, so the template is the same whether or not
 the plugins run; `enable_gates` adds the two plugins (a synthesis then fails on any finding that
@@ -45,18 +47,22 @@ _RULE_PATTERNS = {
     "cfn-guard": re.compile(r"^CT\.[A-Z0-9-]+\.PR\.[0-9]+$"),
     "cfn-lint": re.compile(r"^[EWI][0-9]{4}$"),
     "checkov": re.compile(r"^CKV2?_AWS_[0-9]+$"),
+    "iam-reference": re.compile(r"^IAM-(?:UNKNOWN-ACTION|RESOURCE-TYPE|CONDITION-KEY|UNRESOLVED)$"),
 }
+_SEVERAL_PER_RESOURCE = frozenset({"cdk-nag", "iam-reference"})
+"""Gates that report several findings of one rule per resource, told apart by `applies_to`."""
 _GUARD_RULE = re.compile(r"^rule\s+([a-z0-9_]+)\s+when", re.MULTILINE)
 _GUARD_CONTROL = re.compile(r"\[(CT\.[A-Z0-9-]+\.PR\.[0-9]+)\]")
 
 
 class Gate(StrEnum):
-    """The four gates, by the name the acknowledgement file uses."""
+    """The five gates, by the name the acknowledgement file uses."""
 
     CDK_NAG = "cdk-nag"
     CFN_GUARD = "cfn-guard"
     CFN_LINT = "cfn-lint"
     CHECKOV = "checkov"
+    IAM_REFERENCE = "iam-reference"
 
 
 PLUGIN_NAMESPACES = {Gate.CDK_NAG: "AwsSolutions", Gate.CFN_GUARD: "cdk-validator-cfnguard"}
@@ -77,9 +83,10 @@ class Acknowledgement:
     rule: str
     """The gate's rule: `AwsSolutions-IAM5`, `CT.S3.PR.2`, `W3005`, `CKV_AWS_18`."""
     applies_to: tuple[str, ...] = ()
-    """cdk-nag only: the findings of a rule that reports several per resource, such as
-    `Action::s3:*` for `AwsSolutions-IAM5[Action::s3:*]`; `{account}`, `{region}` and `{stack}`
-    stand for the stack's values."""
+    """cdk-nag and iam-reference: the findings of a rule that reports several per resource, such as
+    `Action::s3:*` for `AwsSolutions-IAM5[Action::s3:*]` or `s3:GetObject` for
+    `IAM-RESOURCE-TYPE[s3:GetObject]`; `{account}`, `{region}` and `{stack}` stand for the stack's
+    values."""
     resources: tuple[str, ...]
     """Construct paths relative to the stack (globs; a path also covers what lies below it), logical
     ids, or `*` for every resource of the stack."""
@@ -100,7 +107,7 @@ class Acknowledgement:
 
     def rule_ids(self, stack: Stack | None = None) -> tuple[str, ...]:
         """The finding ids this entry acknowledges, as the gate reports them."""
-        if self.gate is Gate.CDK_NAG and self.applies_to:
+        if self.gate.value in _SEVERAL_PER_RESOURCE and self.applies_to:
             return tuple(f"{self.rule}[{_substitute(item, stack)}]" for item in self.applies_to)
         if self.gate is Gate.CFN_GUARD:
             return (guard_rule_names()[self.rule],)
@@ -213,8 +220,10 @@ def _parse_entry(entry: Any, number: int, source: str) -> Acknowledgement:
             "ending with a period)"
         )
     applies_to = _strings(entry.get("applies_to", []), f"{where}: applies_to", allow_empty=True)
-    if applies_to and gate is not Gate.CDK_NAG:
-        raise AcknowledgementError(f"{where}: applies_to is for cdk-nag rules that report several findings")
+    if applies_to and gate.value not in _SEVERAL_PER_RESOURCE:
+        raise AcknowledgementError(
+            f"{where}: applies_to is for cdk-nag and iam-reference rules that report several findings"
+        )
     resources_ = _strings(entry["resources"], f"{where}: resources", allow_empty=False)
     if GLOBAL in resources_ and resources_ != (GLOBAL,):
         raise AcknowledgementError(f"{where}: '*' (every resource) cannot be combined with other resources")
@@ -361,6 +370,8 @@ def apply_acknowledgements(
                 Validations.of(scope).acknowledge(
                     *(Acknowledgment(id=f"{namespace}::{rule_id}", reason=ack.reason) for rule_id in rule_ids)
                 )
+        elif ack.gate is Gate.IAM_REFERENCE:
+            continue
         elif ack.gate is Gate.CFN_LINT:
             if ack.is_global:
                 global_lint.update(rule_ids)

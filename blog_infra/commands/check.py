@@ -1,4 +1,4 @@
-"""`blog-infra check`: the four safety gates on the synthesized templates."""
+"""`blog-infra check`: the five safety gates on the synthesized templates."""
 
 from __future__ import annotations
 
@@ -34,7 +34,10 @@ from infra.gates import AcknowledgementError, load_acknowledgements
 )
 @json_option
 def check_command(env: tuple[str, ...], as_json: bool) -> None:
-    """Run cdk-nag, the Control Tower controls (cfn-guard), cfn-lint and checkov on ENV's templates.
+    """Run the five safety gates on ENV's templates.
+
+    The gates: cdk-nag, the Control Tower controls (cfn-guard), cfn-lint, checkov, and iam-reference
+    (every IAM policy statement against the IAM Service Authorization Reference).
 
     Every finding must be fixed or acknowledged in infra/acknowledgements.toml; exits 1 when one is
     failing, listing each. Writes reports/<env>/<gate>.json for CI.

@@ -1,7 +1,8 @@
-"""The four safety gates run on an environment's synthesized templates, and what they found.
+"""The five safety gates run on an environment's synthesized templates, and what they found.
 
 cdk-nag (AwsSolutions) and the Control Tower proactive controls (cfn-guard) run inside the
-synthesis as CDK validation plugins; cfn-lint and checkov run on the templates it wrote. Every
+synthesis as CDK validation plugins; cfn-lint, checkov and the IAM reference gate (every policy
+statement against the IAM Service Authorization Reference) run on the templates it wrote. Every
 finding is either acknowledged by an entry of `infra/acknowledgements.toml` or failing.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-GATE_ORDER = ("cdk-nag", "cfn-guard", "cfn-lint", "checkov")
+GATE_ORDER = ("cdk-nag", "cfn-guard", "cfn-lint", "checkov", "iam-reference")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,7 +20,8 @@ class Finding:
 
     gate: str
     rule: str
-    """The rule as the gate reports it: `AwsSolutions-IAM5[Resource::*]`, `CT.S3.PR.2`, `W3005`, ..."""
+    """The rule as the gate reports it: `AwsSolutions-IAM5[Resource::*]`, `CT.S3.PR.2`, `W3005`,
+    `IAM-RESOURCE-TYPE[s3:GetObject]`, ..."""
     resource: str
     """Construct path relative to the stack, or logical id, or the template location."""
     message: str

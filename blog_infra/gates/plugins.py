@@ -13,7 +13,7 @@ from blog_infra.gates.synthesized import GatedAssembly
 from infra.gates import PLUGIN_NAMESPACES, AppliedAcknowledgements, Gate, guard_control_of, guard_rule_names
 
 OTHER_PLUGINS = "cdk"
-"""Gate label of findings from validation plugins that are not one of the four gates."""
+"""Gate label of findings from validation plugins that are not one of the five gates."""
 
 
 def plugin_results(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[Finding]]:

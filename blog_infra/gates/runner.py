@@ -1,4 +1,4 @@
-"""All four gates on one or more environments, and the acknowledgements that no finding needs."""
+"""All five gates on one or more environments, and the acknowledgements that no finding needs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from blog_infra import paths
 from blog_infra.gates import GATE_ORDER, Finding, GateResult
 from blog_infra.gates.checkov_gate import CHECKOV_BIN, checkov_result
+from blog_infra.gates.iam_policies import iam_result
 from blog_infra.gates.lint import cfn_lint_result
 from blog_infra.gates.plugins import plugin_results
 from blog_infra.gates.synthesized import GatedAssembly, synth_with_gates
@@ -30,7 +31,7 @@ class EnvironmentReport:
     gated: GatedAssembly
     results: list[GateResult]
     other_failing: list[Finding] = field(default_factory=list)
-    """Failing findings of validation plugins other than the four gates."""
+    """Failing findings of validation plugins other than the five gates."""
 
     @property
     def failing(self) -> list[Finding]:
@@ -44,17 +45,19 @@ class EnvironmentReport:
 def run_gates(
     config: EnvConfig, *, outdir: Path | None = None, checkov_bin: Path = CHECKOV_BIN
 ) -> EnvironmentReport:
-    """Synthesize `config`'s stack with the plugins on, then run cfn-lint and checkov on it."""
+    """Synthesize `config`'s stack with the plugins on, then run cfn-lint, checkov and the IAM
+    reference gate on it."""
     gated = synth_with_gates(config, outdir or paths.cdk_out(config.name))
     return gate_results(gated, region=config.region, checkov_bin=checkov_bin)
 
 
 def gate_results(gated: GatedAssembly, *, region: str, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
-    """All four gates' results on an assembly synthesized with the plugins on."""
+    """All five gates' results on an assembly synthesized with the plugins on."""
     nag, guard, others = plugin_results(gated)
     lint = cfn_lint_result(gated.assembly.template(), gated.acknowledgements, region=region)
     checkov = checkov_result(gated.assembly.directory, gated.acknowledgements, binary=checkov_bin)
-    results = sorted([nag, guard, lint, checkov], key=lambda r: GATE_ORDER.index(r.gate))
+    iam = iam_result(gated.assembly.directory, gated.acknowledgements)
+    results = sorted([nag, guard, lint, checkov, iam], key=lambda r: GATE_ORDER.index(r.gate))
     return EnvironmentReport(
         env=gated.acknowledgements.env, gated=gated, results=results, other_failing=others
     )

