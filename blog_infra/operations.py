@@ -5,15 +5,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from blog_infra import paths, render, stacks
+from blog_infra import change_sets, paths, render, stacks
 from blog_infra.cdk import run_cdk
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
-from blog_infra.planning import Plan, compute_plan
+from blog_infra.planning import Action, Plan, ResourceChange, compute_plan
 from blog_infra.synthesis import Assembly, synth
 from blog_infra.target import Target
 from infra.config import EnvConfig
@@ -49,15 +50,19 @@ def planned(config: EnvConfig, target: Target, *, checked: bool = True) -> Itera
         yield assembly, compute_plan(deployed, assembly.template(), region=config.region)
 
 
-def refuse_dangerous(plan: Plan, allow_replace: Iterable[str]) -> None:
+def refuse_dangerous(
+    plan: Plan, allow_replace: Iterable[str], change_set: Iterable[ResourceChange] = ()
+) -> None:
+    """Refuse when our plan or CloudFormation's change set replaces or deletes a stateful resource
+    that `allow_replace` does not name; the message says which of the two said so."""
     allowed = set(allow_replace)
-    blocked = [c for c in plan.dangerous if c.logical_id not in allowed]
-    if blocked:
-        names = ", ".join(
-            f"{c.logical_id} ({c.resource_type}, {c.action.value}"
-            f"{'' if c.action.value == 'remove' else ', replacement ' + c.replacement.value})"
-            for c in blocked
-        )
+    said: dict[str, dict[str, ResourceChange]] = {}
+    for source, changes in (("plan", plan.changes), ("change set", tuple(change_set))):
+        for change in changes:
+            if change.dangerous and change.logical_id not in allowed:
+                said.setdefault(change.logical_id, {})[source] = change
+    if said:
+        names = ", ".join(_refused(logical_id, said[logical_id]) for logical_id in sorted(said))
         raise CliError(
             f"refusing to replace or delete stateful resources: {names}; "
             f"if that is intended, repeat with --allow-replace <logical id> for each",
@@ -65,11 +70,29 @@ def refuse_dangerous(plan: Plan, allow_replace: Iterable[str]) -> None:
         )
 
 
+def _refused(logical_id: str, views: dict[str, ResourceChange]) -> str:
+    def what(change: ResourceChange) -> str:
+        if change.action is Action.REMOVE:
+            return change.action.value
+        return f"{change.action.value}, replacement {change.replacement.value}"
+
+    first = next(iter(views.values()))
+    kinds = {what(change) for change in views.values()}
+    if len(kinds) == 1:
+        return f"{logical_id} ({first.resource_type}, {kinds.pop()}) by {' and '.join(views)}"
+    return (
+        f"{logical_id} ({first.resource_type}, "
+        + "; ".join(f"{what(change)} by {source}" for source, change in views.items())
+        + ")"
+    )
+
+
 def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = ()) -> bool:
     """Deploy the environment; False when there was nothing to change."""
     started = time.monotonic()
     # Plan on the fast synthesis first: when nothing changed, the deployed template passed the gates
-    # already, and a refused change is refused before the slower gated synthesis.
+    # already, and a change the plan refuses is refused before the slower gated synthesis (the
+    # change set could only add to what is refused).
     first = plan(config, target)
     if first.empty:
         render.console.print(f"No changes: {config.stack_name} on {target.description} is up to date.")
@@ -82,14 +105,51 @@ def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = 
 def _deploy(
     assembly: Assembly, changes: Plan, target: Target, *, allow_replace: Iterable[str], started: float
 ) -> bool:
+    """Prepare the gated assembly's change set, refuse it or execute it."""
     if changes.empty:
         render.console.print(f"No changes: {assembly.stack_name} on {target.description} is up to date.")
         return False
-    refuse_dangerous(changes, allow_replace)
-    render.console.print(
-        f"Deploying {assembly.stack_name} to {target.description}: {render.plan_summary(changes)}"
-    )
-    _stack_command("deploy", assembly, target, "--require-approval", "never")
+    name = f"blog-infra-{uuid.uuid4().hex[:16]}"
+    render.console.print(f"Preparing change set {name} of {assembly.stack_name} on {target.description}...")
+    executed = False
+    try:
+        _stack_command(
+            "deploy",
+            assembly,
+            target,
+            "--method=prepare-change-set",
+            "--change-set-name",
+            name,
+            "--require-approval",
+            "never",
+            during="preparing the change set",
+        )
+        prepared = change_sets.describe(target, assembly.stack_name, name)
+        if prepared.empty:
+            render.console.print(
+                f"No changes: CloudFormation finds {assembly.stack_name} on {target.description} up to date."
+            )
+            return False
+        refuse_dangerous(changes, allow_replace, prepared.changes)
+        render.console.print(
+            f"Deploying {assembly.stack_name} to {target.description}: {render.plan_summary(changes)}"
+        )
+        executed = True
+        _stack_command(
+            "deploy",
+            assembly,
+            target,
+            "--method=execute-change-set",
+            "--change-set-name",
+            name,
+            "--require-approval",
+            "never",
+        )
+    finally:
+        if not executed:
+            problem = change_sets.delete(target, assembly.stack_name, name)
+            if problem:
+                render.err_console.print(f"warning: change set {name} could not be deleted: {problem}")
     render.console.print(f"Deployed {assembly.stack_name} in {time.monotonic() - started:.0f} s.")
     return True
 
@@ -107,8 +167,11 @@ def destroy(config: EnvConfig, target: Target) -> bool:
     return True
 
 
-def _stack_command(verb: str, assembly: Assembly, target: Target, *options: str) -> None:
-    """`cdk deploy|destroy` of the assembly's stack with progress, failing with the first reason."""
+def _stack_command(
+    verb: str, assembly: Assembly, target: Target, *options: str, during: str | None = None
+) -> None:
+    """`cdk deploy|destroy` of the assembly's stack with progress, failing with the first reason
+    (`during` names the step in that message; the verb by default)."""
     with render.DeployProgress(verb) as progress:
         app = ["--app", str(assembly.directory)]
         run = run_cdk(
@@ -117,8 +180,9 @@ def _stack_command(verb: str, assembly: Assembly, target: Target, *options: str)
             on_event=progress,
         )
     if run.returncode != 0:
-        target.ensure_reachable(f"{verb} of {assembly.stack_name}")
-        raise CliError(f"{verb} of {assembly.stack_name} failed: {run.error_summary()}")
+        step = f"{during or verb} of {assembly.stack_name}"
+        target.ensure_reachable(step)
+        raise CliError(f"{step} failed: {run.error_summary()}")
 
 
 def bootstrap(config: EnvConfig, target: Target) -> None:

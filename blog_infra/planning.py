@@ -2,8 +2,13 @@
 
 The plan compares CloudFormation templates resource by resource. Whether a modification replaces
 the resource comes from the resource's own CloudFormation schema (`createOnlyProperties`, as shipped
-with cfn-lint); a resource whose immutable property refers to a replaced resource may be replaced
-too. The same computation runs against the emulator and against AWS.
+with cfn-lint). A resource whose property refers (Ref, Fn::GetAtt, Fn::Sub) to a resource that is or
+may be replaced is modified too, since the value it receives changes with the new physical resource:
+it may be replaced itself when that property is create-only, and is updated in place otherwise. That
+is how CloudFormation reports such a resource in a change set (DescribeChangeSet: a detail with
+`Evaluation: Dynamic`; `RequiresRecreation: Always` with a dynamic evaluation gives `Replacement:
+Conditional`, see the API reference of ResourceChange and ResourceChangeDetail). The same computation
+runs against the emulator and against AWS.
 """
 
 from __future__ import annotations
@@ -168,29 +173,28 @@ def compute_plan(
         if old_resources[logical_id]["Type"] != new_resources[logical_id]["Type"]
         or set(props) & _create_only(new_resources[logical_id]["Type"], region)
     }
-    conditional = _cascade(replaced, new_resources, region)
+    kept = {logical_id: new_resources[logical_id] for logical_id in set(old_resources) & set(new_resources)}
+    referring = _cascade(replaced, kept, region)
 
-    for logical_id, props in modified.items():
+    for logical_id in sorted(set(modified) | set(referring)):
+        props = modified.get(logical_id, ())
+        conditional, follows = referring.get(logical_id, (False, ()))
         replacement = (
             Replacement.YES
             if logical_id in replaced
             else Replacement.CONDITIONAL
-            if logical_id in conditional
+            if conditional
             else Replacement.NO
         )
+        # A change of type replaces the deployed resource: it is the deployed one that is lost.
+        source = old_resources[logical_id] if logical_id in modified else new_resources[logical_id]
         changes[logical_id] = ResourceChange(
             logical_id,
-            # A change of type replaces the deployed resource: it is the deployed one that is lost.
-            old_resources[logical_id]["Type"],
+            source["Type"],
             Action.MODIFY,
             replacement=replacement,
-            properties=props,
-            retained=_retained(old_resources[logical_id]),
-        )
-    for logical_id in sorted(conditional - set(modified)):
-        new = new_resources[logical_id]
-        changes[logical_id] = ResourceChange(
-            logical_id, new["Type"], Action.MODIFY, Replacement.CONDITIONAL, retained=_retained(new)
+            properties=tuple(sorted(set(props) | set(follows))),
+            retained=_retained(source),
         )
 
     old_outputs = (deployed or {}).get("Outputs", {})
@@ -201,21 +205,28 @@ def compute_plan(
     return Plan(changes=tuple(changes[k] for k in sorted(changes)), outputs_changed=outputs_changed)
 
 
-def _cascade(replaced: Iterable[str], resources: Mapping[str, Any], region: str) -> set[str]:
-    """Resources whose immutable properties refer to a replaced resource, transitively."""
-    frontier = set(replaced)
-    seen = set(frontier)
-    result: set[str] = set()
+def _cascade(
+    replaced: Iterable[str], resources: Mapping[str, Any], region: str
+) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    """The resources with a property that refers to a resource that is or may be replaced, with
+    whether such a property is create-only (then they may be replaced in turn, and their own
+    referrers follow) and the names of those properties."""
+    result: dict[str, tuple[bool, tuple[str, ...]]] = {}
+    moving = set(replaced)
+    frontier = set(moving)
     while frontier:
         next_frontier: set[str] = set()
         for logical_id, resource in resources.items():
-            if logical_id in seen:
+            if logical_id in moving:
                 continue
-            immutable = _create_only(resource.get("Type", ""), region)
             props = resource.get("Properties", {}) or {}
-            if any(_references(props[name]) & frontier for name in immutable if name in props):
-                result.add(logical_id)
+            follows = {name for name, value in props.items() if _references(value) & moving}
+            if not follows:
+                continue
+            conditional = bool(follows & _create_only(resource.get("Type", ""), region))
+            result[logical_id] = (conditional, tuple(sorted(follows)))
+            if conditional:
                 next_frontier.add(logical_id)
-        seen |= next_frontier
+        moving |= next_frontier
         frontier = next_frontier
     return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 import logging
 import re
@@ -720,6 +721,267 @@ def _resolve_parameters(stack: Any, incoming: list[dict[str, Any]]) -> dict[str,
 
 # --- change sets --------------------------------------------------------------------------------
 
+# DescribeChangeSet answers in pages; on AWS a change set of more than 100 resources comes with a
+# NextToken (observed: mapbox/cfn-config pull request 156), and clients loop on it.
+CHANGE_SET_PAGE = 100
+_NON_PROPERTY_ATTRIBUTES = (
+    "Metadata",
+    "CreationPolicy",
+    "UpdatePolicy",
+    "DeletionPolicy",
+    "UpdateReplacePolicy",
+)
+
+
+@functools.cache
+def create_only_properties(resource_type: str, region: str) -> frozenset[str]:
+    """The top-level properties that the resource's registry schema (as shipped with cfn-lint) lists
+    as `createOnlyProperties`: CloudFormation replaces the resource when one of them changes."""
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    try:
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
+    except Exception:  # custom resources and unknown types have no schema
+        return frozenset()
+    return frozenset(
+        path.split("/")[2]
+        for path in schema.get("createOnlyProperties", [])
+        if path.startswith("/properties/")
+    )
+
+
+def _causes(node: Any, parameters: Iterable[str]) -> set[tuple[str, str]]:
+    """What a template value depends on, as DescribeChangeSet names it: (ChangeSource, CausingEntity),
+    e.g. ("ResourceReference", "Queue") for a Ref, ("ResourceAttribute", "Queue.Arn") for a GetAtt,
+    ("ParameterReference", "Name") for a Ref to a parameter; Fn::Sub placeholders count alike."""
+    names = set(parameters)
+    found: set[tuple[str, str]] = set()
+
+    def named(entity: str) -> None:
+        if entity.startswith("AWS::"):
+            return
+        if "." in entity:
+            found.add(("ResourceAttribute", entity))
+        else:
+            found.add(("ParameterReference" if entity in names else "ResourceReference", entity))
+
+    def visit(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "Ref" and isinstance(inner, str):
+                    named(inner)
+                elif key == "Fn::GetAtt":
+                    parts = inner if isinstance(inner, list) else str(inner).split(".", 1)
+                    named(".".join(str(part) for part in parts))
+                elif key == "Fn::Sub":
+                    text = inner[0] if isinstance(inner, list) else inner
+                    local = set(inner[1]) if isinstance(inner, list) and len(inner) > 1 else set()
+                    if isinstance(text, str):
+                        for entity in re.findall(r"\$\{([^!}][^}]*)\}", text):
+                            if entity not in local:
+                                named(entity)
+                    visit(inner)
+                else:
+                    visit(inner)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    visit(node)
+    return found
+
+
+def _detail(
+    attribute: str,
+    name: str | None,
+    recreation: str,
+    evaluation: str,
+    source: str,
+    entity: str | None = None,
+) -> dict[str, Any]:
+    target: dict[str, Any] = {"Attribute": attribute, "RequiresRecreation": recreation}
+    if name is not None:
+        target["Name"] = name
+    detail: dict[str, Any] = {"Target": target, "Evaluation": evaluation, "ChangeSource": source}
+    if entity is not None:
+        detail["CausingEntity"] = entity
+    return detail
+
+
+def _replacement(details: list[dict[str, Any]], retyped: bool) -> str:
+    """ResourceChange.Replacement from its details, as the API reference defines it: a recreation
+    that is certain (RequiresRecreation Always, Evaluation Static) gives True; one that depends on a
+    value known only during the update (Always with Dynamic, or Conditionally) gives Conditional;
+    the change with the most impact decides."""
+    recreations = [(d["Target"]["RequiresRecreation"], d["Evaluation"]) for d in details]
+    if retyped or ("Always", "Static") in recreations:
+        return "True"
+    if any(r == "Conditionally" or (r == "Always" and e == "Dynamic") for r, e in recreations):
+        return "Conditional"
+    return "False"
+
+
+class ResourceChange(cfn_models.Change):
+    """moto's Change (action, logical id, type) with the rest of DescribeChangeSet's ResourceChange."""
+
+    def __init__(
+        self,
+        action: str,
+        logical_resource_id: str,
+        resource_type: str,
+        *,
+        physical_resource_id: str | None = None,
+        replacement: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        policy_action: str | None = None,
+    ) -> None:
+        super().__init__(action=action, logical_resource_id=logical_resource_id, resource_type=resource_type)
+        self.physical_resource_id = physical_resource_id
+        self.replacement = replacement
+        self.details = details
+        self.scope = (
+            sorted({d["Target"]["Attribute"] for d in details}, key=_scope_order)
+            if details is not None
+            else None
+        )
+        self.policy_action = policy_action
+
+
+def _scope_order(attribute: str) -> int:
+    order = ("Properties", *_NON_PROPERTY_ATTRIBUTES, "Tags")
+    return order.index(attribute) if attribute in order else len(order)
+
+
+def _policy(resource_json: dict[str, Any], key: str) -> str:
+    value = str(resource_json.get(key) or "Delete")
+    return {"RetainExceptOnCreate": "Retain"}.get(value, value)
+
+
+def change_set_diff(change_set: Any) -> list[ResourceChange]:
+    """The resource changes of a change set, as CloudFormation's DescribeChangeSet reports them.
+
+    moto listed each added, modified or removed resource with its action only. Here a Modify also
+    carries `Replacement` (True / Conditional / False), `Scope` and `Details`: one Static
+    DirectModification detail per changed property (RequiresRecreation Always when the schema lists
+    it as create-only, else Never) or per changed resource attribute (Metadata, DeletionPolicy, ...),
+    a Static ParameterReference detail per property that takes a parameter whose value changes, and a
+    Dynamic ResourceReference / ResourceAttribute detail per property that refers to a resource that
+    is or may be replaced (its physical id, hence the value, changes): Always when that property is
+    create-only, so that the referring resource is replaced Conditionally and its own referrers follow
+    it, Never otherwise (an update in place, Replacement False). A Remove and a certain replacement
+    carry the `PolicyAction` that the resource's DeletionPolicy or UpdateReplacePolicy gives.
+    """
+    stack = change_set.stack
+    new_template = change_set.template_dict if isinstance(change_set.template_dict, dict) else {}
+    new = {k: _normalized(v) for k, v in (new_template.get("Resources") or {}).items()}
+    if change_set.change_set_type == "CREATE":
+        return [ResourceChange("Add", name, str(res.get("Type"))) for name, res in new.items()]
+    old_template = stack.template_dict if isinstance(stack.template_dict, dict) else {}
+    old = {k: _normalized(v) for k, v in (old_template.get("Resources") or {}).items()}
+    region = stack.region_name
+    declared = new_template.get("Parameters") or {}
+    changed_parameters = {
+        name
+        for name, spec in declared.items()
+        if (stack.parameters or {}).get(name, (spec or {}).get("Default"))
+        != (change_set.parameters or {}).get(name, (spec or {}).get("Default"))
+    }
+    parsed = getattr(getattr(stack, "resource_map", None), "_parsed_resources", {}) or {}
+
+    def physical_id(name: str) -> str | None:
+        value = getattr(parsed.get(name), "physical_resource_id", None)
+        return str(value) if value else None
+
+    kept = [name for name in new if name in old]
+    details: dict[str, list[dict[str, Any]]] = {}
+    retyped: set[str] = set()
+    for name in kept:
+        before, after = old[name], new[name]
+        immutable = create_only_properties(str(after.get("Type")), region)
+        found: list[dict[str, Any]] = []
+        if before.get("Type") != after.get("Type"):
+            retyped.add(name)
+        props_before, props_after = before["Properties"], after["Properties"]
+        for prop in sorted(set(props_before) | set(props_after)):
+            recreation = "Always" if prop in immutable else "Never"
+            if props_before.get(prop) != props_after.get(prop):
+                found.append(_detail("Properties", prop, recreation, "Static", "DirectModification"))
+            elif prop in props_after:
+                for source, entity in sorted(_causes(props_after[prop], declared)):
+                    if source == "ParameterReference" and entity in changed_parameters:
+                        found.append(_detail("Properties", prop, recreation, "Static", source, entity))
+        for attribute in _NON_PROPERTY_ATTRIBUTES:
+            if before.get(attribute) != after.get(attribute):
+                found.append(_detail(attribute, None, "Never", "Static", "DirectModification"))
+        if found or name in retyped:
+            details[name] = found
+
+    moving = {name for name in details if _replacement(details[name], name in retyped) == "True"}
+    frontier = set(moving)
+    while frontier:
+        following: set[str] = set()
+        for name in kept:
+            if name in moving:
+                continue
+            immutable = create_only_properties(str(new[name].get("Type")), region)
+            for prop, value in sorted(new[name]["Properties"].items()):
+                for source, entity in sorted(_causes(value, declared)):
+                    if source == "ParameterReference" or entity.split(".", 1)[0] not in frontier:
+                        continue
+                    recreation = "Always" if prop in immutable else "Never"
+                    details.setdefault(name, []).append(
+                        _detail("Properties", prop, recreation, "Dynamic", source, entity)
+                    )
+                    if recreation == "Always":
+                        following.add(name)
+        moving |= following
+        frontier = following
+
+    changes = [ResourceChange("Add", name, str(new[name].get("Type"))) for name in new if name not in old]
+    for name in kept:
+        if name not in details:
+            continue
+        replacement = _replacement(details[name], name in retyped)
+        policy = None
+        if replacement == "True":
+            policy = "ReplaceAnd" + _policy(new[name], "UpdateReplacePolicy")
+        changes.append(
+            ResourceChange(
+                "Modify",
+                name,
+                str(old[name].get("Type")),
+                physical_resource_id=physical_id(name),
+                replacement=replacement,
+                details=details[name],
+                policy_action=policy,
+            )
+        )
+    for name in old:
+        if name not in new:
+            changes.append(
+                ResourceChange(
+                    "Remove",
+                    name,
+                    str(old[name].get("Type")),
+                    physical_resource_id=physical_id(name),
+                    policy_action=_policy(old[name], "DeletionPolicy"),
+                )
+            )
+    return changes
+
+
+class _ChangeSetPage:
+    """One page of a change set's description: its changes from `start`, and the next page's token."""
+
+    def __init__(self, change_set: Any, start: int) -> None:
+        self._change_set = change_set
+        self.changes = change_set.changes[start : start + CHANGE_SET_PAGE]
+        following = start + CHANGE_SET_PAGE
+        self.next_token = str(following) if following < len(change_set.changes) else None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._change_set, name)
+
 
 def _change_sets_of(backend: Any, stack_name_or_id: str | None) -> list[Any]:
     change_sets = list(backend.change_sets.values())
@@ -907,10 +1169,14 @@ def response_create_change_set(self: Any) -> ActionResult:
 
 
 def response_describe_change_set(self: Any) -> ActionResult:
+    """moto's DescribeChangeSet, answered in pages of CHANGE_SET_PAGE changes as AWS does."""
     change_set = self.cloudformation_backend.describe_change_set(
         change_set_name=self._get_param("ChangeSetName"), stack_name=self._get_param("StackName")
     )
-    return ActionResult(change_set)
+    token = self._get_param("NextToken")
+    if token is not None and not (str(token).isdigit() and 0 < int(token) < len(change_set.changes)):
+        raise ValidationError(message=f"Invalid NextToken: {token}")
+    return ActionResult(_ChangeSetPage(change_set, int(token or 0)))
 
 
 def response_delete_change_set(self: Any) -> EmptyResult:
@@ -1036,6 +1302,7 @@ def install() -> None:
         (Backend, "execute_change_set", backend_execute_change_set),
         (Backend, "delete_change_set", backend_delete_change_set),
         (Backend, "describe_change_set", backend_describe_change_set),
+        (ChangeSet, "diff", change_set_diff),
         (response, "create_change_set", response_create_change_set),
         (response, "describe_change_set", response_describe_change_set),
         (response, "delete_change_set", response_delete_change_set),

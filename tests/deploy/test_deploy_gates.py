@@ -2,7 +2,8 @@
 in-process AWS (moto) as the target, and only the CDK CLI replaced by a recorder.
 
 A deploy whose template has a finding that no acknowledgement covers is refused before the CDK CLI
-is called; the same deploy without the finding reaches the CDK CLI with the gated assembly.
+is called; the same deploy without the finding reaches the CDK CLI with the gated assembly (its
+change set prepared, then executed).
 """
 
 from __future__ import annotations
@@ -24,13 +25,22 @@ from blog_infra.target import Target
 
 
 class CdkRecorder:
-    """Stands in for the CDK CLI: records each call and succeeds."""
+    """Stands in for the CDK CLI: records each call and succeeds; a `--method=prepare-change-set`
+    creates the change set of the assembly's template, as the CDK CLI does."""
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
     def __call__(self, args: list[str], target: Target, *_: Any, **__: Any) -> CdkRun:
         self.calls.append(list(args))
+        if "--method=prepare-change-set" in args:
+            stack, directory = args[1], Path(args[args.index("--app") + 1])
+            target.client("cloudformation").create_change_set(
+                StackName=stack,
+                ChangeSetName=args[args.index("--change-set-name") + 1],
+                ChangeSetType="CREATE",
+                TemplateBody=(directory / f"{stack}.template.json").read_text(encoding="utf-8"),
+            )
         return CdkRun(returncode=0)
 
 
@@ -82,7 +92,11 @@ def test_a_deploy_without_findings_reaches_the_cdk_cli_with_the_gated_assembly(
 ) -> None:
     # GIVEN the app as it is WHEN it is deployed THEN the CDK CLI deploys the synthesized assembly
     assert operations.deploy(local_config, target) is True
-    ((verb, stack, app, directory, *options),) = cdk.calls
-    assert (verb, stack, app) == ("deploy", local_config.stack_name, "--app")
-    assert Path(directory).parent.name == ".runs"
-    assert "--require-approval" in options
+    prepare, execute = cdk.calls
+    for (verb, stack, app, directory, *options), method in zip(
+        (prepare, execute), ("prepare-change-set", "execute-change-set"), strict=True
+    ):
+        assert (verb, stack, app) == ("deploy", local_config.stack_name, "--app")
+        assert Path(directory).parent.name == ".runs"
+        assert f"--method={method}" in options and "--require-approval" in options
+    assert prepare[3] == execute[3]

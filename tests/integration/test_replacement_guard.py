@@ -1,5 +1,7 @@
 """The replacement guard, against the deployed local platform: real mutations of the app that would
-replace or delete a stateful resource are refused, naming each one, unless explicitly allowed."""
+replace or delete a stateful resource are refused, naming each one and who saw it (our plan, the
+change set CloudFormation prepared, or both), unless explicitly allowed; what is deployed goes
+through the prepared change set."""
 
 from __future__ import annotations
 
@@ -10,8 +12,12 @@ import pytest
 from aws_cdk import App
 
 import infra.app
+from blog_infra import operations
 from blog_infra.cli import main
+from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
+from blog_infra.options import config_for
+from blog_infra.target import resolve
 from infra.config import EnvConfig
 from infra.stack import PlatformStack
 from tests.integration.conftest import LocalPlatform
@@ -66,9 +72,9 @@ def encrypt_with_another_key(stack: PlatformStack) -> None:
 @pytest.mark.parametrize(
     ("mutation", "named"),
     [
-        (rename_bucket, "DataBucketRaw (AWS::S3::Bucket, modify, replacement yes)"),
-        (rename_construct_id, "DataBucketClean (AWS::S3::Bucket, remove)"),
-        (encrypt_with_another_key, "AuroraCluster (AWS::RDS::DBCluster, modify, replacement yes)"),
+        (rename_bucket, "DataBucketRaw (AWS::S3::Bucket, modify, replacement yes) by plan"),
+        (rename_construct_id, "DataBucketClean (AWS::S3::Bucket, remove) by plan"),
+        (encrypt_with_another_key, "AuroraCluster (AWS::RDS::DBCluster, modify, replacement yes) by plan"),
     ],
     ids=["bucket-name", "construct-id", "encryption-key"],
 )
@@ -92,6 +98,72 @@ def test_dangerous_change_is_refused_and_nothing_is_deployed(
     assert after["StackStatus"] == before["StackStatus"]
 
 
+def test_the_change_set_refuses_too_and_is_deleted_unexecuted(
+    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the gated assembly of a bucket rename and its plan (the step after the plan's own check)
+    mutate(monkeypatch, rename_bucket)
+    config = config_for("local")
+    target = resolve(config)
+    cfn = on_platform.client("cloudformation")
+    before = cfn.describe_stacks(StackName="blog-local")["Stacks"][0]
+    # WHEN its change set is prepared THEN CloudFormation's view agrees with the plan's, and the
+    # deploy is refused on both words
+    with operations.planned(config, target) as (assembly, changes), pytest.raises(CliError) as refused:
+        operations._deploy(assembly, changes, target, allow_replace=(), started=0.0)
+    assert refused.value.code is ExitCode.REFUSED
+    assert "DataBucketRaw (AWS::S3::Bucket, modify, replacement yes) by plan and change set" in str(
+        refused.value
+    )
+    # AND the change set is gone, nothing executed
+    assert cfn.list_change_sets(StackName="blog-local")["Summaries"] == []
+    after = cfn.describe_stacks(StackName="blog-local")["Stacks"][0]
+    assert (after.get("LastUpdatedTime"), after["StackStatus"]) == (
+        before.get("LastUpdatedTime"),
+        before["StackStatus"],
+    )
+
+
+def test_a_new_portal_image_goes_through_its_change_set(
+    on_platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the deployed platform and a new portal image tag
+    cfn, ecs = on_platform.client("cloudformation"), on_platform.client("ecs")
+    config = config_for("local")
+    bumped = config.model_copy(
+        update={"backstage": config.backstage.model_copy(update={"image_tag": "integration-next"})}
+    )
+
+    def service_task_definition() -> str:
+        (service,) = [
+            r
+            for r in cfn.describe_stack_resources(StackName="blog-local")["StackResources"]
+            if r["ResourceType"] == "AWS::ECS::Service"
+            and r["LogicalResourceId"].startswith("BackstageService")
+        ]
+        cluster = service["PhysicalResourceId"].split("/")[-2]
+        described = ecs.describe_services(cluster=cluster, services=[service["PhysicalResourceId"]])
+        return str(described["services"][0]["taskDefinition"])
+
+    previous = service_task_definition()
+    monkeypatch.setattr("blog_infra.commands.platform.config_for", lambda env: bumped)
+    # WHEN it is deployed THEN the plan shows the replaced task definition and the service updated in
+    # place, and the executed change set gives the service the new task definition
+    assert main(["deploy", "--env", "local"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "0 to add, 2 to modify, 0 to remove, 1 replaced" in out
+    current = service_task_definition()
+    # a new revision of the same family (moto re-registers an updated task definition without its
+    # container settings, so the image itself cannot be read back here)
+    assert current != previous and current.rsplit(":", 1)[0] == previous.rsplit(":", 1)[0]
+    assert cfn.list_change_sets(StackName="blog-local")["Summaries"] == []
+    # AND deploying the unchanged platform again brings the previous image back
+    monkeypatch.undo()
+    monkeypatch.setenv("BLOG_INFRA_STATE_DIR", str(on_platform.state_dir))
+    assert main(["deploy", "--env", "local"]) == ExitCode.OK
+    assert main(["diff", "--env", "local"]) == ExitCode.OK
+
+
 def test_diff_flags_the_dangerous_change(
     on_platform: LocalPlatform,
     monkeypatch: pytest.MonkeyPatch,
@@ -112,6 +184,7 @@ def test_allowed_replacement_goes_through_and_keeps_the_old_bucket(
     s3.put_object(Bucket="rocketclub-local-123456789012-raw", Key="keep.txt", Body=b"data")
     mutate(monkeypatch, rename_bucket)
     assert main(["deploy", "--env", "local", "--allow-replace", "DataBucketRaw"]) == ExitCode.OK
+    assert on_platform.client("cloudformation").list_change_sets(StackName="blog-local")["Summaries"] == []
     assert s3.head_bucket(Bucket="rocketclub-local-123456789012-raw-renamed")
     assert s3.get_object(Bucket="rocketclub-local-123456789012-raw", Key="keep.txt")["Body"].read() == b"data"
     # AND going back (the renamed bucket leaves) is itself a guarded change

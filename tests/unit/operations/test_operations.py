@@ -12,6 +12,7 @@ import pytest
 
 from blog_infra import operations
 from blog_infra.cdk import CdkRun, Event
+from blog_infra.change_sets import ChangeSet
 from blog_infra.errors import CliError, Unavailable
 from blog_infra.exit_codes import ExitCode
 from blog_infra.planning import Action, Plan, Replacement, ResourceChange
@@ -40,10 +41,12 @@ class Config:
 
 
 class Flow:
-    """Stands in for the plans, the gated synthesis and the CDK CLI's stack commands; records them."""
+    """Stands in for the plans, the gated synthesis, the CDK CLI's stack commands and the change set
+    CloudFormation describes; records them."""
 
     def __init__(self) -> None:
         self.plans: list[Plan] = []
+        self.change_set = ChangeSet(name="", status="CREATE_COMPLETE", reason="")
         self.calls: list[tuple[Any, ...]] = []
 
     @contextmanager
@@ -51,8 +54,22 @@ class Flow:
         self.calls.append(("gated synthesis", checked))
         yield ASSEMBLY, self.plans.pop(0)
 
-    def stack_command(self, verb: str, assembly: Assembly, target: Any, *options: str) -> None:
-        self.calls.append((verb, assembly, *options))
+    def stack_command(
+        self, verb: str, assembly: Assembly, target: Any, *options: str, during: str | None = None
+    ) -> None:
+        method = next(o for o in options if o.startswith("--method="))
+        self.calls.append((verb, method.removeprefix("--method="), *self.named(options)))
+
+    def describe(self, target: Any, stack_name: str, name: str) -> ChangeSet:
+        self.calls.append(("describe", stack_name, name))
+        return self.change_set
+
+    def delete(self, target: Any, stack_name: str, name: str) -> None:
+        self.calls.append(("delete", stack_name, name))
+
+    @staticmethod
+    def named(options: tuple[str, ...]) -> tuple[str, ...]:
+        return (options[options.index("--change-set-name") + 1],)
 
 
 @pytest.fixture
@@ -61,7 +78,21 @@ def flow(monkeypatch: pytest.MonkeyPatch) -> Flow:
     monkeypatch.setattr(operations, "planned", recorder.planned)
     monkeypatch.setattr(operations, "_stack_command", recorder.stack_command)
     monkeypatch.setattr(operations, "plan", lambda config, target: recorder.plans.pop(0))
+    monkeypatch.setattr(operations.change_sets, "describe", recorder.describe)
+    monkeypatch.setattr(operations.change_sets, "delete", recorder.delete)
     return recorder
+
+
+def prepared_and(flow: Flow, *then: str) -> list[tuple[Any, ...]]:
+    """The calls of a deploy that prepared a change set and read it, then did `then` with it."""
+    ((name,),) = {call[2:] for call in flow.calls if call[0] == "deploy"}
+    steps = {"execute": ("deploy", "execute-change-set", name), "delete": ("delete", "blog-test", name)}
+    return [
+        ("gated synthesis", True),
+        ("deploy", "prepare-change-set", name),
+        ("describe", "blog-test", name),
+        *(steps[step] for step in then),
+    ]
 
 
 def test_nothing_to_change_deploys_nothing_and_skips_the_gated_synthesis(flow: Flow) -> None:
@@ -78,16 +109,19 @@ def test_a_dangerous_first_plan_is_refused_before_the_gated_synthesis(flow: Flow
     assert flow.calls == []
 
 
-def test_a_change_deploys_the_gated_assembly(flow: Flow) -> None:
+def test_a_change_prepares_the_gated_assemblys_change_set_and_executes_it(flow: Flow) -> None:
     flow.plans += [ADD, ADD]
+    flow.change_set = ChangeSet("cs", "CREATE_COMPLETE", "", ADD.changes)
     assert operations.deploy(Config(), FakeTarget()) is True  # type: ignore[arg-type]
-    assert flow.calls == [("gated synthesis", True), ("deploy", ASSEMBLY, "--require-approval", "never")]
+    assert flow.calls == prepared_and(flow, "execute")
+    assert flow.calls[1][2].startswith("blog-infra-")
 
 
 def test_an_allowed_replacement_deploys(flow: Flow) -> None:
     flow.plans += [DANGER, DANGER]
+    flow.change_set = ChangeSet("cs", "CREATE_COMPLETE", "", DANGER.changes)
     assert operations.deploy(Config(), FakeTarget(), allow_replace=["Raw"]) is True  # type: ignore[arg-type]
-    assert flow.calls[-1][0] == "deploy"
+    assert flow.calls == prepared_and(flow, "execute")
 
 
 def test_the_gated_plan_is_guarded_too(flow: Flow) -> None:
@@ -95,8 +129,45 @@ def test_the_gated_plan_is_guarded_too(flow: Flow) -> None:
     flow.plans += [ADD, DANGER]
     with pytest.raises(CliError) as error:
         operations.deploy(Config(), FakeTarget())  # type: ignore[arg-type]
+    # THEN it is refused on the plan's word, and the change set is deleted unexecuted
     assert error.value.code is ExitCode.REFUSED
-    assert flow.calls == [("gated synthesis", True)]
+    assert "Raw (AWS::S3::Bucket, modify, replacement yes) by plan;" in str(error.value)
+    assert flow.calls == prepared_and(flow, "delete")
+
+
+def test_what_only_the_change_set_replaces_is_refused(flow: Flow) -> None:
+    # GIVEN a plan that is safe and a change set in which CloudFormation may replace the bucket
+    flow.plans += [ADD, ADD]
+    conditional = ResourceChange("Raw", "AWS::S3::Bucket", Action.MODIFY, Replacement.CONDITIONAL)
+    flow.change_set = ChangeSet("cs", "CREATE_COMPLETE", "", (conditional, *ADD.changes))
+    with pytest.raises(CliError) as error:
+        operations.deploy(Config(), FakeTarget())  # type: ignore[arg-type]
+    assert error.value.code is ExitCode.REFUSED
+    assert "Raw (AWS::S3::Bucket, modify, replacement conditional) by change set;" in str(error.value)
+    assert flow.calls == prepared_and(flow, "delete")
+
+
+def test_an_empty_change_set_deploys_nothing_and_is_deleted(flow: Flow) -> None:
+    flow.plans += [ADD, ADD]
+    flow.change_set = ChangeSet(
+        "cs", "FAILED", "The submitted information didn't contain changes. Submit different information."
+    )
+    assert operations.deploy(Config(), FakeTarget()) is False  # type: ignore[arg-type]
+    assert flow.calls == prepared_and(flow, "delete")
+
+
+def test_a_failed_preparation_deletes_the_change_set(flow: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
+    flow.plans += [ADD, ADD]
+
+    def fails(verb: str, assembly: Assembly, target: Any, *options: str, during: str | None = None) -> None:
+        flow.stack_command(verb, assembly, target, *options)
+        raise CliError(f"{during} of blog-test failed: no")
+
+    monkeypatch.setattr(operations, "_stack_command", fails)
+    with pytest.raises(CliError, match=r"^preparing the change set of blog-test failed: no$"):
+        operations.deploy(Config(), FakeTarget())  # type: ignore[arg-type]
+    ((name,),) = {call[2:] for call in flow.calls if call[0] == "deploy"}
+    assert flow.calls[-1] == ("delete", "blog-test", name)
 
 
 def test_a_gated_plan_with_nothing_to_change_deploys_nothing(flow: Flow) -> None:

@@ -10,7 +10,7 @@ import pytest
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
 from blog_infra.operations import refuse_dangerous
-from blog_infra.planning import STATEFUL_TYPES, Action, Plan, Replacement, compute_plan
+from blog_infra.planning import STATEFUL_TYPES, Action, Plan, Replacement, ResourceChange, compute_plan
 
 # For each stateful type: a resource as deployed, the same resource with a property CloudFormation
 # can only change by replacing it, and with a property it changes in place.
@@ -141,3 +141,33 @@ def test_stateless_replacements_and_removals_pass() -> None:
     )
     assert {c.action for c in plan.changes} == {Action.MODIFY, Action.REMOVE}
     refuse_dangerous(plan, [])
+
+
+def test_the_refusal_says_whether_the_plan_the_change_set_or_both_saw_it() -> None:
+    # GIVEN a plan that replaces A and removes B, and a change set that replaces A and C, and
+    # replaces B conditionally rather than removing it
+    plan = Plan(
+        changes=(
+            ResourceChange("A", "AWS::S3::Bucket", Action.MODIFY, Replacement.YES),
+            ResourceChange("B", "AWS::S3::Bucket", Action.REMOVE),
+        )
+    )
+    change_set = (
+        ResourceChange("A", "AWS::S3::Bucket", Action.MODIFY, Replacement.YES),
+        ResourceChange("B", "AWS::S3::Bucket", Action.MODIFY, Replacement.CONDITIONAL),
+        ResourceChange("C", "AWS::KMS::Key", Action.MODIFY, Replacement.YES),
+        ResourceChange("D", "AWS::SQS::Queue", Action.MODIFY, Replacement.YES),
+    )
+    with pytest.raises(CliError) as error:
+        refuse_dangerous(plan, (), change_set)
+    # THEN each stateful one is named once, with who said so; the queue is not stateful
+    assert str(error.value) == (
+        "refusing to replace or delete stateful resources: "
+        "A (AWS::S3::Bucket, modify, replacement yes) by plan and change set, "
+        "B (AWS::S3::Bucket, remove by plan; modify, replacement conditional by change set), "
+        "C (AWS::KMS::Key, modify, replacement yes) by change set; "
+        "if that is intended, repeat with --allow-replace <logical id> for each"
+    )
+    assert error.value.code is ExitCode.REFUSED
+    # AND what is allowed is allowed whoever saw it
+    refuse_dangerous(plan, ("A", "B", "C"), change_set)

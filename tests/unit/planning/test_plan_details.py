@@ -65,7 +65,7 @@ def test_a_replacement_cascades_through_any_reference(reference: dict[str, Any])
     plan = compute_plan(template(Subnets=group("a"), Db=cluster), template(Subnets=group("b"), Db=cluster))
     changes = {c.logical_id: c for c in plan.changes}
     assert changes["Db"] == ResourceChange(
-        "Db", "AWS::RDS::DBCluster", Action.MODIFY, Replacement.CONDITIONAL, retained=True
+        "Db", "AWS::RDS::DBCluster", Action.MODIFY, Replacement.CONDITIONAL, ("DBSubnetGroupName",), True
     )
     assert changes["Subnets"].replacement is Replacement.YES
 
@@ -81,13 +81,48 @@ def test_a_cascade_goes_on_through_every_level() -> None:
     assert replacements == {"A": Replacement.YES, "B": Replacement.CONDITIONAL, "C": Replacement.CONDITIONAL}
 
 
-def test_a_mutable_reference_does_not_cascade() -> None:
+def test_a_mutable_reference_to_a_replaced_resource_is_an_in_place_modification() -> None:
+    # GIVEN a cluster that names a subnet group only in a tag (a property updated in place)
     cluster = {
         "Type": "AWS::RDS::DBCluster",
         "Properties": {"Tags": [{"Key": "k", "Value": {"Ref": "Subnets"}}]},
     }
+    # WHEN the group is replaced
     plan = compute_plan(template(Subnets=group("a"), Db=cluster), template(Subnets=group("b"), Db=cluster))
-    assert [c.logical_id for c in plan.changes] == ["Subnets"]
+    # THEN the cluster receives the new group's name in place: modified, not replaced, not dangerous
+    changes = {c.logical_id: c for c in plan.changes}
+    assert changes["Db"] == ResourceChange("Db", "AWS::RDS::DBCluster", Action.MODIFY, properties=("Tags",))
+    assert changes["Subnets"].replacement is Replacement.YES
+    assert not plan.dangerous
+
+
+def test_an_in_place_modification_does_not_cascade_further() -> None:
+    # GIVEN A replaced, B referring to A mutably, C referring to B immutably
+    b = {"Type": "AWS::SQS::Queue", "Properties": {"Tags": [{"Key": "k", "Value": {"Ref": "A"}}]}}
+    c = {"Type": "AWS::RDS::DBSubnetGroup", "Properties": {"DBSubnetGroupName": {"Ref": "B"}}}
+    plan = compute_plan(template(A=group("a"), B=b, C=c), template(A=group("b"), B=b, C=c))
+    # THEN B keeps its physical id (an in-place update), so C does not change at all
+    assert {ch.logical_id: ch.replacement for ch in plan.changes} == {
+        "A": Replacement.YES,
+        "B": Replacement.NO,
+    }
+
+
+def test_a_direct_change_and_a_reference_are_both_listed() -> None:
+    # GIVEN a cluster whose tags change and whose subnet group (create-only) is replaced
+    old_cluster = {"Type": "AWS::RDS::DBCluster", "Properties": {"DBSubnetGroupName": {"Ref": "Subnets"}}}
+    new_cluster = {"Type": "AWS::RDS::DBCluster", "Properties": {**old_cluster["Properties"], "Tags": []}}
+    plan = compute_plan(
+        template(Subnets=group("a"), Db=old_cluster), template(Subnets=group("b"), Db=new_cluster)
+    )
+    db = {c.logical_id: c for c in plan.changes}["Db"]
+    assert (db.replacement, db.properties) == (Replacement.CONDITIONAL, ("DBSubnetGroupName", "Tags"))
+
+
+def test_a_new_resource_that_refers_to_a_replaced_one_is_added() -> None:
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {"Tags": [{"Key": "k", "Value": {"Ref": "Subnets"}}]}}
+    plan = compute_plan(template(Subnets=group("a")), template(Subnets=group("b"), Q=queue))
+    assert {c.logical_id: c.action for c in plan.changes} == {"Q": Action.ADD, "Subnets": Action.MODIFY}
 
 
 def test_a_modification_records_the_changed_properties_and_the_retention() -> None:
