@@ -727,7 +727,7 @@ class Observability(Construct):
         self._row("Ork processor", "The design-file Lambda and its failure queue.", alarms, graphs)
 
     def _database_rotation(self, function: lambda_.IFunction) -> None:
-        errors = function.metric_errors(period=self._thresholds.period, statistic="Sum", label="Errors")
+        errors = function.metric_errors(period=self._thresholds.period, statistic="Sum")
         alarm = self._alarm(
             key="database-login-rotation-errors",
             surface=DATABASE,
@@ -856,10 +856,17 @@ def _validate(props: ObservabilityProps) -> None:
             f"Observability app names must be distinct and not {', '.join(sorted(reserved))}: "
             f"{', '.join(names)}"
         )
-    if not (props.load_balancer or props.distribution or props.apps or props.database or props.ork_processor):
+    if not (
+        props.load_balancer
+        or props.distribution
+        or props.apps
+        or props.database
+        or props.ork_processor
+        or props.database_rotation
+    ):
         raise ValueError(
             "Observability has nothing to watch: give at least one of load_balancer, distribution, apps, "
-            "database or ork_processor"
+            "database, ork_processor or database_rotation"
         )
     _validate_thresholds(props.thresholds)
 

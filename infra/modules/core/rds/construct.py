@@ -335,7 +335,9 @@ class Database(Construct):
             )
         )
         self.master_secret.grant_read(function)
-        self.key.grant_encrypt_decrypt(function)
+        # Decrypt reads the secrets; GenerateDataKey encrypts testSecret's short-lived secret, which
+        # Secrets Manager asks KMS for on the caller's behalf when the secret uses this key.
+        self.key.grant(function, "kms:Decrypt", "kms:GenerateDataKey")
         for name, secret in self.consumer_secrets.items():
             secret.grant_read(function)
             secret.grant_write(function)
@@ -357,8 +359,13 @@ class Database(Construct):
                 ),
                 rotate_immediately_on_update=False,
             )
-            schedule.node.add_dependency(self.bootstrap, function, role)
-            permission = function.node.try_find_child(permission_id)
-            if permission is not None:
-                schedule.node.add_dependency(permission)
+            # Secrets Manager checks that it may invoke the function, and the function needs its
+            # policy and the consumers' databases, before a schedule is accepted.
+            schedule.node.add_dependency(self.bootstrap)
+            for dependency in (
+                function.node.try_find_child(permission_id),
+                role.node.try_find_child("DefaultPolicy"),
+            ):
+                if dependency is not None:
+                    schedule.node.add_dependency(dependency)
         return function
