@@ -7,6 +7,7 @@ def install() -> None:
     """Fix moto's CloudFormation engine, policy conditions, S3 events to Lambda, ECS's RunTask and
     EventBridge's TestEventPattern, then register our resource models."""
     from emulator import cfn, ecs, engine, events, policy, s3_events
+    from emulator.cfn import secretsmanager as cfn_secretsmanager
 
     engine.install()
     ecs.install()
@@ -14,3 +15,4 @@ def install() -> None:
     policy.install()
     s3_events.install()
     cfn.register()
+    cfn_secretsmanager.install_rotation()

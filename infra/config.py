@@ -199,6 +199,13 @@ class AuroraSettings(_Model):
     backup_retention_days: int = Field(7, ge=7, le=35, description="Automated backup retention, 7-35 days.")
     readers: int = Field(0, ge=0, le=3, description="Serverless v2 readers besides the writer (fail-over).")
     deletion_protection: bool = Field(True, description="Refuse deletion of the cluster.")
+    consumer_rotation_days: int = Field(
+        30,
+        ge=7,
+        le=365,
+        description="Days between rotations of each consumer login (alternating users); a login a task "
+        "started with stays valid at least this long, so tasks must be replaced within it (7-365).",
+    )
 
     @field_validator("engine_version")
     @classmethod

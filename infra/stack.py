@@ -124,6 +124,7 @@ class PlatformStack(Stack):
                 log_retention=retention(config.log_retention_days),
                 secret_name_prefix=f"blog/{config.name}/database",
                 log_encryption_key=logs_key,
+                consumer_rotation=Duration.days(config.aurora.consumer_rotation_days),
             ),
         )
         self.secrets = ExternalSecrets(
@@ -293,6 +294,7 @@ class PlatformStack(Stack):
                 ),
                 database=self.database.cluster,
                 database_max_capacity=config.aurora.max_capacity,
+                database_rotation=self.database.rotation_function,
                 ork_processor=self.ork_processor,
                 dashboard=config.observability.dashboard,
             ),

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ class SecretSpec:
     """JSON keys that ECS injects into a task definition's container (`secrets` with a JSON key)."""
     empty_at_creation: tuple[str, ...] = ()
     """JSON keys the secret is created with as empty strings (its placeholder's)."""
+    rotation_days: int | None = None
+    """Days between rotations when the template gives the secret a rotation schedule."""
 
     @property
     def has_placeholder(self) -> bool:
@@ -80,6 +83,10 @@ class SecretState:
     placeholder: str
     """`yes`, `no`, `no (generated)`, `no (managed by RDS)`, `unknown (no read access)` or `missing`."""
     last_changed: str
+    last_rotated: str = "-"
+    next_rotation: str = "-"
+    rotation: str = "-"
+    """`every N days`, `managed by RDS`, `off`, or `-` when unknown."""
 
     @property
     def breaks_tasks(self) -> bool:
@@ -93,6 +100,9 @@ class SecretState:
             "description": self.spec.description,
             "placeholder": self.placeholder,
             "last_changed": self.last_changed,
+            "rotation": self.rotation,
+            "last_rotated": self.last_rotated,
+            "next_rotation": self.next_rotation,
             "consumers": list(self.spec.consumers),
             "settable": self.spec.has_placeholder,
             "empty_in_tasks": list(self.spec.empty_in_tasks) if self.breaks_tasks else [],
@@ -171,10 +181,24 @@ def _consumers(template: dict[str, Any], target: tuple[str, str]) -> tuple[str, 
     return tuple(dict.fromkeys(found))
 
 
+def _rotation_days(resources: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Days between rotations of each secret (by logical id) that a RotationSchedule names."""
+    days: dict[str, int] = {}
+    for resource in resources.values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::SecretsManager::RotationSchedule":
+            after = (props.get("RotationRules") or {}).get("AutomaticallyAfterDays")
+            for logical_id, _ in _references(props.get("SecretId")):
+                if isinstance(after, int):
+                    days[logical_id] = after
+    return days
+
+
 def secret_specs(template: dict[str, Any]) -> list[SecretSpec]:
     """Every secret of the template, and the RDS-managed master secret of each cluster."""
     specs = []
     resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+    rotations = _rotation_days(resources)
     for logical_id, resource in resources.items():
         props = resource.get("Properties", {})
         if resource.get("Type") == "AWS::SecretsManager::Secret":
@@ -200,6 +224,7 @@ def secret_specs(template: dict[str, Any]) -> list[SecretSpec]:
                     consumers=_consumers(template, (logical_id, "")),
                     injected_keys=_injected_keys(template, logical_id),
                     empty_at_creation=empty,
+                    rotation_days=rotations.get(logical_id),
                 )
             )
         elif resource.get("Type") == "AWS::RDS::DBCluster" and str(props.get("ManageMasterUserPassword")) in (
@@ -281,14 +306,30 @@ def secret_states(target: Target, stack_name: str, specs: list[SecretSpec]) -> I
             yield SecretState(spec, arn, "missing" if "NotFound" in code else f"unknown ({code})", "-")
             continue
         changed = described.get("LastChangedDate") or described.get("CreatedDate")
-        last_changed = changed.isoformat(timespec="seconds") if hasattr(changed, "isoformat") else "-"
+        last_changed = _date(changed)
+        rotation = (
+            "managed by RDS"
+            if spec.managed_by_rds
+            else f"every {described['RotationRules'].get('AutomaticallyAfterDays')} days"
+            if described.get("RotationEnabled") and described.get("RotationRules")
+            else "off"
+        )
+        rotated = {
+            "last_rotated": _date(described.get("LastRotatedDate")),
+            "next_rotation": _date(described.get("NextRotationDate")),
+            "rotation": rotation,
+        }
         if spec.managed_by_rds:
             placeholder = "no (managed by RDS)"
         elif not spec.has_placeholder:
             placeholder = "no (generated)"
         else:
             placeholder = holds_placeholder(client, arn)
-        yield SecretState(spec, arn, placeholder, last_changed)
+        yield SecretState(spec, arn, placeholder, last_changed, **rotated)
+
+
+def _date(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else "-"
 
 
 def _template(config: EnvConfig) -> dict[str, Any]:
@@ -314,7 +355,8 @@ def secrets_group() -> None:
 @json_option
 def status_command(env: str, as_json: bool) -> None:
     """Every secret the platform defines: whether it still holds its placeholder, when it last changed,
-    and who consumes it. Never prints a secret value.
+    how it rotates, when it last rotated and when it next will, and who consumes it. Never prints a
+    secret value.
 
     Looking for the placeholder reads the secret's value (secretsmanager:GetSecretValue); without that
     permission the column says so. Exits 0.
@@ -328,7 +370,16 @@ def status_command(env: str, as_json: bool) -> None:
         click.echo(json.dumps([state.to_json() for state in states], indent=2))
         return
     table = Table(title=f"Secrets of {config.stack_name} on {target.description}", title_justify="left")
-    for column in ("Secret", "Placeholder", "Last changed", "Consumers", "Description"):
+    for column in (
+        "Secret",
+        "Placeholder",
+        "Last changed",
+        "Rotation",
+        "Last rotated",
+        "Next rotation",
+        "Consumers",
+        "Description",
+    ):
         table.add_column(column, overflow="fold")
     for state in states:
         style = "bold red" if state.placeholder in ("yes", "missing") else None
@@ -339,6 +390,9 @@ def status_command(env: str, as_json: bool) -> None:
             state.spec.name,
             placeholder,
             state.last_changed,
+            state.rotation,
+            state.last_rotated,
+            state.next_rotation,
             "\n".join(state.spec.consumers) or "-",
             state.spec.description,
             style=style,
@@ -466,3 +520,85 @@ def set_command(name: str, env: str, from_env: str | None) -> None:
             f"infra/envs/{config.name}/config.toml and deploy (blog-infra deploy --env {config.name})."
         )
     sys.stdout.flush()
+
+
+ROTATE_TIMEOUT = 300.0
+_POLL = 5.0
+
+
+def _find_rotating(specs: list[SecretSpec], name: str) -> SecretSpec:
+    rotating = [s for s in specs if s.rotation_days]
+    exact = [s for s in rotating if s.name == name]
+    matches = exact or [s for s in rotating if s.name.rsplit("/", 1)[-1] == name]
+    if len(matches) != 1:
+        names = ", ".join(s.name for s in rotating) or "none"
+        reason = "is ambiguous" if matches else "is not a secret the platform rotates"
+        raise BadInput(f"{name!r} {reason}; the secrets with a rotation schedule are: {names}")
+    return matches[0]
+
+
+def _pending_done(client: Any, arn: str, version: str) -> bool:
+    stages = client.describe_secret(SecretId=arn).get("VersionIdsToStages") or {}
+    return "AWSCURRENT" in stages.get(version, [])
+
+
+@secrets_group.command("rotate")
+@click.argument("name")
+@env_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, 3600),
+    default=ROTATE_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for the rotation to finish (0: start it and return).",
+)
+def rotate_command(name: str, env: str, timeout: float) -> None:
+    """Rotate a secret now (RotateSecret), then wait until its new version is current.
+
+    For a database consumer login the rotation function moves the secret to the consumer's other
+    login with a new password; the login handed out before stays valid until the next rotation, so
+    running tasks keep working. NAME is the secret's name or its last part (backstage). Exits 0 once
+    the new version is current, 1 when the rotation failed or did not finish in time.
+
+    The local emulator runs no Lambda code and has no PostgreSQL behind its Aurora cluster: it
+    refuses the rotation, changes nothing, and this command says so (exit 5).
+
+    Example: blog-infra secrets rotate backstage --env prod
+    """
+    config, target = _deployed_target(env)
+    spec = _find_rotating(secret_specs(_template(config)), name)
+    arn = _physical_ids(target, config.stack_name).get(spec.logical_id)
+    if not arn:
+        raise Unavailable(f"{spec.name} is not deployed in {config.stack_name} on {target.description}")
+    client = target.client("secretsmanager")
+    try:
+        answer = client.rotate_secret(SecretId=arn)
+    except _AWS_ERRORS as exc:
+        message = exc.response.get("Error", {}).get("Message", "") if hasattr(exc, "response") else ""
+        if target.endpoint and "runs no Lambda code" in message:
+            raise Unavailable(
+                f"{spec.name} was not rotated: {target.description} runs no Lambda code and has no "
+                "PostgreSQL behind its Aurora cluster, so no rotation function can run there; it is "
+                "unchanged "
+                f"and its schedule (every {spec.rotation_days} days) is recorded: blog-infra secrets status "
+                f"--env {config.name}"
+            ) from None
+        raise CliError(f"could not rotate {spec.name}: {_error_code(exc)}: {message}".rstrip(": ")) from None
+    version = str(answer.get("VersionId", ""))
+    if timeout == 0 or not version:
+        render.console.print(f"Rotation of {spec.name} started (version {version or '?'}).")
+        return
+    deadline = time.monotonic() + timeout
+    with render.err_console.status(f"Rotating {spec.name} (version {version})..."):
+        while not _pending_done(client, arn, version):
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"the rotation of {spec.name} did not finish within {timeout:g} s: its current version "
+                    "is unchanged; the rotation function's log group names the failing step "
+                    "(the database-login-rotation-errors alarm fires on it)"
+                )
+            time.sleep(_POLL)
+    render.console.print(
+        f"Rotated {spec.name}: version {version} is current; the value is not shown. Tasks started "
+        "before keep their login, which stays valid until the next rotation."
+    )

@@ -1,15 +1,20 @@
 """Secrets Manager: ``Secret``, ``SecretTargetAttachment``, ``RotationSchedule``, ``ResourcePolicy``.
 
-moto has the API but no CloudFormation models for any of them.
+moto has the API but no CloudFormation models for any of them. ``install_rotation`` also makes
+RotateSecret refuse, with an explanation, to rotate a secret through a Lambda function: moto would
+invoke the function in Docker, which is not here, and then make an empty version current.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from typing import Any
 
 from moto.core.common_models import CloudFormationModel
 from moto.moto_api._internal import mock_random
+from moto.secretsmanager.exceptions import InvalidRequestException
 from moto.secretsmanager.models import FakeSecret, SecretsManagerBackend, secretsmanager_backends
 from moto.secretsmanager.utils import random_password
 
@@ -241,8 +246,9 @@ def _engine_family(engine: str) -> str:
 
 
 class RotationSchedule(Resource, CloudFormationModel):
-    """``AWS::SecretsManager::RotationSchedule``: recorded on the secret (DescribeSecret shows it);
-    no rotation runs, because nothing runs Lambda code here. Ref gives the secret ARN."""
+    """``AWS::SecretsManager::RotationSchedule``: recorded on the secret (DescribeSecret shows
+    RotationEnabled, RotationLambdaARN, RotationRules and NextRotationDate); no rotation runs, because
+    nothing runs Lambda code here (see ``install_rotation``). Ref gives the secret ARN."""
 
     @staticmethod
     def cloudformation_name_type() -> str:
@@ -281,6 +287,10 @@ class RotationSchedule(Resource, CloudFormationModel):
         secret.rotation_enabled = True
         secret.rotation_lambda_arn = str(lambda_arn)
         secret.auto_rotate_after_days = as_int(rules.get("AutomaticallyAfterDays"), 0) or 0
+        if secret.auto_rotate_after_days and secret.next_rotation_date is None:
+            # AWS schedules the first rotation one interval after the schedule is set (without
+            # RotateImmediatelyOnUpdate, nothing rotates before), and shows it as NextRotationDate.
+            secret.next_rotation_date = int(time.time()) + secret.auto_rotate_after_days * 86400
         return str(secret.arn)
 
     def update_properties(self, properties: dict[str, Any], new_resource_name: str) -> Resource:
@@ -338,3 +348,30 @@ class ResourcePolicy(Resource, CloudFormationModel):
         backend = _backend(self.account_id, self.region_name)
         if self.physical_id in backend.secrets:
             backend.delete_resource_policy(self.physical_id)
+
+
+NO_LAMBDA_ROTATION = (
+    "the local emulator runs no Lambda code, so it cannot run the rotation function {function} of {secret}; "
+    "the secret is unchanged (its schedule is recorded: DescribeSecret). Rotation runs on AWS."
+)
+
+
+def install_rotation() -> None:
+    """Make RotateSecret refuse a rotation through a Lambda function, leaving the secret unchanged;
+    idempotent. A rotation without a function (moto's own shortcut) is left as moto does it."""
+    original = SecretsManagerBackend.rotate_secret
+    if getattr(original, "emulator_refuses_lambda", False):
+        return
+
+    @functools.wraps(original)
+    def rotate_secret(self: SecretsManagerBackend, secret_id: str, *args: Any, **kwargs: Any) -> str:
+        function = kwargs.get("rotation_lambda_arn") or (args[1] if len(args) > 1 else None)
+        if not function and self._is_valid_identifier(secret_id):
+            function = getattr(self.secrets[secret_id], "rotation_lambda_arn", None)
+        if function:
+            raise InvalidRequestException(NO_LAMBDA_ROTATION.format(function=function, secret=secret_id))
+        result: str = original(self, secret_id, *args, **kwargs)
+        return result
+
+    rotate_secret.emulator_refuses_lambda = True  # type: ignore[attr-defined]
+    SecretsManagerBackend.rotate_secret = rotate_secret  # type: ignore[method-assign]

@@ -514,3 +514,29 @@ def test_removal_policy_reaches_the_key() -> None:
         ),
     )
     Template.from_stack(stack).has_resource("AWS::KMS::Key", {"DeletionPolicy": "Delete"})
+
+
+def test_a_failed_login_rotation_step_alarms_the_topic() -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    # GIVEN the database logins' rotation function
+    stack = new_stack()
+    function = lambda_.Function.from_function_name(stack, "Rotation", "blog-test-rotation")
+
+    # WHEN observability watches it
+    module = Observability(
+        stack, "Obs", props=ObservabilityProps(name_prefix="blog-test", database_rotation=function)
+    )
+
+    # THEN one error in one period fires an alarm that notifies the topic, and the runbook lists it
+    (alarm,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values()
+    props = alarm["Properties"]
+    assert props["AlarmName"] == "blog-test-database-login-rotation-errors"
+    assert (props["MetricName"], props["Namespace"], props["Statistic"]) == ("Errors", "AWS/Lambda", "Sum")
+    ((dimension,),) = [props["Dimensions"]]
+    assert dimension["Name"] == "FunctionName"
+    assert stack.resolve(function.function_name) == dimension["Value"]
+    assert (props["Threshold"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (1, 1, 1)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["AlarmActions"] == props["OKActions"] == [{"Ref": "AlertsTopic"}]
+    assert [record.key for record in module.alarms] == ["database-login-rotation-errors"]

@@ -206,3 +206,111 @@ def test_bootstrap_logs_are_encrypted_with_the_given_key() -> None:
     ] == [
         {"Fn::GetAtt": [stack.resolve(key.node.default_child.logical_id), "Arn"]}  # type: ignore[union-attr]
     ]
+
+
+def rotation_function(template: Template) -> tuple[str, dict[str, Any]]:
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "rotation.on_rotate"}}
+    )
+    ((logical_id, function),) = functions.items()
+    return logical_id, function
+
+
+@pytest.mark.parametrize("consumer", ["backstage", "prefect", "pipelines"])
+def test_each_consumer_secret_rotates_on_its_schedule_through_our_function(
+    template: Template, consumer: str
+) -> None:
+    function_id, _ = rotation_function(template)
+    schedules = [
+        s["Properties"]
+        for s in template.find_resources("AWS::SecretsManager::RotationSchedule").values()
+        if s["Properties"]["SecretId"] == {"Ref": f"Database{consumer.capitalize()}Secret"}
+    ]
+    assert schedules == [
+        {
+            "SecretId": {"Ref": f"Database{consumer.capitalize()}Secret"},
+            "RotationLambdaARN": {"Fn::GetAtt": [function_id, "Arn"]},
+            "RotationRules": {"AutomaticallyAfterDays": 30},
+            "RotateImmediatelyOnUpdate": False,
+        }
+    ]
+    permissions = [
+        p["Properties"]
+        for p in template.find_resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        and p["Properties"]["SourceArn"] == {"Ref": f"Database{consumer.capitalize()}Secret"}
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+            "Principal": "secretsmanager.amazonaws.com",
+            "SourceAccount": "123456789012",
+            "SourceArn": {"Ref": f"Database{consumer.capitalize()}Secret"},
+        }
+    ]
+
+
+def test_rotation_schedule_follows_the_props() -> None:
+    template = database_template(consumer_rotation=Duration.days(90))
+    days = {
+        s["Properties"]["RotationRules"]["AutomaticallyAfterDays"]
+        for s in template.find_resources("AWS::SecretsManager::RotationSchedule").values()
+    }
+    assert days == {90}
+    for bad in (Duration.days(3), Duration.days(400), Duration.hours(36 * 24 + 1)):
+        with pytest.raises(ValueError, match="consumer_rotation must be whole days from 7 to 365"):
+            database_template(consumer_rotation=bad)
+
+
+def test_rotation_function_is_least_privileged_and_alone(template: Template) -> None:
+    _, function = rotation_function(template)
+    props = function["Properties"]
+    assert props["ReservedConcurrentExecutions"] == 3
+    assert props["Code"] == next(
+        f["Properties"]["Code"]
+        for f in template.find_resources("AWS::Lambda::Function").values()
+        if f["Properties"].get("Handler") == "handler.on_event"
+    ), "the rotation ships in the bootstrap's asset, whose SQL it imports"
+    assert "VpcConfig" not in props
+    assert set(props["Environment"]["Variables"]) == {
+        "CLUSTER_ARN",
+        "MASTER_SECRET_ARN",
+        "KMS_KEY_ID",
+        "CHECK_SECRET_PREFIX",
+        "CONSUMERS",
+    }
+    assert props["Environment"]["Variables"]["CHECK_SECRET_PREFIX"] == "blog/test/database/rotation-check/"
+    role_id = props["Role"]["Fn::GetAtt"][0]
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    statements = [s for statement_list in policies for s in statement_list]
+    wildcard = [s for s in statements if s["Resource"] == "*"]
+    assert wildcard == [
+        {
+            "Action": "secretsmanager:GetRandomPassword",
+            "Effect": "Allow",
+            "Resource": "*",
+            "Sid": "GeneratePasswords",
+        }
+    ]
+    checks = next(s for s in statements if s.get("Sid") == "ShortLivedLoginChecks")
+    assert checks["Action"] == [
+        "secretsmanager:CreateSecret",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:GetSecretValue",
+    ]
+    assert checks["Resource"]["Fn::Join"][1][-1].endswith(":secret:blog/test/database/rotation-check/*")
+    actions = {
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert "secretsmanager:UpdateSecretVersionStage" in actions
+    assert not any(a.endswith(":*") for a in actions)
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    assert [i for i in groups if i.startswith("DatabaseRotationLogs")] != []
+    assert props["LoggingConfig"]["LogGroup"] == {
+        "Ref": next(i for i in groups if i.startswith("DatabaseRotationLogs"))
+    }

@@ -186,6 +186,8 @@ class ObservabilityProps:
     """Maximum ACU of `database`; required with it (the capacity-at-max alarm compares against it)."""
     ork_processor: FunctionMetrics | None = None
     """The ork processor (or `LambdaWithQueue(function, queue)`): errors, throttles, failure queue."""
+    database_rotation: lambda_.IFunction | None = None
+    """The rotation function of the database's consumer logins: any failed step is an alarm."""
     removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
     """What happens to the topic's KMS key when it leaves the stack."""
     dashboard: bool = True
@@ -274,6 +276,8 @@ class Observability(Construct):
             self._database(props.database, props.database_max_capacity)
         if props.ork_processor is not None:
             self._ork_processor(props.ork_processor)
+        if props.database_rotation is not None:
+            self._database_rotation(props.database_rotation)
 
     # --- alarms -----------------------------------------------------------------------------------
 
@@ -722,6 +726,31 @@ class Observability(Construct):
         ]
         self._row("Ork processor", "The design-file Lambda and its failure queue.", alarms, graphs)
 
+    def _database_rotation(self, function: lambda_.IFunction) -> None:
+        errors = function.metric_errors(period=self._thresholds.period, statistic="Sum")
+        alarm = self._alarm(
+            key="database-login-rotation-errors",
+            surface=DATABASE,
+            metric=errors,
+            threshold=1,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            meaning="A step of a consumer login's rotation failed; the secret keeps its current login "
+            "until a rotation succeeds.",
+            check_first="the rotation function's log group (it names the step and the secret), then "
+            "blog-infra secrets status; once fixed, blog-infra secrets rotate NAME.",
+            metric_summary="AWS/Lambda Errors of the rotation function (sum)",
+            threshold_summary=">= 1 error(s)",
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            missing_reason="no rotation, no invocations.",
+            sustained=False,
+        )
+        self._row(
+            "Database logins",
+            "Rotation of the consumer logins (alternating users).",
+            [alarm],
+            [_graph("Rotation errors", [errors])],
+        )
+
     # --- dashboard --------------------------------------------------------------------------------
 
     def _row(
@@ -827,10 +856,17 @@ def _validate(props: ObservabilityProps) -> None:
             f"Observability app names must be distinct and not {', '.join(sorted(reserved))}: "
             f"{', '.join(names)}"
         )
-    if not (props.load_balancer or props.distribution or props.apps or props.database or props.ork_processor):
+    if not (
+        props.load_balancer
+        or props.distribution
+        or props.apps
+        or props.database
+        or props.ork_processor
+        or props.database_rotation
+    ):
         raise ValueError(
             "Observability has nothing to watch: give at least one of load_balancer, distribution, apps, "
-            "database or ork_processor"
+            "database, ork_processor or database_rotation"
         )
     _validate_thresholds(props.thresholds)
 

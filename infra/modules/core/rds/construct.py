@@ -24,6 +24,10 @@ BOOTSTRAP_CODE = Path(__file__).resolve().parent / "bootstrap"
 DEFAULT_CONSUMERS = ("backstage", "prefect", "pipelines")
 MASTER_USERNAME = "blog_admin"
 DEFAULT_BACKUP_RETENTION = Duration.days(7)
+DEFAULT_CONSUMER_ROTATION = Duration.days(30)
+ROTATION_DAYS = (7, 365)
+ROTATION_CHECK_PREFIX = "rotation-check"
+"""testSecret's short-lived secrets are named `<secret_name_prefix>/rotation-check/<consumer>-<token>`."""
 ENHANCED_MONITORING_INTERVAL = Duration.seconds(60)
 BOOTSTRAP_RUNTIME = lambda_.Runtime.PYTHON_3_14
 LOG_RETENTION_FUNCTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
@@ -58,6 +62,9 @@ class DatabaseProps:
     """One database, login role and secret is made for each; the names are also the role names."""
     secret_name_prefix: str
     """Consumer secrets are named `<secret_name_prefix>/<consumer>`."""
+    consumer_rotation: Duration = DEFAULT_CONSUMER_ROTATION
+    """Each consumer secret is rotated this often (whole days, 7-365), alternating between the
+    consumer's two logins; a login handed to a task stays valid for at least this long."""
 
 
 class Database(Construct):
@@ -70,6 +77,11 @@ class Database(Construct):
             raise ValueError("Database min_capacity must not exceed max_capacity")
         if not props.consumers or len(set(props.consumers)) != len(props.consumers):
             raise ValueError("Database consumers must be a non-empty list of distinct names")
+        rotation_days = props.consumer_rotation.to_seconds() / 86400
+        if rotation_days != int(rotation_days) or not ROTATION_DAYS[0] <= rotation_days <= ROTATION_DAYS[1]:
+            raise ValueError(
+                f"Database consumer_rotation must be whole days from {ROTATION_DAYS[0]} to {ROTATION_DAYS[1]}"
+            )
         major = props.engine_version.split(".")[0]
 
         self.key = kms.Key(
@@ -146,6 +158,7 @@ class Database(Construct):
             name: self._consumer_secret(name, props) for name in props.consumers
         }
         self.bootstrap = self._bootstrap(props)
+        self.rotation_function = self._rotation(props)
 
     def _scope_log_retention(self) -> None:
         """CDK grants its log-retention function the retention actions on every log group; here it
@@ -247,3 +260,112 @@ class Database(Construct):
             *(c for c in self.cluster.node.find_all() if isinstance(c, rds.CfnDBInstance))
         )
         return resource
+
+    def _rotation(self, props: DatabaseProps) -> lambda_.Function:
+        """The consumer logins' rotation function and one schedule per consumer secret.
+
+        The function reaches Aurora as the bootstrap does (Data API as the master user, no VPC) and
+        ships in the same asset, importing the bootstrap's SQL. Secrets Manager may invoke it for
+        every consumer at once, so its reserved concurrency is the number of consumers.
+        """
+        stack = Stack.of(self)
+        cfn_cluster = self.cluster.node.default_child
+        assert isinstance(cfn_cluster, rds.CfnDBCluster)
+        log_group = logs.LogGroup(
+            self, "RotationLogs", retention=props.log_retention, encryption_key=props.log_encryption_key
+        )
+        role = iam.Role(
+            self,
+            "RotationRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Aurora consumer-login rotation: writes its own log group, rotates consumer secrets.",
+        )
+        log_group.grant_write(role)
+        check_prefix = f"{props.secret_name_prefix}/{ROTATION_CHECK_PREFIX}/"
+        function = lambda_.Function(
+            self,
+            "RotationFunction",
+            runtime=BOOTSTRAP_RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="rotation.on_rotate",
+            code=lambda_.Code.from_asset(str(BOOTSTRAP_CODE), exclude=["__pycache__", "*.pyc"]),
+            timeout=Duration.minutes(5),
+            memory_size=256,
+            description="Rotates the Aurora consumer logins (alternating users).",
+            role=role,
+            log_group=log_group,
+            reserved_concurrent_executions=len(self.consumer_secrets),
+            environment={
+                "CLUSTER_ARN": self.cluster.cluster_arn,
+                "MASTER_SECRET_ARN": cfn_cluster.attr_master_user_secret_secret_arn,
+                "KMS_KEY_ID": self.key.key_arn,
+                "CHECK_SECRET_PREFIX": check_prefix,
+                "CONSUMERS": stack.to_json_string(
+                    [
+                        {"SecretArn": secret.secret_arn, "Name": name, "Database": name, "Username": name}
+                        for name, secret in self.consumer_secrets.items()
+                    ]
+                ),
+            },
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["rds-data:ExecuteStatement"], resources=[self.cluster.cluster_arn])
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ShortLivedLoginChecks",
+                actions=[
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DeleteSecret",
+                ],
+                resources=[
+                    stack.format_arn(
+                        service="secretsmanager",
+                        resource="secret",
+                        resource_name=f"{check_prefix}*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="GeneratePasswords", actions=["secretsmanager:GetRandomPassword"], resources=["*"]
+            )
+        )
+        self.master_secret.grant_read(function)
+        # Decrypt reads the secrets; GenerateDataKey encrypts testSecret's short-lived secret, which
+        # Secrets Manager asks KMS for on the caller's behalf when the secret uses this key.
+        self.key.grant(function, "kms:Decrypt", "kms:GenerateDataKey")
+        for name, secret in self.consumer_secrets.items():
+            secret.grant_read(function)
+            secret.grant_write(function)
+            permission_id = f"{name.capitalize()}RotationInvoke"
+            function.add_permission(
+                permission_id,
+                principal=iam.ServicePrincipal("secretsmanager.amazonaws.com"),
+                action="lambda:InvokeFunction",
+                source_account=stack.account,
+                source_arn=secret.secret_arn,
+            )
+            schedule = secretsmanager.CfnRotationSchedule(
+                self,
+                f"{name.capitalize()}Rotation",
+                secret_id=secret.secret_arn,
+                rotation_lambda_arn=function.function_arn,
+                rotation_rules=secretsmanager.CfnRotationSchedule.RotationRulesProperty(
+                    automatically_after_days=int(props.consumer_rotation.to_seconds() // 86400)
+                ),
+                rotate_immediately_on_update=False,
+            )
+            # Secrets Manager checks that it may invoke the function, and the function needs its
+            # policy and the consumers' databases, before a schedule is accepted.
+            schedule.node.add_dependency(self.bootstrap)
+            for dependency in (
+                function.node.try_find_child(permission_id),
+                role.node.try_find_child("DefaultPolicy"),
+            ):
+                if dependency is not None:
+                    schedule.node.add_dependency(dependency)
+        return function

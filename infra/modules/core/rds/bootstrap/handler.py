@@ -6,8 +6,14 @@ function needs neither a VPC nor a PostgreSQL driver. Passwords never reach the 
 password is set as a SCRAM-SHA-256 verifier computed here, and neither passwords nor verifiers are
 logged or put in error messages.
 
-This file is deployed alone as the function's code (handler `handler.on_event`), so it imports
-nothing from the project.
+This directory is deployed alone as the code of two functions: the bootstrap (handler
+`handler.on_event`) and the rotation of the consumer logins (`rotation.on_rotate`, which imports this
+module as its sibling), so neither imports anything from the project.
+
+Each consumer has two logins (Secrets Manager's alternating-users strategy): `<username>`, which
+owns the consumer's database and every object in it, and `<username>_clone`, a member of it whose
+sessions start as it (`ALTER ROLE ... SET role`), so objects stay owned by one role whichever login
+created them. The consumer's secret names the login its password belongs to.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ ENGINE = "postgres"
 SCRAM_ITERATIONS = 4096
 SCRAM_SALT_BYTES = 16
 PHYSICAL_ID_PREFIX = "aurora-bootstrap:"
+CLONE_SUFFIX = "_clone"
+MAX_IDENTIFIER = 63
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _CONSUMER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
@@ -110,6 +118,30 @@ class Consumer:
             validate_identifier(value, f"consumer {self.name!r} {what}")
             if value in _RESERVED_NAMES or value.startswith(_RESERVED_PREFIXES):
                 raise ValueError(f"consumer {self.name!r} {what} {value!r} is reserved")
+        if len(self.username) + len(CLONE_SUFFIX) > MAX_IDENTIFIER or self.username.endswith(CLONE_SUFFIX):
+            raise ValueError(
+                f"consumer {self.name!r} username {self.username!r} must leave room for its second login "
+                f"{self.username + CLONE_SUFFIX!r} (at most {MAX_IDENTIFIER - len(CLONE_SUFFIX)} characters, "
+                f"not ending in {CLONE_SUFFIX!r})"
+            )
+
+    @property
+    def clone(self) -> str:
+        """The second login, which alternates with `username` at each rotation."""
+        return self.username + CLONE_SUFFIX
+
+    @property
+    def logins(self) -> tuple[str, str]:
+        """Both logins: `username` (the owner of the consumer's objects) and its clone."""
+        return (self.username, self.clone)
+
+    def other_login(self, login: str) -> str:
+        """The login a rotation moves to from `login`; ValueError if `login` is not one of the two."""
+        if login not in self.logins:
+            raise ValueError(
+                f"{login!r} is not a login of consumer {self.name!r} ({' or '.join(self.logins)})"
+            )
+        return self.clone if login == self.username else self.username
 
 
 @dataclass(frozen=True)
@@ -127,27 +159,21 @@ class Step:
     creates_database: bool = False
 
 
-def plan(consumer: Consumer, password_verifier: str) -> list[Step]:
-    """The idempotent steps that give `consumer` its role, database and schema, in order.
+def _ensure_login_role(role_name: str, create: str) -> str:
+    """A DO block that runs `create` when the role is missing and refuses it when it is privileged.
 
     SUPERUSER, REPLICATION and BYPASSRLS can only be changed by a true superuser, which the RDS master
-    user is not; so the role is created without them and an existing role holding them (or membership
-    of rds_superuser) is refused rather than altered. The master user is granted the consumer role so
-    that it may create and hand over objects owned by it (PostgreSQL 16+ requires SET on the new owner).
+    user is not; so a role holding them (or membership of rds_superuser) is refused, not altered.
     """
-    if not _VERIFIER.fullmatch(password_verifier):
-        raise ValueError("password_verifier must be a SCRAM-SHA-256 verifier, not a password")
-    role = quote_identifier(consumer.username)
-    role_name = quote_literal(consumer.username)
-    database = quote_identifier(consumer.database)
-    refusal = quote_literal(f'role "{consumer.username}" is privileged; refusing to manage it')
-    ensure_role = f"""DO $bootstrap$
+    name = quote_literal(role_name)
+    refusal = quote_literal(f'role "{role_name}" is privileged; refusing to manage it')
+    return f"""DO $bootstrap$
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {role_name}) THEN
-    CREATE ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {name}) THEN
+    {create};
   ELSIF EXISTS (
     SELECT FROM pg_catalog.pg_roles AS r
-    WHERE r.rolname = {role_name}
+    WHERE r.rolname = {name}
       AND (r.rolsuper OR r.rolreplication OR r.rolbypassrls OR EXISTS (
         SELECT FROM pg_catalog.pg_auth_members AS m
         JOIN pg_catalog.pg_roles AS g ON g.oid = m.roleid
@@ -157,12 +183,80 @@ BEGIN
   END IF;
 END
 $bootstrap$"""
+
+
+def _checked_verifier(password_verifier: str) -> str:
+    if not _VERIFIER.fullmatch(password_verifier):
+        raise ValueError("password_verifier must be a SCRAM-SHA-256 verifier, not a password")
+    return password_verifier
+
+
+def login_pair_plan(consumer: Consumer) -> list[Step]:
+    """The idempotent steps that give the consumer its second login, once its owner role and database
+    exist: `<username>_clone`, created without a password (it cannot log in until a rotation sets
+    one), NOINHERIT, a member of the owner role that it becomes at login, with CONNECT on the database.
+
+    NOINHERIT plus `SET role` means a clone session holds the owner's privileges only as the owner:
+    whatever it creates is owned by the owner role, and after `RESET ROLE` it can create nothing.
+    A role-level setting applies to new sessions only, which is why it is in place before the clone's
+    first password is set. Nothing here touches the owner login, so its sessions keep running.
+    """
+    owner = quote_identifier(consumer.username)
+    clone = quote_identifier(consumer.clone)
+    database = quote_identifier(consumer.database)
+    return [
+        Step(
+            "create the second login if missing",
+            _ensure_login_role(
+                consumer.clone,
+                f"CREATE ROLE {clone} WITH LOGIN NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD NULL",
+            ),
+        ),
+        Step(
+            "set the second login's attributes",
+            f"ALTER ROLE {clone} WITH LOGIN NOCREATEDB NOCREATEROLE NOINHERIT",
+        ),
+        Step("make the second login a member of the owner role", f"GRANT {owner} TO {clone}"),
+        Step(
+            "make the second login's sessions start as the owner role",
+            f"ALTER ROLE {clone} SET role TO {quote_literal(consumer.username)}",
+        ),
+        Step("grant CONNECT to the second login", f"GRANT CONNECT ON DATABASE {database} TO {clone}"),
+    ]
+
+
+def password_step(consumer: Consumer, login: str, password_verifier: str) -> Step:
+    """The statement that sets `login`'s password (one of the consumer's two logins) to a verifier."""
+    if login not in consumer.logins:
+        raise ValueError(f"{login!r} is not a login of consumer {consumer.name!r}")
+    return Step(
+        f"set the password of login {login}",
+        f"ALTER ROLE {quote_identifier(login)} WITH LOGIN "
+        f"PASSWORD {quote_literal(_checked_verifier(password_verifier))}",
+    )
+
+
+def plan(consumer: Consumer, password_verifier: str, login: str | None = None) -> list[Step]:
+    """The idempotent steps that give `consumer` its roles, database and schema, in order, and set
+    the password of `login` (default: the owner login) to `password_verifier`.
+
+    The owner role is created without SUPERUSER, REPLICATION or BYPASSRLS, and an existing role holding
+    them is refused (see `_ensure_login_role`). The master user is granted the owner role so that it
+    may create and hand over objects owned by it (PostgreSQL 16+ requires SET on the new owner).
+    """
+    login = consumer.username if login is None else login
+    password = password_step(consumer, login, password_verifier)
+    owner_password = f" PASSWORD {quote_literal(password_verifier)}" if login == consumer.username else ""
+    role = quote_identifier(consumer.username)
+    database = quote_identifier(consumer.database)
+    ensure_role = _ensure_login_role(
+        consumer.username, f"CREATE ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"
+    )
     return [
         Step("create the role if missing", ensure_role),
         Step(
-            "set the role's attributes and password",
-            f"ALTER ROLE {role} WITH LOGIN NOCREATEDB NOCREATEROLE NOINHERIT "
-            f"PASSWORD {quote_literal(password_verifier)}",
+            "set the role's attributes and password" if owner_password else "set the role's attributes",
+            f"ALTER ROLE {role} WITH LOGIN NOCREATEDB NOCREATEROLE NOINHERIT{owner_password}",
         ),
         Step("grant the role to the master user", f"GRANT {role} TO CURRENT_USER"),
         Step(
@@ -174,6 +268,8 @@ $bootstrap$"""
         Step("make the role own the database", f"ALTER DATABASE {database} OWNER TO {role}"),
         Step("revoke the database from PUBLIC", f"REVOKE ALL ON DATABASE {database} FROM PUBLIC"),
         Step("grant CONNECT to the role", f"GRANT CONNECT ON DATABASE {database} TO {role}"),
+        *login_pair_plan(consumer),
+        *([password] if login != consumer.username else []),
         Step(
             "make the role own schema public",
             f"ALTER SCHEMA public OWNER TO {role}",
@@ -325,17 +421,27 @@ def _run(
         ) from None
 
 
-def bootstrap(executor: Executor, consumers_with_passwords: Iterable[tuple[Consumer, str]]) -> list[str]:
-    """Bring every consumer's role, password, database and schema to the desired state.
+def bootstrap(
+    executor: Executor,
+    consumers_with_passwords: Iterable[tuple[Consumer, str]],
+    logins: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Bring every consumer's roles, password, database and schema to the desired state.
 
-    Idempotent: a second run changes nothing but the password verifier's salt. Returns the names of
-    the databases this run created.
+    The password is set on the login that `logins` names for the consumer (by consumer name; default
+    the owner login), the one its secret currently holds; the other login is left as it is, so that
+    credentials handed out before the last rotation keep working. Idempotent: a second run changes
+    nothing but the password verifier's salt. Returns the names of the databases this run created.
     """
     pairs = list(consumers_with_passwords)
+    chosen = dict(logins or {})
     for attribute in ("name", "database", "username"):
         values = [getattr(consumer, attribute) for consumer, _ in pairs]
         if len(set(values)) != len(values):
             raise BootstrapError(f"consumers must have distinct {attribute}s: {sorted(values)}")
+    roles = [login for consumer, _ in pairs for login in consumer.logins]
+    if len(set(roles)) != len(roles):
+        raise BootstrapError(f"consumers' logins must be distinct: {sorted(roles)}")
     created: list[str] = []
     for consumer, password in pairs:
         try:
@@ -343,8 +449,20 @@ def bootstrap(executor: Executor, consumers_with_passwords: Iterable[tuple[Consu
         except ValueError as error:
             raise BootstrapError(f"consumer {consumer.name!r}: unusable password: {error}") from None
         hidden = (password, verifier)
-        LOGGER.info("consumer %s: database %s, role %s", consumer.name, consumer.database, consumer.username)
-        for step in plan(consumer, verifier):
+        login = chosen.get(consumer.name, consumer.username)
+        if login not in consumer.logins:
+            raise BootstrapError(
+                f"consumer {consumer.name!r}: its secret names login {login!r}, not one of "
+                f"{' or '.join(consumer.logins)}"
+            )
+        LOGGER.info(
+            "consumer %s: database %s, owner %s, password of login %s",
+            consumer.name,
+            consumer.database,
+            consumer.username,
+            login,
+        )
+        for step in plan(consumer, verifier, login):
             if step.unless is not None and _run(executor, consumer, step, step.unless, hidden):
                 LOGGER.info("consumer %s: %s: already done", consumer.name, step.description)
                 continue
@@ -448,13 +566,21 @@ def _read_secret(secrets: SecretsClient, target: Target) -> dict[str, Any]:
     return value
 
 
+def secret_login(consumer: Consumer, value: Mapping[str, Any]) -> str:
+    """The login a consumer secret's value belongs to: its `username` when that is one of the
+    consumer's two logins (a rotated secret names either), else the owner login (a secret as CDK
+    generates it, before the bootstrap first wrote the connection fields)."""
+    username = value.get("username")
+    return username if isinstance(username, str) and username in consumer.logins else consumer.username
+
+
 def _write_connection(
-    secrets: SecretsClient, target: Target, current: Mapping[str, Any], host: str, port: int
+    secrets: SecretsClient, target: Target, current: Mapping[str, Any], host: str, port: int, login: str
 ) -> bool:
     consumer = target.consumer
     desired = {
         **current,
-        "username": consumer.username,
+        "username": login,
         "host": host,
         "port": port,
         "dbname": consumer.database,
@@ -503,13 +629,21 @@ def on_event(
         executor = DataApiExecutor(properties.cluster_arn, properties.master_secret_arn)
     LOGGER.info("%s: bootstrapping %d consumers", request, len(properties.targets))
     current = {target.consumer.name: _read_secret(secrets_client, target) for target in properties.targets}
+    by_name = {target.consumer.name: target for target in properties.targets}
+    logins = {name: secret_login(target.consumer, current[name]) for name, target in by_name.items()}
     created = bootstrap(
         executor,
         [(target.consumer, current[target.consumer.name]["password"]) for target in properties.targets],
+        logins,
     )
     for target in properties.targets:
         if _write_connection(
-            secrets_client, target, current[target.consumer.name], properties.host, properties.port
+            secrets_client,
+            target,
+            current[target.consumer.name],
+            properties.host,
+            properties.port,
+            logins[target.consumer.name],
         ):
             LOGGER.info("consumer %s: connection fields written to its secret", target.consumer.name)
     return {
