@@ -8,6 +8,7 @@ import click
 
 from blog_infra.commands.check import check_command
 from blog_infra.commands.cost import cost_command
+from blog_infra.commands.db import db_group
 from blog_infra.commands.dns import dns_group
 from blog_infra.commands.docs import docs_command
 from blog_infra.commands.local import local_group
@@ -49,6 +50,7 @@ for command in (
     docs_command,
     verify_command,
     secrets_group,
+    db_group,
 ):
     cli.add_command(command)
 
