@@ -487,17 +487,18 @@ def restore_command(env: str, snapshot_id: str | None, to_time: str | None, late
         scope = restore_scope(assembly.template())
     check_restore_plan(plan, scope)
     members = [str(m.get("DBInstanceIdentifier")) for m in cluster.get("DBClusterMembers") or []]
-    render.console.print(f"Restore of {config.stack_name}'s Aurora cluster from {source}.")
+    render.console.print(f"Restore of {config.stack_name}'s Aurora cluster from {source}.", soft_wrap=True)
     render.console.print(render.plan_table(plan))
     render.console.print(render.plan_summary(plan))
     render.console.print(
         f"Replaced: {', '.join(scope)}: a new, restored cluster and instances. The old cluster {current} "
         f"is kept (UpdateReplacePolicy Retain) with its data until you delete it; its instances "
         f"({', '.join(members) or 'none'}) are deleted. No other stateful resource is replaced or deleted. "
-        "The consumers' secrets, the outputs and the SSM contract follow the new cluster."
+        "The consumers' secrets, the outputs and the SSM contract follow the new cluster.",
+        soft_wrap=True,
     )
     if not yes:
-        render.console.print("Nothing changed. Repeat with --yes to restore.")
+        render.console.print("Nothing changed. Repeat with --yes to restore.", soft_wrap=True)
         return
 
     path = config_file(config.name)
@@ -506,11 +507,13 @@ def restore_command(env: str, snapshot_id: str | None, to_time: str | None, late
         operations.deploy(desired, target, allow_replace=scope)
     except CliError:
         path.write_text(previous, encoding="utf-8")
-        render.err_console.print(f"The restore was not recorded: {_shown(path)} is as it was.")
+        render.err_console.print(
+            f"The restore was not recorded: {_shown(path)} is as it was.", soft_wrap=True
+        )
         raise
     restored = deployed_cluster(target, desired)
     new_id, endpoint = restored["DBClusterIdentifier"], restored.get("Endpoint")
-    render.console.print(f"Restored: cluster {new_id} ({endpoint}) replaces {current}.")
+    render.console.print(f"Restored: cluster {new_id} ({endpoint}) replaces {current}.", soft_wrap=True)
     settings = ", ".join(f"{k} = {_toml(v)}" for k, v in fields.items() if v not in (None, False))
     render.console.print(
         f"Recorded in {_shown(path)} ({settings}): "
@@ -518,5 +521,6 @@ def restore_command(env: str, snapshot_id: str | None, to_time: str | None, late
         f"replace the restored cluster). When the old cluster is no longer needed: aws rds "
         f"modify-db-cluster --db-cluster-identifier {current} --no-deletion-protection --apply-immediately; "
         f"aws rds delete-db-cluster --db-cluster-identifier {current} --final-db-snapshot-identifier "
-        f"{current}-final"
+        f"{current}-final",
+        soft_wrap=True,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -588,6 +589,7 @@ def _bootstrap_handler() -> ModuleType:
     if module_spec is None or module_spec.loader is None:
         raise ResourceError(f"cannot load {path}")
     module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module  # dataclasses look their module up there
     module_spec.loader.exec_module(module)
     return module
 
