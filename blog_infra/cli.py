@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "check": (
         "blog_infra.commands.check:check_command",
-        "Run cdk-nag, the Control Tower controls (cfn-guard), cfn-lint and checkov on ENV's templates.",
+        "Run the five safety gates on ENV's templates.",
     ),
     "cost": (
         "blog_infra.commands.cost:cost_command",
@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "secrets": (
         "blog_infra.commands.secrets:secrets_group",
         "The platform's secrets: which still hold placeholders, and setting their real values.",
+    ),
+    "db": (
+        "blog_infra.commands.db:db_group",
+        "The shared Aurora cluster: manual snapshots, and restore from a snapshot or a point in time.",
     ),
 }
 """Each command: where it is defined, and the summary `blog-infra --help` lists (its docstring's first

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -227,6 +228,31 @@ class AuroraSettings(_Model):
             raise ValueError(
                 f"min_capacity ({self.min_capacity}) must not exceed max_capacity ({self.max_capacity})"
             )
+        return self
+
+    # The restore source (`blog-infra db restore` records it). CloudFormation restores the cluster only
+    # when it creates it; a later deploy that drops these would replace the restored cluster with an
+    # empty one, so they stay set while that cluster lives (AWS::RDS::DBCluster SnapshotIdentifier docs).
+    restore_snapshot: str | None = Field(
+        None, min_length=1, description="Snapshot the cluster was restored from; keep it set afterwards."
+    )
+    restore_source_cluster: str | None = Field(
+        None, min_length=1, description="Cluster restored from to a point in time; keep it set afterwards."
+    )
+    restore_to_time: datetime | None = Field(None, description="That point in time (with its UTC offset).")
+    restore_latest: bool = Field(False, description="That point in time was the latest restorable one.")
+
+    @model_validator(mode="after")
+    def _one_restore_source(self) -> Self:
+        if self.restore_snapshot is not None and self.restore_source_cluster is not None:
+            raise ValueError("restore_snapshot and restore_source_cluster exclude each other: keep one")
+        timed = int(self.restore_to_time is not None) + int(self.restore_latest)
+        if self.restore_source_cluster is not None and timed != 1:
+            raise ValueError("restore_source_cluster needs exactly one of restore_to_time, restore_latest")
+        if self.restore_source_cluster is None and timed:
+            raise ValueError("restore_to_time and restore_latest need restore_source_cluster")
+        if self.restore_to_time is not None and self.restore_to_time.utcoffset() is None:
+            raise ValueError("restore_to_time needs its UTC offset, e.g. 2025-05-01T12:00:00Z")
         return self
 
 

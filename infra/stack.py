@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from aws_cdk import Duration, Environment, Stack, Token
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_ec2 as ec2
@@ -22,7 +24,7 @@ from infra.modules.core.iam_runtime.construct import RuntimeRoles, RuntimeRolesP
 from infra.modules.core.log_encryption.construct import LogEncryption
 from infra.modules.core.network.construct import Network, NetworkProps
 from infra.modules.core.observability.construct import AppSurface, Observability, ObservabilityProps
-from infra.modules.core.rds.construct import Database, DatabaseProps
+from infra.modules.core.rds.construct import ClusterRestore, Database, DatabaseProps
 from infra.modules.core.s3_data.construct import DataBucket, S3Data, S3DataProps
 from infra.modules.core.secrets.construct import ExternalSecrets, SecretsProps
 from infra.ownership import component_tags
@@ -125,6 +127,7 @@ class PlatformStack(Stack):
                 secret_name_prefix=f"blog/{config.name}/database",
                 log_encryption_key=logs_key,
                 consumer_rotation=Duration.days(config.aurora.consumer_rotation_days),
+                restore=cluster_restore(config),
             ),
         )
         self.secrets = ExternalSecrets(
@@ -492,3 +495,17 @@ class PlatformStack(Stack):
             description="ARN of the Cloudinary credentials secret.",
             consumers=("blog_data", "blog_code"),
         )
+
+
+def cluster_restore(config: EnvConfig) -> ClusterRestore | None:
+    """The cluster's restore source recorded in the configuration (`blog-infra db restore`), if any."""
+    aurora = config.aurora
+    if aurora.restore_snapshot is None and aurora.restore_source_cluster is None:
+        return None
+    to_time = aurora.restore_to_time
+    return ClusterRestore(
+        snapshot=aurora.restore_snapshot,
+        source_cluster=aurora.restore_source_cluster,
+        to_time=to_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if to_time else None,
+        latest=aurora.restore_latest,
+    )

@@ -1,9 +1,17 @@
-"""RDS: ``DBCluster`` (missing in moto), ``DBInstance`` (dropped its cluster), ``DBSubnetGroup``
-(Ref gave a Python object) and ``DBClusterParameterGroup`` (missing)."""
+"""RDS: ``DBCluster`` (missing in moto; restores from a snapshot or to a point in time),
+``DBInstance`` (dropped its cluster), ``DBSubnetGroup`` (Ref gave a Python object),
+``DBClusterParameterGroup`` (missing), and the platform's ``Custom::AuroraBootstrap``."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from moto.core.common_models import CloudFormationModel
@@ -21,6 +29,7 @@ from emulator.cfn._base import (
     random_suffix,
     tag_list,
 )
+from emulator.cfn.cdk import NATIVE_CUSTOM_RESOURCES, NativeCustomResource
 
 
 def _backend(account_id: str, region_name: str) -> RDSBackend:
@@ -153,7 +162,101 @@ _CLUSTER_REPLACEMENT = (
     "AvailabilityZones",
     "SnapshotIdentifier",
     "SourceDBClusterIdentifier",
+    "RestoreType",
+    "RestoreToTime",
+    "UseLatestRestorableTime",
 )
+"""Properties whose change creates a new cluster (the resource schema's createOnlyProperties)."""
+
+
+def _major(version: str) -> str:
+    return version.split(".")[0]
+
+
+def _aware(moment: datetime) -> datetime:
+    """moto keeps UTC times without their offset."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def _restore_source(backend: RDSBackend, props: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The cluster's arguments when the template restores it, with what RDS takes from the source.
+
+    As RestoreDBClusterFromSnapshot and RestoreDBClusterToPointInTime do: the master user and the
+    encryption come from the snapshot or source cluster (the template's KmsKeyId, if set, re-encrypts);
+    a snapshot restore takes the template's engine version, which may not be older than the snapshot's
+    nor of another major version; a point-in-time restore keeps the source's engine version and needs
+    a time inside the source's restorable window. Nothing else exists to copy: the emulator holds no
+    data."""
+    snapshot_id = props.get("SnapshotIdentifier")
+    source_id = props.get("SourceDBClusterIdentifier")
+    if snapshot_id:
+        key = str(snapshot_id).rsplit(":", 1)[-1].lower() if str(snapshot_id).startswith("arn:") else None
+        key = key or str(snapshot_id).lower()
+        snapshot = backend.cluster_snapshots.get(key)
+        if snapshot is None:
+            raise ResourceError(f"DBClusterSnapshotNotFoundFault: DBClusterSnapshot {snapshot_id} not found.")
+        if snapshot.status != "available":
+            raise ResourceError(
+                f"InvalidDBClusterSnapshotStateFault: DBClusterSnapshot {snapshot_id} is {snapshot.status}"
+            )
+        source = snapshot.cluster
+        engine = str(kwargs.get("engine") or snapshot.engine)
+        version = str(kwargs.get("engine_version") or snapshot.engine_version)
+        if engine != snapshot.engine:
+            raise ResourceError(
+                f"InvalidParameterCombination: snapshot {snapshot_id} is of engine {snapshot.engine}, "
+                f"not {engine}"
+            )
+        if _major(version) != _major(snapshot.engine_version) or _version_key(version) < _version_key(
+            snapshot.engine_version
+        ):
+            raise ResourceError(
+                f"InvalidParameterCombination: cannot restore snapshot {snapshot_id} of version "
+                f"{snapshot.engine_version} to version {version}"
+            )
+        encrypted = bool(snapshot.storage_encrypted)
+        return kwargs | {
+            "engine": engine,
+            "engine_version": version,
+            "master_username": snapshot.master_username,
+            "storage_encrypted": encrypted or bool(kwargs.get("kms_key_id")),
+            "kms_key_id": kwargs.get("kms_key_id") or source.kms_key_id,
+        }
+    if source_id:
+        found = backend.clusters.get(_name(source_id) or "")
+        if found is None:
+            raise ResourceError(f"DBClusterNotFoundFault: DBCluster {source_id} not found.")
+        source = found
+        latest = as_bool(props.get("UseLatestRestorableTime"))
+        to_time = props.get("RestoreToTime")
+        if latest == bool(to_time):
+            raise ResourceError(
+                "InvalidParameterCombination: give exactly one of RestoreToTime, UseLatestRestorableTime"
+            )
+        if to_time:
+            try:
+                moment = datetime.fromisoformat(str(to_time).replace("Z", "+00:00"))
+            except ValueError as error:
+                raise ResourceError(f"InvalidParameterValue: RestoreToTime {to_time}: {error}") from None
+            earliest = _aware(source.earliest_restorable_time)
+            newest = _aware(source.latest_restorable_time)
+            if moment.tzinfo is None or not earliest <= moment <= newest:
+                raise ResourceError(
+                    f"InvalidRestoreFault: RestoreToTime {to_time} is outside the restorable window of "
+                    f"{source.db_cluster_identifier} ({earliest.isoformat()} to {newest.isoformat()})"
+                )
+        return kwargs | {
+            "engine": source.engine,
+            "engine_version": source.engine_version,
+            "master_username": source.master_username,
+            "storage_encrypted": bool(source.storage_encrypted) or bool(kwargs.get("kms_key_id")),
+            "kms_key_id": kwargs.get("kms_key_id") or source.kms_key_id,
+        }
+    return kwargs
 
 
 class DBCluster(Resource, CloudFormationModel):
@@ -243,7 +346,9 @@ class DBCluster(Resource, CloudFormationModel):
             "network_type": props.get("NetworkType"),
             "tags": tag_list(props.get("Tags")),
         }
-        cluster_kwargs = {k: v for k, v in cluster_kwargs.items() if v is not None}
+        cluster_kwargs = _restore_source(
+            backend, props, {k: v for k, v in cluster_kwargs.items() if v is not None}
+        )
         try:
             cluster = backend.create_db_cluster(cluster_kwargs)
         except TypeError as error:
@@ -322,12 +427,21 @@ class DBCluster(Resource, CloudFormationModel):
         self.properties = properties
         return self
 
+    def retire(self) -> None:
+        """After a replacement (a restore): Retain keeps the old cluster, Snapshot deletes it after a
+        final snapshot, Delete deletes it, as CloudFormation's UpdateReplacePolicy does."""
+        if self.update_replace_policy != "Retain":
+            self._delete(final_snapshot=self.update_replace_policy == "Snapshot")
+
     def delete_resource(self) -> None:
         """With DeletionPolicy Snapshot a final snapshot is kept, as CloudFormation does."""
+        self._delete(final_snapshot=self.deletion_policy == "Snapshot")
+
+    def _delete(self, *, final_snapshot: bool) -> None:
         backend = _backend(self.account_id, self.region_name)
         if self.physical_id in backend.clusters:
             snapshot = None
-            if self.deletion_policy == "Snapshot":
+            if final_snapshot:
                 snapshot = f"{self.physical_id}-snapshot-{random_suffix(8).lower()}"
             backend.delete_db_cluster(self.physical_id, snapshot)
 
@@ -456,3 +570,111 @@ class DBInstance(Resource, CloudFormationModel):
         backend = _backend(self.account_id, self.region_name)
         if self.physical_id in backend.databases:
             backend.delete_db_instance(self.physical_id)
+
+
+# --- Custom::AuroraBootstrap --------------------------------------------------------------------
+
+_BOOTSTRAP_HANDLER = Path("modules", "core", "rds", "bootstrap", "handler.py")
+
+
+@cache
+def _bootstrap_handler() -> ModuleType:
+    """The platform's bootstrap handler, loaded from its own file as Lambda loads it (it imports
+    nothing from the project)."""
+    spec = importlib.util.find_spec("infra")
+    if spec is None or not spec.submodule_search_locations:
+        raise ResourceError("the platform's infra package is not importable")
+    path = Path(next(iter(spec.submodule_search_locations))) / _BOOTSTRAP_HANDLER
+    module_spec = importlib.util.spec_from_file_location("aurora_bootstrap_handler", path)
+    if module_spec is None or module_spec.loader is None:
+        raise ResourceError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module  # dataclasses look their module up there
+    module_spec.loader.exec_module(module)
+    return module
+
+
+class _Secrets:
+    """The handler's Secrets Manager client, over moto's backend."""
+
+    def __init__(self, account_id: str, region_name: str) -> None:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        self._backend = secretsmanager_backends[account_id][region_name]
+
+    def get_secret_value(self, *, SecretId: str) -> Mapping[str, Any]:
+        return self._backend.get_secret_value(SecretId, None, "AWSCURRENT")  # type: ignore[arg-type]
+
+    def put_secret_value(self, *, SecretId: str, SecretString: str) -> Mapping[str, Any]:
+        version = self._backend.put_secret_value(
+            secret_id=SecretId,
+            secret_string=SecretString,
+            secret_binary=None,  # type: ignore[arg-type]
+            client_request_token=None,  # type: ignore[arg-type]
+            version_stages=["AWSCURRENT"],
+        )
+        return {"ARN": SecretId, "VersionId": str(version)}
+
+
+class _DataApi:
+    """The handler's SQL executor, over moto's RDS Data API: it refuses a cluster that does not exist
+    or has no Data API, as AWS does, and runs nothing (there is no PostgreSQL server; moto answers
+    every statement with no rows)."""
+
+    def __init__(self, cluster_arn: str, account_id: str, region_name: str) -> None:
+        from moto.rdsdata.models import rdsdata_backends
+
+        clusters = _backend(account_id, region_name).clusters.values()
+        cluster = next((c for c in clusters if c.db_cluster_arn == cluster_arn), None)
+        if cluster is None:
+            raise ResourceError(f"BadRequestException: DB cluster {cluster_arn} not found")
+        if not getattr(cluster, "_enable_http_endpoint", False):
+            raise ResourceError(f"BadRequestException: HttpEndpoint is not enabled for cluster {cluster_arn}")
+        self._cluster_arn = cluster_arn
+        self._data_api = rdsdata_backends[account_id][region_name]
+
+    def execute(self, sql: str, database: str) -> list[tuple[object, ...]]:
+        result = self._data_api.execute_statement(resource_arn=self._cluster_arn, sql=sql)
+        return [tuple(field.get("stringValue") for field in record) for record in result.records or []]
+
+
+class AuroraBootstrap(NativeCustomResource):
+    """``Custom::AuroraBootstrap``: the platform's own handler runs, in process, on create and update,
+    with moto's Secrets Manager and RDS Data API: each consumer secret receives the cluster's
+    connection fields (host, port, username, dbname, engine), as on AWS. Its SQL runs nowhere, so no
+    database or role exists; the physical id is the handler's (one per cluster), so a new cluster
+    replaces the resource as on AWS. Delete does nothing, as the handler's."""
+
+    data: Mapping[str, Any] = {}
+
+    @classmethod
+    def physical_id_of(cls, properties: Mapping[str, Any], logical_id: str) -> str:
+        return str(_bootstrap_handler().physical_resource_id(str(properties.get("ClusterArn", ""))))
+
+    def attributes(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    def apply(self, old: dict[str, Any] | None) -> None:
+        handler = _bootstrap_handler()
+        event: dict[str, Any] = {
+            "RequestType": "Create" if old is None else "Update",
+            "ResourceProperties": self.properties,
+            **({"OldResourceProperties": old, "PhysicalResourceId": self.physical_id} if old else {}),
+        }
+        cluster_arn = str(self.properties.get("ClusterArn", ""))
+        try:
+            result = handler.on_event(
+                event,
+                secrets=_Secrets(self.account_id, self.region_name),
+                executor=_DataApi(cluster_arn, self.account_id, self.region_name),
+            )
+        except handler.BootstrapError as error:
+            raise ResourceError(str(error)) from None
+        self.physical_id = str(result["PhysicalResourceId"])
+        self.data = dict(result.get("Data") or {})
+
+    def remove(self) -> None:
+        """The handler's Delete retains databases, roles and secrets: nothing to do."""
+
+
+NATIVE_CUSTOM_RESOURCES["Custom::AuroraBootstrap"] = AuroraBootstrap

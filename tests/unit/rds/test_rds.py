@@ -74,7 +74,7 @@ def test_protection_backups_logs_and_snapshot_on_removal(template: Template) -> 
     assert props["EnableCloudwatchLogsExports"] == ["postgresql"]
     assert props["EnableHttpEndpoint"] is True
     assert resource["DeletionPolicy"] == "Snapshot"
-    assert resource["UpdateReplacePolicy"] == "Snapshot"
+    assert resource["UpdateReplacePolicy"] == "Retain"
 
 
 def test_tls_is_required(template: Template) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnDeletionPolicy, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -32,6 +33,43 @@ ENHANCED_MONITORING_INTERVAL = Duration.seconds(60)
 BOOTSTRAP_RUNTIME = lambda_.Runtime.PYTHON_3_14
 LOG_RETENTION_FUNCTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a"
 """The id of the stack-wide function CDK creates to set the retention of the cluster's log export."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterRestore:
+    """Where a new cluster's data comes from: a cluster snapshot, or a point in time of a cluster.
+
+    CloudFormation restores only when it creates the cluster; the source must stay set afterwards, as
+    a template without it asks for a new, empty cluster (AWS::RDS::DBCluster `SnapshotIdentifier`)."""
+
+    snapshot: str | None = None
+    """Identifier or ARN of a cluster snapshot."""
+    source_cluster: str | None = None
+    """Identifier of the cluster to restore to a point in time."""
+    to_time: str | None = None
+    """That point in time, UTC, e.g. `2025-05-01T12:00:00Z`."""
+    latest: bool = False
+    """Restore to the source's latest restorable time instead."""
+
+    def __post_init__(self) -> None:
+        if (self.snapshot is None) == (self.source_cluster is None):
+            raise ValueError("ClusterRestore needs exactly one of snapshot, source_cluster")
+        if self.source_cluster is not None and (self.to_time is None) == (not self.latest):
+            raise ValueError("ClusterRestore to a point in time needs exactly one of to_time, latest")
+        if self.snapshot is not None and (self.to_time is not None or self.latest):
+            raise ValueError("ClusterRestore from a snapshot takes no point in time")
+
+    def properties(self) -> dict[str, Any]:
+        """The restore's properties of AWS::RDS::DBCluster.
+
+        A point-in-time restore is a `full-copy`, so the restored cluster shares no storage with its
+        source and the source can be deleted later (`copy-on-write` would make it a clone)."""
+        if self.snapshot is not None:
+            return {"SnapshotIdentifier": self.snapshot}
+        timing: dict[str, Any] = (
+            {"UseLatestRestorableTime": True} if self.latest else {"RestoreToTime": self.to_time}
+        )
+        return {"RestoreType": "full-copy", "SourceDBClusterIdentifier": self.source_cluster, **timing}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +103,8 @@ class DatabaseProps:
     consumer_rotation: Duration = DEFAULT_CONSUMER_ROTATION
     """Each consumer secret is rotated this often (whole days, 7-365), alternating between the
     consumer's two logins; a login handed to a task stays valid for at least this long."""
+    restore: ClusterRestore | None = None
+    """Create the cluster from a snapshot or a point in time; keep it set while the restored cluster lives."""
 
 
 class Database(Construct):
@@ -149,6 +189,11 @@ class Database(Construct):
             kms_key_id=self.key.key_arn
         )
         pin_logical_id(self.cluster, "AuroraCluster")
+        # A replaced cluster (a restore) is kept, data and all, until someone deletes it; its instances
+        # are not (their data lives in the cluster volume; see the module README).
+        cfn_cluster.cfn_options.update_replace_policy = CfnDeletionPolicy.RETAIN
+        if props.restore is not None:
+            self._restore_from(cfn_cluster, props.restore)
         self._scope_log_retention()
 
         self.master_secret = secretsmanager.Secret.from_secret_complete_arn(
@@ -159,6 +204,18 @@ class Database(Construct):
         }
         self.bootstrap = self._bootstrap(props)
         self.rotation_function = self._rotation(props)
+
+    @staticmethod
+    def _restore_from(cfn_cluster: rds.CfnDBCluster, restore: ClusterRestore) -> None:
+        """The restore's properties, and no MasterUsername: the restored cluster inherits its master user
+        from the snapshot or source cluster (CloudFormation: "don't specify this property"). The
+        managed master secret, the Data API and every other setting are applied by CloudFormation after
+        the restore (aws-cloudformation-resource-providers-rds, dbcluster CreateHandler: ModifyDBCluster
+        after RestoreDBClusterFromSnapshot / RestoreDBClusterToPointInTime). StorageEncrypted stays:
+        the restore requests do not send it and its validation refuses only opting out of encryption."""
+        for name, value in restore.properties().items():
+            cfn_cluster.add_property_override(name, value)
+        cfn_cluster.add_property_deletion_override("MasterUsername")
 
     def _scope_log_retention(self) -> None:
         """CDK grants its log-retention function the retention actions on every log group; here it
