@@ -58,6 +58,11 @@ def runbook_markdown(records: Sequence[AlarmRecord], *, environment: str = RUNBO
         "CloudWatch ends with the *check first* line below. The dashboard of the same name as the stack "
         "shows one row per surface with the alarms' states and their metrics.",
         "",
+        "Data lost or damaged (a bad migration, a dropped table) raises no alarm: restore the shared Aurora "
+        "cluster from a snapshot or a point in time with `blog-infra db restore`, as "
+        "[operations: database snapshot and restore](operations.md#database-snapshot-and-restore) describes "
+        "(the plan first, then `--yes`; the durations measured and expected on AWS are there).",
+        "",
         "| Alarm | Surface | Fires when |",
         "|---|---|---|",
     ]
