@@ -141,8 +141,9 @@ def resource_class_from_type(resource_type: str) -> type[CloudFormationModel]:
     """Route every custom resource to our models.
 
     moto hands ``Custom::*`` to a Lambda it runs in Docker; without Docker the resource never
-    completes and the stack hangs. Nothing here can run Lambda code: the CDK-provided custom
-    resources whose effect is well defined are emulated natively (``cfn/cdk.py``), every other one
+    completes and the stack hangs. No Lambda runtime runs here: the CDK-provided custom resources
+    whose effect is well defined are emulated natively (``cfn/cdk.py``), the platform's
+    ``Custom::AuroraBootstrap`` runs its own handler in process (``cfn/rds.py``), and every other one
     is recorded as complete and every attribute it exposes reads as an empty string.
     """
     if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":

@@ -250,7 +250,7 @@ def test_dynamic_references_and_custom_resources(cfn: Any, aws: Aws) -> None:
                 },
             },
             "Setup": {
-                "Type": "Custom::AuroraBootstrap",
+                "Type": "Custom::Unmodeled",
                 "Properties": {
                     "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:none",
                     "Db": "x",
