@@ -14,8 +14,9 @@ stored under `cdk.out/.cache/<env>/<key>-<kind>` and is used only when:
 
 Commands never use an entry in place: they copy it into a directory of their own (the CDK CLI writes
 lock files into the assembly it deploys), so concurrent commands cannot disturb each other, and an
-entry removed while being copied is a miss. `--no-cache` (or `BLOG_INFRA_NO_CACHE=1`) skips lookups;
-what is synthesized is still stored.
+entry removed while being copied is a miss. `--no-cache` (or `BLOG_INFRA_NO_CACHE=1`) leaves the cache
+alone: nothing is looked up and nothing stored (a synthesis under a patched app, as some tests do,
+must never stand for the real one).
 
 `kind` tells how the assembly was made: `gated` (the gates ran inside the synthesis; its
 validation report is in the entry) or `plain` (planning only). The template is the same, so a plan may
@@ -64,7 +65,7 @@ INPUT_FILES = (
 INPUT_TREES = ("infra", "blog_infra/gates")
 """Directories whose every file is an input (environment folders other than the one synthesized
 excepted)."""
-DISTRIBUTIONS = ("aws-cdk-lib", "constructs", "jsii", "cdk-nag", "cfn-lint", "pydantic")
+DISTRIBUTIONS = ("aws-cdk-lib", "constructs", "jsii", "cdk-nag", "cfn-lint", "pydantic", "policy-sentry")
 """Installed packages whose version changes the assembly or the gates' results, whatever the lock
 file says (a virtualenv may lag behind it)."""
 _IGNORED_VARIABLES = frozenset({"CDK_DISABLE_VERSION_CHECK", "CDK_DISABLE_CLI_TELEMETRY"})
@@ -110,7 +111,7 @@ def enabled() -> bool:
 
 
 def disable() -> None:
-    """Skip lookups for the rest of this process and its children (`--no-cache`)."""
+    """Leave the cache alone for the rest of this process and its children (`--no-cache`)."""
     os.environ[NO_CACHE_VARIABLE] = "1"
 
 
@@ -141,8 +142,10 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def input_key(env: str) -> str:
-    """The hash of every input of `env`'s synthesis and gates."""
+def input_key(env: str, settings: str = "") -> str:
+    """The hash of every input of `env`'s synthesis and gates; `settings` is the configuration the
+    synthesis is given, serialized (it may not be the one in the repository: a test's, a restore's
+    edited copy), so the key follows the configuration actually used, not only the files."""
     digest = hashlib.sha256(f"blog-infra assembly cache {FORMAT}\n".encode())
 
     def add(label: str, data: bytes) -> None:
@@ -150,6 +153,7 @@ def input_key(env: str) -> str:
         digest.update(data)
 
     add("env", env.encode())
+    add("settings", settings.encode())
     files: list[Path] = []
     for tree in INPUT_TREES:
         files.extend(_files_under(paths.REPO_ROOT / tree, env))
@@ -224,7 +228,10 @@ def store(
     env: str, key: str, kind: Kind, assembly_dir: Path, stack_name: str, meta: dict[str, Any] | None = None
 ) -> Entry | None:
     """Copy the assembly at `assembly_dir` into the cache; None when it could not be stored (the
-    cache is an optimisation: a full disk or a race never fails the command)."""
+    cache is an optimisation: a full disk or a race never fails the command), or when the cache is
+    disabled."""
+    if not enabled():
+        return None
     target = _entry_dir(env, key, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))

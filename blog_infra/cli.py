@@ -111,13 +111,23 @@ def summary_of(name: str) -> click.Command:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="blog-infra")
-def cli() -> None:
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Synthesize and run the gates even when every input is unchanged; the assembly cache "
+    "(cdk.out/.cache) is neither read nor written.",
+)
+def cli(no_cache: bool) -> None:
     """Provision and operate the RocketClub blog platform's shared AWS infrastructure.
 
     Without AWS credentials, use --env local: it deploys to an embedded AWS emulator on 127.0.0.1.
 
     Example: blog-infra local up
     """
+    if no_cache:
+        from blog_infra import assembly_cache
+
+        assembly_cache.disable()
 
 
 def _short_help_option(command: click.Command) -> None:

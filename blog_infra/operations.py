@@ -31,7 +31,12 @@ def private_assembly(config: EnvConfig, *, checked: bool = True) -> Iterator[Ass
     runs.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix=f"{config.name}-", dir=runs))
     try:
-        yield synth(config, directory) if checked else synth(config, directory, gates=False, validate=False)
+        assembly = synth(config, directory, gates=checked, validate=checked)
+        if assembly.cached:
+            render.err_console.print(
+                f"Synthesis of {config.name}: inputs unchanged, from the cache (--no-cache redoes it)."
+            )
+        yield assembly
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blog_infra import paths
+from blog_infra import assembly_cache, paths
 from blog_infra.errors import BadInput, CliError
 from infra.config import EnvConfig
 
@@ -22,6 +22,8 @@ from infra.config import EnvConfig
 class Assembly:
     directory: Path
     stack_name: str
+    cached: bool = False
+    """Copied from the assembly cache (`blog_infra.assembly_cache`): the inputs were unchanged."""
 
     @property
     def template_path(self) -> Path:
@@ -44,17 +46,41 @@ def synth(
 
     The assembly is written to a fresh directory next to `outdir` and moved into place only when the
     synthesis succeeded: a failed one leaves `outdir` as it was, never half written.
+
+    When every input is unchanged since an earlier synthesis (`assembly_cache.input_key`), its
+    assembly is copied from the cache instead: a gated one (its gates passed) serves any call, a
+    plain one only calls that run no gates. A successful synthesis is stored for the next call.
     """
     directory = outdir or paths.cdk_out(config.name)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    key = assembly_cache.input_key(config.name, config.model_dump_json())
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        with synthesis_errors_reported(config.stack_name, staging):
-            stack_name = _synthesize(config, staging, gates=gates, validate=validate)
-        _move_into_place(staging, directory)
+        entry = _cached(config.name, key, gates=gates, validate=validate)
+        content = staging / "assembly"
+        if entry is not None and assembly_cache.copy_out(entry, content):
+            _move_into_place(content, directory)
+            return Assembly(directory=directory, stack_name=entry.stack_name, cached=True)
+        content.mkdir()
+        with synthesis_errors_reported(config.stack_name, content):
+            stack_name = _synthesize(config, content, gates=gates, validate=validate)
+        kind = assembly_cache.Kind.GATED if gates else assembly_cache.Kind.PLAIN
+        assembly_cache.store(config.name, key, kind, content, stack_name, {"validated": gates or validate})
+        _move_into_place(content, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Assembly(directory=directory, stack_name=stack_name)
+
+
+def _cached(env: str, key: str, *, gates: bool, validate: bool) -> assembly_cache.Entry | None:
+    """The cache entry that may stand for this synthesis: gated for a gated one; for a plain one, a
+    gated entry or a plain one made with at least the validation asked for."""
+    if gates:
+        return assembly_cache.lookup(env, key, [assembly_cache.Kind.GATED])
+    entry = assembly_cache.lookup(env, key, [assembly_cache.Kind.GATED, assembly_cache.Kind.PLAIN])
+    if entry is not None and validate and not entry.meta.get("validated", False):
+        return None
+    return entry
 
 
 def _synthesize(config: EnvConfig, outdir: Path, *, gates: bool, validate: bool) -> str:

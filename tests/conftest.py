@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,21 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 os.environ["PATH"] = f"{REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+# The assembly cache of a test session is its own: it never serves the developer's entries to a test,
+# nor leaves the session's behind (tests that patch the app disable it: `isolated_from_assembly_cache`).
+_SESSION_CACHE = tempfile.mkdtemp(prefix="blog-infra-test-cache-")
+os.environ["BLOG_INFRA_CACHE_DIR"] = _SESSION_CACHE
+os.environ.pop("BLOG_INFRA_NO_CACHE", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+
+
+def isolated_from_assembly_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test that patches how the app is composed: its synthesis is neither served from the
+    assembly cache nor stored in it (the inputs it is keyed by are unchanged)."""
+    monkeypatch.setenv("BLOG_INFRA_NO_CACHE", "1")
 
 
 @pytest.fixture(scope="session")

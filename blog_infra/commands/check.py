@@ -13,7 +13,7 @@ from blog_infra.errors import BadInput, CliError
 from blog_infra.exit_codes import ExitCode
 from blog_infra.gates.runner import (
     EnvironmentReport,
-    run_gates,
+    check_environment,
     stale_acknowledgements,
     summary_json,
     write_reports,
@@ -55,13 +55,14 @@ def check_command(env: tuple[str, ...], as_json: bool) -> None:
         if not as_json:
             render.err_console.print(f"Checking {config.name}: synthesizing with the gates on...")
         try:
-            report = run_gates(config)
+            report = check_environment(config)
         except AcknowledgementError as exc:
             raise BadInput(str(exc)) from None
         write_reports(report)
         reports.append(report)
         if not as_json:
-            render.err_console.print(f"Checked {config.name} in {time.monotonic() - started:.0f} s.")
+            source = " (inputs unchanged: results from the cache; --no-cache reruns)" if report.cached else ""
+            render.err_console.print(f"Checked {config.name} in {time.monotonic() - started:.1f} s{source}.")
     stale = stale_acknowledgements(reports, acknowledgements)
     summary = summary_json(reports, stale)
     if as_json:

@@ -26,7 +26,7 @@ def synth_command(env: str) -> None:
     template = assembly.template()
     render.console.print(
         f"Synthesized {assembly.stack_name}: {len(template.get('Resources', {}))} resources "
-        f"-> {assembly.template_path}"
+        f"-> {assembly.template_path}" + (" (inputs unchanged: from the cache)" if assembly.cached else "")
     )
 
 

@@ -37,6 +37,17 @@ class Finding:
             "acknowledgement": self.acknowledgement,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        """The finding `to_json` wrote (the assembly cache keeps gate results this way)."""
+        return cls(
+            gate=str(data["gate"]),
+            rule=str(data["rule"]),
+            resource=str(data["resource"]),
+            message=str(data["message"]),
+            acknowledgement=data["acknowledgement"],
+        )
+
     def line(self) -> str:
         return f"{self.gate} | {self.rule} | {self.resource} | {self.message}"
 
@@ -64,6 +75,17 @@ class GateResult:
             "acknowledged": [f.to_json() for f in self.acknowledged],
             "failing": [f.to_json() for f in self.failing],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GateResult:
+        """The result `to_json` wrote."""
+        return cls(
+            gate=str(data["gate"]),
+            env=str(data["env"]),
+            evaluated=str(data["evaluated"]),
+            acknowledged=[Finding.from_json(f) for f in data["acknowledged"]],
+            failing=[Finding.from_json(f) for f in data["failing"]],
+        )
 
 
 def outside_the_file(finding: Finding) -> Finding:

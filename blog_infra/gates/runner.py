@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blog_infra import paths
+from blog_infra import assembly_cache, paths
 from blog_infra.gates import GATE_ORDER, Finding, GateResult
 from blog_infra.gates.checkov_gate import CHECKOV_BIN, checkov_result
 from blog_infra.gates.iam_policies import iam_result
@@ -28,10 +30,19 @@ class EnvironmentReport:
     """The gates' results on one environment."""
 
     env: str
-    gated: GatedAssembly
+    gated: GatedAssembly | None
+    """The assembly and the plugins' report; None when the results came from the assembly cache."""
     results: list[GateResult]
     other_failing: list[Finding] = field(default_factory=list)
     """Failing findings of validation plugins other than the five gates."""
+    cached: bool = False
+    """The results are those of an earlier run on the same inputs (`assembly_cache`)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "results": [r.to_json() for r in self.results],
+            "other_failing": [f.to_json() for f in self.other_failing],
+        }
 
     @property
     def failing(self) -> list[Finding]:
@@ -49,6 +60,41 @@ def run_gates(
     reference gate on it."""
     gated = synth_with_gates(config, outdir or paths.cdk_out(config.name))
     return gate_results(gated, region=config.region, checkov_bin=checkov_bin)
+
+
+def check_environment(config: EnvConfig, *, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
+    """`run_gates` into `cdk.out/<env>`, or, when every input is unchanged since a run whose
+    in-synthesis gates passed, that run's results and assembly from the cache (`--no-cache` skips it).
+
+    Results are stored only for a synthesis that passed the in-synthesis gates, since a gated cache
+    entry promises that to every other command."""
+    outdir = paths.cdk_out(config.name)
+    key = assembly_cache.input_key(config.name, config.model_dump_json())
+    entry = assembly_cache.lookup(config.name, key, [assembly_cache.Kind.GATED])
+    stored = entry.gate_results() if entry is not None else None
+    if entry is not None and stored is not None:
+        try:
+            results = [GateResult.from_json(r) for r in stored["results"]]
+            others = [Finding.from_json(f) for f in stored["other_failing"]]
+        except (KeyError, TypeError, ValueError):
+            results = []
+        staging = outdir.with_name(f".{outdir.name}-cached-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        if results and assembly_cache.copy_out(entry, staging):
+            if outdir.exists():
+                shutil.rmtree(outdir)
+            staging.rename(outdir)
+            return EnvironmentReport(
+                env=config.name, gated=None, results=results, other_failing=others, cached=True
+            )
+    report = run_gates(config, outdir=outdir, checkov_bin=checkov_bin)
+    if report.gated is not None and report.gated.passed:
+        stored_entry = assembly_cache.store(
+            config.name, key, assembly_cache.Kind.GATED, outdir, report.gated.assembly.stack_name
+        )
+        if stored_entry is not None:
+            stored_entry.attach_gate_results(report.to_json())
+    return report
 
 
 def gate_results(gated: GatedAssembly, *, region: str, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:

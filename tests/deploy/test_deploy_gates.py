@@ -22,6 +22,7 @@ from blog_infra.cdk import CdkRun
 from blog_infra.cli import main
 from blog_infra.exit_codes import ExitCode
 from blog_infra.target import Target
+from tests.conftest import isolated_from_assembly_cache
 
 
 class CdkRecorder:
@@ -70,6 +71,7 @@ def add_unacknowledged_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
         return stack
 
     monkeypatch.setattr(infra.app, "compose", with_loose_bucket)
+    isolated_from_assembly_cache(monkeypatch)
 
 
 def test_a_deploy_with_an_unacknowledged_finding_is_refused_before_the_cdk_cli(

@@ -20,6 +20,7 @@ from blog_infra.options import config_for
 from blog_infra.target import resolve
 from infra.config import EnvConfig
 from infra.stack import PlatformStack
+from tests.conftest import isolated_from_assembly_cache
 from tests.integration.conftest import LocalPlatform
 
 pytestmark = pytest.mark.integration
@@ -46,6 +47,7 @@ def mutate(monkeypatch: pytest.MonkeyPatch, mutation: Mutation) -> None:
         return stack
 
     monkeypatch.setattr(infra.app, "compose", mutated)
+    isolated_from_assembly_cache(monkeypatch)
 
 
 def empty_and_delete(s3: Any, bucket: str) -> None:

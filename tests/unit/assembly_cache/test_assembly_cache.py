@@ -97,6 +97,14 @@ def test_each_kind_of_input_change_gives_a_new_key(
     assert cache.input_key(ENV) != before
 
 
+def test_the_configuration_given_is_part_of_the_key(repo: Path) -> None:
+    # GIVEN the same files, and the configuration a synthesis is given (a test's or an edited copy)
+    before = cache.input_key(ENV, '{"name": "prod", "az_count": 2}')
+    # WHEN only that configuration differs, THEN so does the key
+    assert cache.input_key(ENV, '{"name": "prod", "az_count": 2}') == before
+    assert cache.input_key(ENV, '{"name": "prod", "az_count": 3}') != before
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -172,11 +180,13 @@ def test_an_entry_that_vanishes_while_copied_is_a_miss(repo: Path, tmp_path: Pat
     assert not destination.exists()
 
 
-def test_no_cache_skips_lookups_but_still_stores(repo: Path, tmp_path: Path) -> None:
+def test_no_cache_neither_stores_nor_looks_up(repo: Path, tmp_path: Path) -> None:
     key = cache.input_key(ENV)
+    assert cache.store(ENV, key, cache.Kind.GATED, _assembly(tmp_path / "first"), "blog-prod") is not None
     cache.disable()
-    assert cache.store(ENV, key, cache.Kind.GATED, _assembly(tmp_path), "blog-prod") is not None
     assert cache.lookup(ENV, key, [cache.Kind.GATED]) is None
+    assert cache.store(ENV, key, cache.Kind.PLAIN, _assembly(tmp_path / "second"), "blog-prod") is None
+    assert not (cache.root() / ENV / f"{key}-plain").exists()
 
 
 def test_gate_results_belong_to_their_entry(repo: Path, tmp_path: Path) -> None:
