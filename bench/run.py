@@ -142,6 +142,15 @@ def record(measure: Measure, step: Any) -> None:
     show(measure)
 
 
+def warm_up(measure: Measure, argv: Sequence[str], env: dict[str, str]) -> None:
+    """Run `argv` once, untimed, so that what `measure` times finds the cache filled."""
+    try:
+        run(argv, env)
+    except (StepFailed, subprocess.TimeoutExpired) as exc:
+        measure.status = "failed"
+        measure.note = f"warm-up: {str(exc)[:380]}"
+
+
 def show(measure: Measure) -> None:
     latest = f"{measure.runs_s[-1]:.2f} s" if measure.runs_s else measure.status
     print(f"  {measure.name}: {latest}", flush=True)
@@ -191,6 +200,7 @@ def floors(runs: int, env: dict[str, str]) -> list[Measure]:
 
 def synths(runs: int, env: dict[str, str], envs: list[str]) -> list[Measure]:
     print("Synthesis, each in a fresh process", flush=True)
+    cold = env | {"BLOG_INFRA_NO_CACHE": "1"}
     result = []
     for name in envs:
         gated = Measure(
@@ -199,32 +209,75 @@ def synths(runs: int, env: dict[str, str], envs: list[str]) -> list[Measure]:
             "what `make synth` and every deploy pay: build, CDK validation, cdk-nag, Control Tower controls",
             target_s=None,
         )
-        repeat(gated, runs, [str(PYTHON), "-c", SYNTH, name, "gates"], env)
+        repeat(gated, runs, [str(PYTHON), "-c", SYNTH, name, "gates"], cold)
         result.append(gated)
     plain = Measure(
         "synth prod (no gates)",
         "build_app + app.synth(), CDK's built-in validation on",
         "what the tests' session fixture pays per environment",
     )
-    repeat(plain, runs, [str(PYTHON), "-c", SYNTH, "prod", "plain"], env)
+    repeat(plain, runs, [str(PYTHON), "-c", SYNTH, "prod", "plain"], cold)
     bare = Measure(
         "synth prod (no gates, CDK_VALIDATION=false)",
         "build_app + app.synth(), no validation at all",
         "constructing the tree and writing the template: the part no gate adds",
     )
-    repeat(bare, runs, [str(PYTHON), "-c", SYNTH, "prod", "plain"], environment(CDK_VALIDATION="false"))
-    return [*result, plain, bare]
+    repeat(bare, runs, [str(PYTHON), "-c", SYNTH, "prod", "plain"], cold | {"CDK_VALIDATION": "false"})
+    unchanged = Measure(
+        "synth prod, unchanged tree (blog-infra synth, cache hit)",
+        ".venv/bin/blog-infra synth --env prod (after one that stored the assembly)",
+        "hash the inputs, verify the cached assembly and copy it into cdk.out/prod",
+        target_s=None,
+    )
+    synth_cli = [str(BIN / "blog-infra"), "synth", "--env", "prod"]
+    warm_up(unchanged, synth_cli, env)
+    repeat(unchanged, runs, synth_cli, env)
+    return [*result, plain, bare, unchanged]
 
 
-def check(runs: int, env: dict[str, str]) -> Measure:
-    measure = Measure("make check", "make check", "the four safety gates on prod and local", target_s=60)
+def cli_startup(runs: int, env: dict[str, str]) -> list[Measure]:
+    print("CLI start-up", flush=True)
+    helps = Measure(
+        "blog-infra --help",
+        ".venv/bin/blog-infra --help",
+        "list the commands (imports none of them)",
+        target_s=0.3,
+    )
+    repeat(helps, runs, [str(BIN / "blog-infra"), "--help"], env)
+    with tempfile.TemporaryDirectory(prefix="blog-infra-bench-state-") as state:
+        status = Measure(
+            "blog-infra local status",
+            ".venv/bin/blog-infra local status (no emulator)",
+            "a read-only command that needs no synthesis",
+            target_s=0.3,
+        )
+        repeat(
+            status, runs, [str(BIN / "blog-infra"), "local", "status"], env | {"BLOG_INFRA_STATE_DIR": state}
+        )
+    return [helps, status]
+
+
+def check(runs: int, env: dict[str, str]) -> list[Measure]:
+    cold = Measure(
+        "make check",
+        "BLOG_INFRA_NO_CACHE=1 make check",
+        "the five safety gates on prod and local, synthesized and run from scratch",
+        target_s=60,
+    )
+    warm = Measure(
+        "make check, unchanged tree",
+        "make check (after one that stored its results)",
+        "the five gates' results of an unchanged tree, from the assembly cache",
+        target_s=5,
+    )
     if not make_target_exists("check"):
-        measure.status = "not available"
-        measure.note = "the Makefile has no check target"
-        show(measure)
-        return measure
+        cold.status = warm.status = "not available"
+        cold.note = warm.note = "the Makefile has no check target"
+        return [cold, warm]
     print("make check", flush=True)
-    return repeat(measure, runs, ["make", "--no-print-directory", "check"], env)
+    repeat(cold, runs, ["make", "--no-print-directory", "check"], env | {"BLOG_INFRA_NO_CACHE": "1"})
+    warm_up(warm, ["make", "--no-print-directory", "check"], env)
+    return [cold, repeat(warm, max(runs, 3), ["make", "--no-print-directory", "check"], env)]
 
 
 def deploys(runs: int, cycles: int, env: dict[str, str]) -> list[Measure]:
@@ -251,6 +304,11 @@ def deploys(runs: int, cycles: int, env: dict[str, str]) -> list[Measure]:
         "synthesize without gates or CDK validation and plan: what a no-op redeploy would cost if it "
         "only ran the gates when something changed",
     )
+    bump_plan = Measure(
+        "image-tag bump plan",
+        ".venv/bin/python bench/deploy_tag.py <tag> --plan",
+        "plan a new Backstage image tag against the deployed stack; the note says what it plans",
+    )
     down = Measure("make down", "make down", "destroy the local stack and stop the emulator")
     for cycle in range(cycles):
         print(f"Deploy cycle {cycle + 1}/{cycles} (own emulator)", flush=True)
@@ -271,17 +329,57 @@ def deploys(runs: int, cycles: int, env: dict[str, str]) -> list[Measure]:
                             environment(BLOG_INFRA_STATE_DIR=str(state), CDK_VALIDATION="false"),
                         ),
                     )
+                record(bump_plan, lambda local=local: plan_of_bump(bump_plan, local))
                 for n in range(runs):
                     tag = f"bench-{int(time.time())}-{n}"
                     record(bump, lambda local=local, tag=tag: run([str(PYTHON), str(TAG_BUMP), tag], local))
             record(down, lambda local=local: run(["make", "--no-print-directory", "down"], local))
-    return [up, noop, probe, bump, down]
+    return [up, noop, probe, bump_plan, bump, down]
 
 
-def tests(runs: int, env: dict[str, str]) -> Measure:
-    print("make test (long)", flush=True)
-    measure = Measure("make test", "make test", "lint and every test, including the emulator deploys")
-    return repeat(measure, runs, ["make", "--no-print-directory", "test"], env)
+def plan_of_bump(measure: Measure, env: dict[str, str]) -> float:
+    """Time the plan of an image-tag bump and keep what it planned in the measure's note."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(PYTHON), str(TAG_BUMP), f"bench-plan-{int(time.time())}", "--plan"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT_S,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise StepFailed(f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+    planned = json.loads(done.stdout.strip().splitlines()[-1])
+    measure.note = f"{planned['changes']} changes ({planned['counts']}), {planned['dangerous']} dangerous"
+    return elapsed
+
+
+def tests(runs: int, env: dict[str, str]) -> list[Measure]:
+    print("The tests (long)", flush=True)
+    fast = Measure(
+        "make test-fast",
+        "make test-fast",
+        "the tests that deploy nothing, run no image's software and are not marked slow",
+        target_s=60,
+    )
+    repeat(fast, runs, ["make", "--no-print-directory", "test-fast"], env)
+    pytest = Measure(
+        "make test's pytest, without conformance",
+        ".venv/bin/pytest -m 'not conformance'",
+        "every test but the conformance runs of the images' software (those are timed next)",
+        target_s=300,
+    )
+    repeat(pytest, runs, [str(BIN / "pytest"), "-q", "-m", "not conformance", "-p", "no:cacheprovider"], env)
+    conformance = Measure(
+        "make test's pytest, conformance only",
+        ".venv/bin/pytest -m conformance",
+        "the real Prefect and portal backend run with the synthesized configuration",
+    )
+    repeat(conformance, runs, [str(BIN / "pytest"), "-q", "-m", "conformance", "-p", "no:cacheprovider"], env)
+    return [fast, pytest, conformance]
 
 
 def machine() -> dict[str, Any]:
@@ -357,13 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     before = machine()
     clock = time.perf_counter()
 
-    measures = floors(args.runs, env)
+    measures = floors(args.runs, env) + cli_startup(args.runs, env)
     if not args.skip_synth:
         measures += synths(args.runs, env, [e for e in args.envs.split(",") if e])
     if args.skip_check:
         measures.append(Measure("make check", "make check", "skipped", target_s=60, status="skipped"))
     else:
-        measures.append(check(args.check_runs, env))
+        measures += check(args.check_runs, env)
     if args.skip_deploy:
         measures.append(Measure("cold make up", "make up", "skipped", target_s=90, status="skipped"))
     else:
@@ -371,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_test:
         measures.append(Measure("make test", "make test", "skipped (--skip-test)", status="skipped"))
     else:
-        measures.append(tests(args.test_runs, env))
+        measures += tests(args.test_runs, env)
 
     by_name = {m.name: m for m in measures}
     node, cdk = by_name["floor: node -e 0"].median, by_name["floor: import aws_cdk"].median
@@ -385,7 +483,15 @@ def main(argv: list[str] | None = None) -> int:
         minimal = by_name["floor: one-bucket app"].median
         if minimal and prod and prod.median:
             ratios["synth prod (gated) over one-bucket app"] = round(prod.median / minimal, 1)
+    unchanged = by_name.get("synth prod, unchanged tree (blog-infra synth, cache hit)")
     targets = {
+        "synth prod of an unchanged tree <= 3x floor": None
+        if not (floor_s and unchanged and unchanged.median)
+        else {
+            "median_s": round(unchanged.median, 2),
+            "limit_s": round(3 * floor_s, 2),
+            "met": unchanged.median <= 3 * floor_s,
+        },
         "synth prod <= 3x floor": None
         if not (floor_s and prod and prod.median)
         else {

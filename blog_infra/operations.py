@@ -31,7 +31,7 @@ def private_assembly(config: EnvConfig, *, checked: bool = True) -> Iterator[Ass
     runs.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix=f"{config.name}-", dir=runs))
     try:
-        assembly = synth(config, directory, gates=checked, validate=checked)
+        assembly = synth(config, directory) if checked else synth(config, directory, gates=False, validate=False)
         if assembly.cached:
             render.err_console.print(
                 f"Synthesis of {config.name}: inputs unchanged, from the cache (--no-cache redoes it)."
@@ -185,9 +185,8 @@ def _stack_command(
             on_event=progress,
         )
     if run.returncode != 0:
-        step = f"{during or verb} of {assembly.stack_name}"
-        target.ensure_reachable(step)
-        raise CliError(f"{step} failed: {run.error_summary()}")
+        target.ensure_reachable(f"{verb} of {assembly.stack_name}")
+        raise CliError(f"{during or verb} of {assembly.stack_name} failed: {run.error_summary()}")
 
 
 def bootstrap(config: EnvConfig, target: Target) -> None:

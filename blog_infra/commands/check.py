@@ -13,7 +13,7 @@ from blog_infra.errors import BadInput, CliError
 from blog_infra.exit_codes import ExitCode
 from blog_infra.gates.runner import (
     EnvironmentReport,
-    check_environment,
+    check_environments,
     stale_acknowledgements,
     summary_json,
     write_reports,
@@ -49,20 +49,22 @@ def check_command(env: tuple[str, ...], as_json: bool) -> None:
         acknowledgements = load_acknowledgements()
     except AcknowledgementError as exc:
         raise BadInput(str(exc)) from None
-    reports: list[EnvironmentReport] = []
-    for config in configs:
-        started = time.monotonic()
-        if not as_json:
-            render.err_console.print(f"Checking {config.name}: synthesizing with the gates on...")
-        try:
-            report = check_environment(config)
-        except AcknowledgementError as exc:
-            raise BadInput(str(exc)) from None
+    started = time.monotonic()
+    if not as_json:
+        names = ", ".join(config.name for config in configs)
+        render.err_console.print(f"Checking {names}: synthesizing with the gates on...")
+    try:
+        reports = check_environments(configs)
+    except AcknowledgementError as exc:
+        raise BadInput(str(exc)) from None
+    for report in reports:
         write_reports(report)
-        reports.append(report)
-        if not as_json:
-            source = " (inputs unchanged: results from the cache; --no-cache reruns)" if report.cached else ""
-            render.err_console.print(f"Checked {config.name} in {time.monotonic() - started:.1f} s{source}.")
+        if not as_json and report.cached:
+            render.err_console.print(
+                f"{report.env}: inputs unchanged, results from the cache (--no-cache runs the gates)."
+            )
+    if not as_json:
+        render.err_console.print(f"Checked in {time.monotonic() - started:.1f} s.")
     stale = stale_acknowledgements(reports, acknowledgements)
     summary = summary_json(reports, stale)
     if as_json:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,47 +63,80 @@ def run_gates(
     return gate_results(gated, region=config.region, checkov_bin=checkov_bin)
 
 
-def check_environment(config: EnvConfig, *, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
-    """`run_gates` into `cdk.out/<env>`, or, when every input is unchanged since a run whose
-    in-synthesis gates passed, that run's results and assembly from the cache (`--no-cache` skips it).
+def check_environments(
+    configs: Sequence[EnvConfig], *, checkov_bin: Path = CHECKOV_BIN
+) -> list[EnvironmentReport]:
+    """Every gate on each environment, its assembly in `cdk.out/<env>`.
 
-    Results are stored only for a synthesis that passed the in-synthesis gates, since a gated cache
-    entry promises that to every other command."""
+    An environment whose every input is unchanged since a run whose in-synthesis gates passed gets
+    that run's results and assembly from the cache (`--no-cache` skips it); results are stored only
+    for such a run, since a gated cache entry promises that to every other command. Environments are
+    synthesized one after another (one CDK kernel per process), and the template-based gates of one
+    run while the next is synthesized."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gates") as pool:
+        pending = [_start(config, pool, checkov_bin) for config in configs]
+        return [future.result() for future in pending]
+
+
+def check_environment(config: EnvConfig, *, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
+    """`check_environments` of one environment."""
+    return check_environments([config], checkov_bin=checkov_bin)[0]
+
+
+def _start(config: EnvConfig, pool: ThreadPoolExecutor, checkov_bin: Path) -> Future[EnvironmentReport]:
     outdir = paths.cdk_out(config.name)
     key = assembly_cache.input_key(config.name, config.model_dump_json())
-    entry = assembly_cache.lookup(config.name, key, [assembly_cache.Kind.GATED])
+    cached = _cached_report(config.name, key, outdir)
+    if cached is not None:
+        done: Future[EnvironmentReport] = Future()
+        done.set_result(cached)
+        return done
+    gated = synth_with_gates(config, outdir)
+    return pool.submit(_finish, gated, key, config.region, checkov_bin)
+
+
+def _cached_report(env: str, key: str, outdir: Path) -> EnvironmentReport | None:
+    entry = assembly_cache.lookup(env, key, [assembly_cache.Kind.GATED])
     stored = entry.gate_results() if entry is not None else None
-    if entry is not None and stored is not None:
-        try:
-            results = [GateResult.from_json(r) for r in stored["results"]]
-            others = [Finding.from_json(f) for f in stored["other_failing"]]
-        except (KeyError, TypeError, ValueError):
-            results = []
-        staging = outdir.with_name(f".{outdir.name}-cached-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        if results and assembly_cache.copy_out(entry, staging):
-            if outdir.exists():
-                shutil.rmtree(outdir)
-            staging.rename(outdir)
-            return EnvironmentReport(
-                env=config.name, gated=None, results=results, other_failing=others, cached=True
-            )
-    report = run_gates(config, outdir=outdir, checkov_bin=checkov_bin)
-    if report.gated is not None and report.gated.passed:
-        stored_entry = assembly_cache.store(
-            config.name, key, assembly_cache.Kind.GATED, outdir, report.gated.assembly.stack_name
+    if entry is None or stored is None:
+        return None
+    try:
+        results = [GateResult.from_json(r) for r in stored["results"]]
+        others = [Finding.from_json(f) for f in stored["other_failing"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    staging = outdir.with_name(f".{outdir.name}-cached-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    if not results or not assembly_cache.copy_out(entry, staging):
+        return None
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    staging.rename(outdir)
+    return EnvironmentReport(env=env, gated=None, results=results, other_failing=others, cached=True)
+
+
+def _finish(gated: GatedAssembly, key: str, region: str, checkov_bin: Path) -> EnvironmentReport:
+    report = gate_results(gated, region=region, checkov_bin=checkov_bin)
+    if gated.passed:
+        entry = assembly_cache.store(
+            report.env, key, assembly_cache.Kind.GATED, gated.assembly.directory, gated.assembly.stack_name
         )
-        if stored_entry is not None:
-            stored_entry.attach_gate_results(report.to_json())
+        if entry is not None:
+            entry.attach_gate_results(report.to_json())
     return report
 
 
 def gate_results(gated: GatedAssembly, *, region: str, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
     """All five gates' results on an assembly synthesized with the plugins on."""
-    nag, guard, others = plugin_results(gated)
-    lint = cfn_lint_result(gated.assembly.template(), gated.acknowledgements, region=region)
-    checkov = checkov_result(gated.assembly.directory, gated.acknowledgements, binary=checkov_bin)
-    iam = iam_result(gated.assembly.directory, gated.acknowledgements)
+    # checkov is a process of its own: it runs while cfn-lint and the IAM gate run here.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkov") as pool:
+        checkov_run = pool.submit(
+            checkov_result, gated.assembly.directory, gated.acknowledgements, binary=checkov_bin
+        )
+        nag, guard, others = plugin_results(gated)
+        lint = cfn_lint_result(gated.assembly.template(), gated.acknowledgements, region=region)
+        iam = iam_result(gated.assembly.directory, gated.acknowledgements)
+        checkov = checkov_run.result()
     results = sorted([nag, guard, lint, checkov, iam], key=lambda r: GATE_ORDER.index(r.gate))
     return EnvironmentReport(
         env=gated.acknowledgements.env, gated=gated, results=results, other_failing=others

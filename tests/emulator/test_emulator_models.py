@@ -852,7 +852,7 @@ def _services_template(handler_code: str) -> str:
                 },
             },
             "Bootstrap": {
-                "Type": "Custom::AuroraBootstrap",
+                "Type": "Custom::Unmodeled",
                 "Properties": {"ServiceToken": {"Fn::GetAtt": ["Function", "Arn"]}, "Database": "prefect"},
             },
         },

@@ -37,10 +37,10 @@ def checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
     every_entry = {ack.number for ack in load_acknowledgements()}
     state: dict[str, Any] = {"failing": {}, "used": every_entry}
 
-    def run_gates(config: Any) -> EnvironmentReport:
-        return fake_report(config.name, state["failing"].get(config.name, []), state["used"])
+    def check_environments(configs: Any) -> list[EnvironmentReport]:
+        return [fake_report(c.name, state["failing"].get(c.name, []), state["used"]) for c in configs]
 
-    monkeypatch.setattr(check, "run_gates", run_gates)
+    monkeypatch.setattr(check, "check_environments", check_environments)
     monkeypatch.setattr(runner, "REPORTS_DIR", tmp_path)
     monkeypatch.setattr(
         check, "write_reports", lambda report: runner.write_reports(report, directory=tmp_path)
@@ -127,7 +127,7 @@ def test_the_real_gates_results_list_five_gates_per_environment(
     from blog_infra.commands import check
     from blog_infra.gates import runner
 
-    monkeypatch.setattr(check, "run_gates", lambda config: gate_reports[config.name])
+    monkeypatch.setattr(check, "check_environments", lambda configs: [gate_reports[c.name] for c in configs])
     monkeypatch.setattr(
         check, "write_reports", lambda report: runner.write_reports(report, directory=tmp_path)
     )

@@ -43,4 +43,11 @@ def test_dashboard_has_a_row_per_surface(platform: LocalPlatform) -> None:
         platform.client("cloudwatch").get_dashboard(DashboardName="blog-local")["DashboardBody"]
     )
     headers = [w["properties"]["markdown"].splitlines()[0] for w in body["widgets"] if w["type"] == "text"]
-    assert headers == ["## Edge", "## Portal", "## Pipelines", "## Database", "## Ork processor"]
+    assert headers == [
+        "## Edge",
+        "## Portal",
+        "## Pipelines",
+        "## Database",
+        "## Ork processor",
+        "## Database logins",
+    ]

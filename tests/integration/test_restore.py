@@ -177,7 +177,15 @@ def test_snapshot_restore_and_point_in_time_restore(
     assert "already is the restore of snapshot before-restore" in capsys.readouterr().err
 
     # WHEN the restored cluster is restored to a point in time of its own
-    moment = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # (a second after the restored cluster's earliest restorable time, its creation: the restore
+    # may have taken less than a second)
+    created = platform.client("rds").describe_db_clusters(DBClusterIdentifier=new["DBClusterIdentifier"])[
+        "DBClusters"
+    ][0]
+    earliest = created["EarliestRestorableTime"].astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    while datetime.now(UTC) < earliest + timedelta(seconds=1):
+        time.sleep(0.2)
+    moment = earliest.strftime("%Y-%m-%dT%H:%M:%SZ")
     pitr_argv = ["db", "restore", "--env", "local", "--to-time", moment, "--yes"]
     assert timed("db restore --to-time --yes", pitr_argv) == ExitCode.OK
     capsys.readouterr()
