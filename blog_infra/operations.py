@@ -31,7 +31,10 @@ def private_assembly(config: EnvConfig, *, checked: bool = True) -> Iterator[Ass
     runs.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix=f"{config.name}-", dir=runs))
     try:
-        assembly = synth(config, directory) if checked else synth(config, directory, gates=False, validate=False)
+        if checked:
+            assembly = synth(config, directory)
+        else:
+            assembly = synth(config, directory, gates=False, validate=False)
         if assembly.cached:
             render.err_console.print(
                 f"Synthesis of {config.name}: inputs unchanged, from the cache (--no-cache redoes it)."
