@@ -24,6 +24,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
+SLOW_FIXTURES = frozenset({"gate_reports", "pg_server"})
+"""Fixtures whose tests cost seconds each or tens of seconds at once (`gate_reports`: the five real
+gates on prod and local, about 45 s; `pg_server`: SQL on a real PostgreSQL server, about 16 s in all):
+a test using one is `slow` (out of `make test-fast`), whether or not it says so."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def isolated_from_assembly_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     """For a test that patches how the app is composed: its synthesis is neither served from the
     assembly cache nor stored in it (the inputs it is keyed by are unchanged)."""

@@ -14,6 +14,8 @@ from blog_infra.cli import main
 from blog_infra.exit_codes import ExitCode
 from blog_infra.synthesis import synth
 
+pytestmark = pytest.mark.slow  # whole-app syntheses and `check` runs: about 40 s
+
 
 @pytest.fixture
 def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -76,7 +78,6 @@ def test_a_changed_configuration_is_synthesized_and_a_plan_may_use_a_gated_entry
     assert not synth(changed, tmp_path / "changed-gated").cached
 
 
-@pytest.mark.slow
 def test_check_of_an_unchanged_environment_reuses_its_results(
     cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -107,6 +107,7 @@ def test_local_status_reports_not_running_as_json(
     assert status["running"] is False and status["endpoint"] is None
 
 
+@pytest.mark.slow
 def test_synth_writes_the_environment_template(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["synth", "--env", "prod"]) == ExitCode.OK
     template = json.loads((REPO_ROOT / "cdk.out" / "prod" / "blog-prod.template.json").read_text())

@@ -73,6 +73,7 @@ def test_an_unknown_profile_or_commit_is_bad_input(fast_synth: None) -> None:
     assert "not a commit" in str(result.exception)
 
 
+@pytest.mark.slow
 def test_compare_synthesizes_the_other_commit_for_real(fast_synth: None) -> None:
     # GIVEN this tree (one NAT gateway and a portal task) WHEN compared with HEAD's real synthesis
     result = invoke("--env", "local", "--profile", "configured", "--compare", "HEAD", "--json")

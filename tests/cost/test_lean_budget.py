@@ -20,6 +20,7 @@ def of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == type_}
 
 
+@pytest.mark.slow
 def test_lean_prod_idles_under_budget_with_every_lean_setting_in_the_template(
     lean_prod: dict[str, Any],
 ) -> None:

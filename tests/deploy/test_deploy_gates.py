@@ -24,6 +24,8 @@ from blog_infra.exit_codes import ExitCode
 from blog_infra.target import Target
 from tests.conftest import isolated_from_assembly_cache
 
+pytestmark = pytest.mark.slow  # each test synthesizes the whole app with the gates: about 12 s
+
 
 class CdkRecorder:
     """Stands in for the CDK CLI: records each call and succeeds; a `--method=prepare-change-set`

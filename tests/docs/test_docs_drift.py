@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from blog_infra.exit_codes import ExitCode
 from blog_infra.paths import REPO_ROOT
 
@@ -30,6 +32,7 @@ def _replace(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_changed_ownership_and_props_without_regenerating_fail_the_check(tmp_path: Path) -> None:
     # GIVEN a copy of the repository whose generated docs are current
     _copy_repository(tmp_path)

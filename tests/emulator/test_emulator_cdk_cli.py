@@ -20,7 +20,10 @@ NODE_BIN = ROOT / "node_modules" / ".bin"
 APP = Path(__file__).resolve().parent / "fixtures" / "cdk_app.py"
 STACK = "EmulatorE2E"
 
-pytestmark = pytest.mark.skipif(not (NODE_BIN / "cdk").exists(), reason="the pinned CDK CLI is not installed")
+pytestmark = [
+    pytest.mark.skipif(not (NODE_BIN / "cdk").exists(), reason="the pinned CDK CLI is not installed"),
+    pytest.mark.slow,  # the real CDK CLI bootstraps, deploys and destroys: about 20 s
+]
 
 
 def _cdk(emulator: Emulator, workdir: Path, *args: str) -> str:

@@ -17,6 +17,8 @@ from blog_infra.gates.synthesized import refuse_failing, synthesize
 from infra.app import new_app
 from infra.gates import apply_acknowledgements, enable_gates
 
+pytestmark = pytest.mark.slow  # the gates, checkov included, on a synthesized insecure stack
+
 
 def insecure_resources(stack: Stack) -> None:
     loose = s3.CfnBucket(stack, "Loose")

@@ -215,11 +215,17 @@ def _store_many(cache_dir: str, repo_root: str, source: str, rounds: int) -> int
     paths.REPO_ROOT = Path(repo_root)
     key = "f" * 64
     broken = 0
-    for _ in range(rounds):
+    for n in range(rounds):
         cache.store(ENV, key, cache.Kind.GATED, Path(source), "blog-prod")
         found = cache.lookup(ENV, key, [cache.Kind.GATED])
-        if found is not None and json.loads((found.directory / "blog-prod.template.json").read_text()) != {}:
-            broken += 1
+        # As the commands read an entry: copied out, never in place (another writer may replace it
+        # meanwhile; then the copy reports a miss). A copy that succeeded must be whole.
+        destination = Path(cache_dir).parent / f"copy-{os.getpid()}-{n}"
+        if found is not None and cache.copy_out(found, destination):
+            template = destination / "blog-prod.template.json"
+            if not template.exists() or json.loads(template.read_text(encoding="utf-8")) != {}:
+                broken += 1
+            shutil.rmtree(destination)
     return broken
 
 
