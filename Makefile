@@ -65,7 +65,7 @@ test: setup gate-tools conformance-tools ## Every test: lint, types, unit, synth
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-test-fast: setup ## The tests that deploy nothing and run no image's software
+test-fast: setup ## Under a minute: the tests that deploy nothing, run no image's software and are not marked slow
 	$(BIN)/pytest -m "not integration and not conformance and not slow"
 
 test-conformance: setup conformance-tools ## The real Prefect (and portal backend) run with the synthesized configuration
