@@ -17,8 +17,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from functools import cache
 from typing import Any
+
+from infra.resource_schemas import create_only_properties
 
 STATEFUL_TYPES = frozenset(
     {
@@ -97,21 +98,6 @@ class Plan:
         }
 
 
-@cache
-def _create_only(resource_type: str, region: str) -> frozenset[str]:
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-
-    try:
-        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
-    except Exception:  # custom resources and unknown types have no schema
-        return frozenset()
-    return frozenset(
-        path.split("/")[2]
-        for path in schema.get("createOnlyProperties", [])
-        if path.startswith("/properties/")
-    )
-
-
 def _references(value: Any) -> set[str]:
     """Logical ids that a template value refers to through Ref, Fn::GetAtt or Fn::Sub."""
     found: set[str] = set()
@@ -171,7 +157,7 @@ def compute_plan(
         logical_id
         for logical_id, props in modified.items()
         if old_resources[logical_id]["Type"] != new_resources[logical_id]["Type"]
-        or set(props) & _create_only(new_resources[logical_id]["Type"], region)
+        or set(props) & create_only_properties(new_resources[logical_id]["Type"], region)
     }
     kept = {logical_id: new_resources[logical_id] for logical_id in set(old_resources) & set(new_resources)}
     referring = _cascade(replaced, kept, region)
@@ -223,7 +209,7 @@ def _cascade(
             follows = {name for name, value in props.items() if _references(value) & moving}
             if not follows:
                 continue
-            conditional = bool(follows & _create_only(resource.get("Type", ""), region))
+            conditional = bool(follows & create_only_properties(resource.get("Type", ""), region))
             result[logical_id] = (conditional, tuple(sorted(follows)))
             if conditional:
                 next_frontier.add(logical_id)

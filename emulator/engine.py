@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import json
 import logging
 import re
@@ -33,6 +32,7 @@ from moto.ec2.models.core import TaggedEC2Resource
 from werkzeug.exceptions import HTTPException
 
 from emulator.cfn._base import ResourceError, resolve_dynamic_references
+from infra.resource_schemas import create_only_properties
 
 log = logging.getLogger("emulator.cfn")
 
@@ -732,23 +732,6 @@ _NON_PROPERTY_ATTRIBUTES = (
     "DeletionPolicy",
     "UpdateReplacePolicy",
 )
-
-
-@functools.cache
-def create_only_properties(resource_type: str, region: str) -> frozenset[str]:
-    """The top-level properties that the resource's registry schema (as shipped with cfn-lint) lists
-    as `createOnlyProperties`: CloudFormation replaces the resource when one of them changes."""
-    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-
-    try:
-        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource_type).schema
-    except Exception:  # custom resources and unknown types have no schema
-        return frozenset()
-    return frozenset(
-        path.split("/")[2]
-        for path in schema.get("createOnlyProperties", [])
-        if path.startswith("/properties/")
-    )
 
 
 def _causes(node: Any, parameters: Iterable[str]) -> set[tuple[str, str]]:

@@ -292,6 +292,11 @@ class AppliedAcknowledgements:
     """Entry number -> the finding ids it acknowledges, placeholders substituted."""
     targets: dict[int, list[StackResource]] = field(default_factory=dict)
     """Entry number -> the resources it applies to (empty for an entry that holds for all)."""
+    stack_name: str = ""
+    """The stack's name and construct path, read once when planned: the gates that run on the
+    templates read these, never the stack, so that they may run on another thread than the jsii
+    kernel's (which serves one caller at a time)."""
+    stack_path: str = ""
 
     @property
     def active(self) -> tuple[Acknowledgement, ...]:
@@ -334,7 +339,9 @@ def plan_acknowledgements(
 ) -> AppliedAcknowledgements:
     """Where each acknowledgement that holds in `env` applies in `stack` (nothing is written)."""
     acks = tuple(load_acknowledgements() if acknowledgements is None else acknowledgements)
-    plan = AppliedAcknowledgements(env=env, stack=stack, acknowledgements=acks)
+    plan = AppliedAcknowledgements(
+        env=env, stack=stack, acknowledgements=acks, stack_name=stack.stack_name, stack_path=stack.node.path
+    )
     all_resources = stack_resources(stack)
     claimed: dict[tuple[Gate, str, str], Acknowledgement] = {}
     for ack in plan.active:

@@ -383,7 +383,7 @@ def iam_result(directory: Path, acknowledgements: AppliedAcknowledgements) -> Ga
         result.failing.append(Finding(gate=result.gate, rule="reference", resource="-", message=str(exc)))
         return result
     _exports_of.cache_clear()
-    main = acknowledgements.stack.stack_name
+    main = acknowledgements.stack_name
     checked = 0
     for path in sorted(directory.glob("*.template.json")):
         stack_name = path.name.removesuffix(".template.json")

@@ -23,7 +23,7 @@ def plugin_results(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[F
     guard = GateResult(gate=Gate.CFN_GUARD.value, env=env, evaluated=f"{len(guard_rule_names())} controls")
     by_namespace = {PLUGIN_NAMESPACES[Gate.CDK_NAG]: nag, PLUGIN_NAMESPACES[Gate.CFN_GUARD]: guard}
     others: list[Finding] = []
-    stack_path = gated.acknowledgements.stack.node.path
+    stack_path = gated.acknowledgements.stack_path
     for plugin in gated.report.get("pluginReports", []):
         name = str(plugin.get("pluginName", ""))
         result = by_namespace.get(name.replace(" ", "-"))

@@ -72,7 +72,8 @@ def check_environments(
     that run's results and assembly from the cache (`--no-cache` skips it); results are stored only
     for such a run, since a gated cache entry promises that to every other command. Environments are
     synthesized one after another (one CDK kernel per process), and the template-based gates of one
-    run while the next is synthesized."""
+    run while the next is synthesized: they read files and plain values only, never the jsii kernel,
+    which serves one caller at a time (`AppliedAcknowledgements.stack_name`/`stack_path`)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gates") as pool:
         pending = [_start(config, pool, checkov_bin) for config in configs]
         return [future.result() for future in pending]

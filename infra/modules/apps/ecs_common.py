@@ -20,6 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.config import FARGATE_TASK_SIZES
 from infra.modules.stateful import pin_logical_id
 
 NON_ROOT_USER = "1000:1000"
@@ -31,18 +32,6 @@ FARGATE_SPOT = "FARGATE_SPOT"
 FARGATE_LINUX_ARCHITECTURES = ("X86_64", "ARM64")
 """CPU architectures of Linux Fargate tasks; Fargate Spot takes both."""
 
-FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
-"""Task CPU units -> the task memory (MiB) Fargate accepts with it (Linux, x86_64 or arm64): the ECS API
-reference of RegisterTaskDefinition `cpu`/`memory`. 256 units take 512, 1024 or 2048 MiB; the
-larger sizes a range in fixed steps."""
 DEREGISTRATION_DELAY = Duration.seconds(30)
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -51,11 +40,11 @@ _SECRET_LOOKING = ("PASSWORD", "SECRET", "TOKEN", "AUTH_STRING", "CONNECTION_URL
 
 def validate_fargate_size(cpu: int, memory_mib: int, *, what: str) -> None:
     """Raise ValueError unless `cpu`/`memory_mib` is a combination Fargate accepts."""
-    if cpu not in FARGATE_MEMORY_MIB:
+    if cpu not in FARGATE_TASK_SIZES:
         raise ValueError(
-            f"{what} cpu {cpu} is not a Fargate size: one of {', '.join(map(str, FARGATE_MEMORY_MIB))}"
+            f"{what} cpu {cpu} is not a Fargate size: one of {', '.join(map(str, FARGATE_TASK_SIZES))}"
         )
-    allowed = FARGATE_MEMORY_MIB[cpu]
+    allowed = FARGATE_TASK_SIZES[cpu]
     if memory_mib not in allowed:
         shown = (
             f"{allowed[0]}-{allowed[-1]} MiB in steps of {allowed[1] - allowed[0]}"

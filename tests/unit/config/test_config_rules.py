@@ -173,11 +173,19 @@ def test_every_fargate_size_and_its_neighbours() -> None:
             assert fargate_size_problem(cpu, memory), (cpu, memory)
 
 
-def test_the_model_and_the_construct_hold_the_same_fargate_table() -> None:
-    from infra.modules.apps.ecs_common import FARGATE_MEMORY_MIB, validate_fargate_size
+def test_the_construct_accepts_exactly_what_the_model_accepts() -> None:
+    from infra.modules.apps.ecs_common import validate_fargate_size
 
-    assert FARGATE_MEMORY_MIB == FARGATE_TASK_SIZES
     validate_fargate_size(256, 512, what="test")  # AWS's smallest task, once refused by the construct
+    for cpu, allowed in FARGATE_TASK_SIZES.items():
+        step = allowed[1] - allowed[0]
+        for memory in allowed:
+            validate_fargate_size(cpu, memory, what="test")
+        for memory in (allowed[0] - step, allowed[-1] + step):
+            with pytest.raises(ValueError):
+                validate_fargate_size(cpu, memory, what="test")
+    with pytest.raises(ValueError):
+        validate_fargate_size(3072, 8192, what="test")
 
 
 @pytest.mark.parametrize(("az_count", "widest"), [(2, 20), (3, 19)])
