@@ -88,6 +88,8 @@ class Entry:
     created: float
     meta: dict[str, Any]
     """What the synthesis reported besides the assembly (e.g. the in-synthesis gates' results)."""
+    files: dict[str, str]
+    """Each file of the assembly and its SHA-256, as the manifest recorded them."""
 
     def gate_results(self) -> dict[str, Any] | None:
         """The template-based gates' results attached to this entry, or None."""
@@ -103,7 +105,10 @@ class Entry:
     def attach_gate_results(self, results: dict[str, Any]) -> None:
         """Store the template-based gates' results with the entry (atomically; last writer wins)."""
         payload = json.dumps({"key": self.key, "results": results}, sort_keys=True)
-        _write_atomically(self.directory / GATES, payload)
+        # The entry may have been replaced or evicted by another command meanwhile: the results are
+        # then simply not kept (the cache is an optimisation, never a reason to fail).
+        with contextlib.suppress(OSError):
+            _write_atomically(self.directory / GATES, payload)
 
 
 def enabled() -> bool:
@@ -219,6 +224,7 @@ def _verified(directory: Path, key: str, kind: Kind) -> Entry | None:
             stack_name=str(manifest["stack_name"]),
             created=float(manifest["created"]),
             meta=dict(manifest.get("meta") or {}),
+            files=dict(manifest["files"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -269,21 +275,31 @@ def copy_out(entry: Entry, destination: Path) -> bool:
     except OSError:
         shutil.rmtree(destination, ignore_errors=True)
         return False
-    if _verified(entry.directory, entry.key, entry.kind) is None or _listing(destination) != _listing(
-        entry.directory
-    ):
+    # Checked against the manifest read when the entry was verified, never against the entry again:
+    # whatever happened to it meanwhile, the copy is whole or it is not used.
+    try:
+        whole = _listing(destination) == entry.files
+    except OSError:
+        whole = False
+    if not whole:
         shutil.rmtree(destination, ignore_errors=True)
-        return False
-    return True
+    return whole
 
 
 def _evict(env_dir: Path) -> None:
-    entries = sorted(
-        (p for p in env_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    for stale in entries[KEEP_PER_ENV:]:
+    """Keep the newest KEEP_PER_ENV entries. Another process may remove or replace an entry between
+    the listing and its stat: that entry is simply not counted."""
+    dated: list[tuple[float, Path]] = []
+    with contextlib.suppress(OSError):
+        for path in env_dir.iterdir():
+            if path.name.startswith("."):
+                continue
+            with contextlib.suppress(OSError):
+                status = path.stat()
+                if path.is_dir():
+                    dated.append((status.st_mtime, path))
+    dated.sort(key=lambda item: item[0], reverse=True)
+    for _, stale in dated[KEEP_PER_ENV:]:
         _remove(stale)
 
 
