@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,9 @@ from pathlib import Path
 from blog_infra import paths
 from blog_infra.errors import CliError
 from blog_infra.target import Target
+
+EMULATOR_WATCH_INTERVAL_S = 0.5
+"""How often a CDK CLI run against the emulator checks that the emulator's process is still there."""
 
 _EVENT = re.compile(
     r"\|\s*(?P<done>\d+)/(?P<total>\d+)\s*\|[^|]*\|\s*(?P<status>[A-Z_]+)\s*\|\s*(?P<type>\S+)\s*\|\s*(?P<rest>.*)$"
@@ -107,6 +111,23 @@ def run_cdk(
         bufsize=1,
     )
     run = CdkRun(returncode=0)
+    stop_watching = threading.Event()
+    if target.endpoint:
+        threading.Thread(
+            target=_stop_when_emulator_exits, args=(process, target, stop_watching), daemon=True
+        ).start()
+    assert process.stdout is not None
+    try:
+        _read_events(process, run, on_event)
+    finally:
+        stop_watching.set()
+    run.returncode = process.wait()
+    return run
+
+
+def _read_events(
+    process: subprocess.Popen[str], run: CdkRun, on_event: Callable[[Event], None] | None
+) -> None:
     assert process.stdout is not None
     for raw in process.stdout:
         line = raw.rstrip("\n")
@@ -118,5 +139,18 @@ def run_cdk(
             run.failures.append(event)
         if on_event:
             on_event(event)
-    run.returncode = process.wait()
-    return run
+
+
+def _stop_when_emulator_exits(process: subprocess.Popen[str], target: Target, done: threading.Event) -> None:
+    """The CDK CLI retries a refused connection for about 40 s before it gives up: when the emulator's
+    process has gone, stop the CLI at once (the caller then reports the emulator stopped)."""
+    while not done.wait(EMULATOR_WATCH_INTERVAL_S):
+        if process.poll() is not None:
+            return
+        if target.emulator_exited():
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            return

@@ -36,6 +36,10 @@ class Target:
                 "to start it again and redeploy from scratch"
             )
 
+    def emulator_exited(self) -> bool:
+        """Whether this target is the local emulator and its process has gone."""
+        return bool(self.endpoint) and control.exited(paths.emulator_state_dir())
+
     def client(self, service: str) -> Any:
         if self.endpoint:
             return boto3.client(

@@ -177,6 +177,14 @@ def status(state_dir: Path) -> EmulatorStatus:
     return EmulatorStatus(running=True, endpoint=_endpoint(state.port), pid=state.pid, log_path=log_path)
 
 
+def exited(state_dir: Path) -> bool:
+    """Whether the emulator of state_dir is known to have gone: no state, or its process exited.
+    Cheap (no request to the server), so it can be polled while a command talks to the emulator; a
+    busy server that is slow to answer is not taken for a dead one."""
+    state = _read_state(state_dir)
+    return state is None or not _alive(state.pid) or not _is_ours(state.pid, state.port)
+
+
 def start(state_dir: Path) -> EmulatorStatus:
     """Return the running emulator of state_dir, or start one on a free loopback port and wait for it."""
     state_dir.mkdir(parents=True, exist_ok=True)
