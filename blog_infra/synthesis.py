@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,14 @@ def synth(
         entry = _cached(config.name, key, gates=gates, validate=validate)
         content = staging / "assembly"
         if entry is not None and assembly_cache.copy_out(entry, content):
-            _move_into_place(content, directory)
+            move_into_place(content, directory)
             return Assembly(directory=directory, stack_name=entry.stack_name, cached=True)
         content.mkdir()
         with synthesis_errors_reported(config.stack_name, content):
             stack_name = _synthesize(config, content, gates=gates, validate=validate)
         kind = assembly_cache.Kind.GATED if gates else assembly_cache.Kind.PLAIN
         assembly_cache.store(config.name, key, kind, content, stack_name, {"validated": gates or validate})
-        _move_into_place(content, directory)
+        move_into_place(content, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Assembly(directory=directory, stack_name=stack_name)
@@ -106,12 +107,31 @@ def _synthesize(config: EnvConfig, outdir: Path, *, gates: bool, validate: bool)
     return stack.stack_name
 
 
-def _move_into_place(staging: Path, directory: Path) -> None:
-    previous = directory.with_name(f".{directory.name}-replaced-{uuid.uuid4().hex[:8]}")
-    if directory.exists():
-        directory.rename(previous)
-    staging.rename(directory)
-    shutil.rmtree(previous, ignore_errors=True)
+MOVE_ATTEMPTS = 50
+"""How often `move_into_place` tries again when another command's assembly lands in between."""
+
+
+def move_into_place(staging: Path, directory: Path) -> None:
+    """Make the complete assembly at `staging` the one at `directory`, by renames only: a reader sees
+    the old assembly, no assembly, or the new one, never a mix. Two commands writing the same
+    environment at once (two terminals) may each put theirs in place; the last one stays, and neither
+    fails: when the other's lands between our two renames, we move it aside and try again."""
+    for _ in range(MOVE_ATTEMPTS):
+        previous = directory.with_name(f".{directory.name}-replaced-{uuid.uuid4().hex[:8]}")
+        with suppress(FileNotFoundError):
+            directory.rename(previous)
+        try:
+            staging.rename(directory)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                shutil.rmtree(previous, ignore_errors=True)
+                continue
+            with suppress(OSError):
+                previous.rename(directory)  # put the previous assembly back
+            raise
+        shutil.rmtree(previous, ignore_errors=True)
+        return
+    raise CliError(f"{directory} kept being replaced by other commands; run this one again alone")
 
 
 @contextmanager

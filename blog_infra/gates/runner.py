@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from blog_infra.gates.iam_policies import iam_result
 from blog_infra.gates.lint import cfn_lint_result
 from blog_infra.gates.plugins import plugin_results
 from blog_infra.gates.synthesized import GatedAssembly, synth_with_gates
+from blog_infra.synthesis import move_into_place
 from infra.config import EnvConfig, available_envs
 from infra.gates import Acknowledgement
 
@@ -85,18 +86,27 @@ def check_environment(config: EnvConfig, *, checkov_bin: Path = CHECKOV_BIN) -> 
 
 
 def _start(config: EnvConfig, pool: ThreadPoolExecutor, checkov_bin: Path) -> Future[EnvironmentReport]:
+    """Synthesize into a directory of this run's own, so that another command writing or reading
+    `cdk.out/<env>` meanwhile disturbs nothing; the assembly is moved there once its gates ran."""
     outdir = paths.cdk_out(config.name)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
     key = assembly_cache.input_key(config.name, config.model_dump_json())
-    cached = _cached_report(config.name, key, outdir)
-    if cached is not None:
-        done: Future[EnvironmentReport] = Future()
-        done.set_result(cached)
-        return done
-    gated = synth_with_gates(config, outdir)
-    return pool.submit(_finish, gated, key, config.region, checkov_bin)
+    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-check-", dir=outdir.parent))
+    try:
+        cached = _cached_report(config.name, key, staging / "assembly", outdir)
+        if cached is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            done: Future[EnvironmentReport] = Future()
+            done.set_result(cached)
+            return done
+        gated = synth_with_gates(config, staging / "assembly")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return pool.submit(_finish, gated, key, config.region, checkov_bin, outdir)
 
 
-def _cached_report(env: str, key: str, outdir: Path) -> EnvironmentReport | None:
+def _cached_report(env: str, key: str, staging: Path, outdir: Path) -> EnvironmentReport | None:
     entry = assembly_cache.lookup(env, key, [assembly_cache.Kind.GATED])
     stored = entry.gate_results() if entry is not None else None
     if entry is None or stored is None:
@@ -106,24 +116,27 @@ def _cached_report(env: str, key: str, outdir: Path) -> EnvironmentReport | None
         others = [Finding.from_json(f) for f in stored["other_failing"]]
     except (KeyError, TypeError, ValueError):
         return None
-    staging = outdir.with_name(f".{outdir.name}-cached-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
     if not results or not assembly_cache.copy_out(entry, staging):
         return None
-    if outdir.exists():
-        shutil.rmtree(outdir)
-    staging.rename(outdir)
+    move_into_place(staging, outdir)
     return EnvironmentReport(env=env, gated=None, results=results, other_failing=others, cached=True)
 
 
-def _finish(gated: GatedAssembly, key: str, region: str, checkov_bin: Path) -> EnvironmentReport:
-    report = gate_results(gated, region=region, checkov_bin=checkov_bin)
-    if gated.passed:
-        entry = assembly_cache.store(
-            report.env, key, assembly_cache.Kind.GATED, gated.assembly.directory, gated.assembly.stack_name
-        )
-        if entry is not None:
-            entry.attach_gate_results(report.to_json())
+def _finish(
+    gated: GatedAssembly, key: str, region: str, checkov_bin: Path, outdir: Path
+) -> EnvironmentReport:
+    staged = gated.assembly.directory
+    try:
+        report = gate_results(gated, region=region, checkov_bin=checkov_bin)
+        if gated.passed:
+            entry = assembly_cache.store(
+                report.env, key, assembly_cache.Kind.GATED, staged, gated.assembly.stack_name
+            )
+            if entry is not None:
+                entry.attach_gate_results(report.to_json())
+        move_into_place(staged, outdir)
+    finally:
+        shutil.rmtree(staged.parent, ignore_errors=True)
     return report
 
 
