@@ -5,6 +5,15 @@ PYTHON ?= python3.11
 ENV ?= local
 VENV := .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= 2
+# pytest-xdist: the tests on TEST_WORKERS processes (0: in this one); the tests of a costly session
+# fixture (the one deployed local platform, ...) stay together on one worker (SHARED_MODULES in
+# tests/conftest.py). The conformance runs of the real software wait on their task definitions' own
+# timeouts, so they run alone, after.
+PYTEST_PARALLEL := -n $(TEST_WORKERS)
+# CI sets JUNIT_DIR: one JUnit report per pytest run of `make test`.
+JUNIT_DIR ?=
+junit = $(if $(JUNIT_DIR),--junitxml=$(JUNIT_DIR)/$(1).xml)
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
@@ -63,10 +72,11 @@ test: setup gate-tools conformance-tools ## Every test: lint, types, unit, synth
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not conformance" $(call junit,tests)
+	$(BIN)/pytest -m conformance $(call junit,conformance)
 
 test-fast: setup ## Under a minute: the tests that deploy nothing, run no image's software and are not marked slow
-	$(BIN)/pytest -m "not integration and not conformance and not slow"
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not integration and not conformance and not slow"
 
 test-conformance: setup conformance-tools ## The real Prefect (and portal backend) run with the synthesized configuration
 	$(BIN)/pytest -m conformance

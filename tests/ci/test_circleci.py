@@ -483,8 +483,18 @@ def test_deploy_refuses_a_commit_that_main_has_moved_past(tmp_path: Path, config
 def test_the_test_job_reports_junit_and_keeps_the_templates(config: dict[str, Any]) -> None:
     job = config["jobs"]["test"]
     steps = job_steps(config, "test")
-    assert job["environment"]["PYTEST_ADDOPTS"] == "--junitxml=test-results/pytest/results.xml"
+    assert job["environment"]["JUNIT_DIR"] == "test-results/pytest"
     assert "make test" in run_commands(steps)
+    # each pytest run of `make test` writes a report of its own there
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "test", "JUNIT_DIR=test-results/pytest"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    reports = re.findall(r"--junitxml=(\S+)", planned)
+    assert sorted(reports) == ["test-results/pytest/conformance.xml", "test-results/pytest/tests.xml"]
     stored = [
         (k, v["path"], v.get("when"))
         for s in steps
