@@ -280,6 +280,41 @@ def check(runs: int, env: dict[str, str]) -> list[Measure]:
     return [cold, repeat(warm, max(runs, 3), ["make", "--no-print-directory", "check"], env)]
 
 
+def gates(runs: int, env: dict[str, str], envs: list[str]) -> list[Measure]:
+    """Each gate apart, by bench/gate_times.py (one process per run and environment)."""
+    print("Each gate apart", flush=True)
+    measures: dict[str, Measure] = {}
+    for name in envs:
+        for _ in range(runs):
+            try:
+                done = subprocess.run(
+                    [str(BIN / "python"), str(REPO / "bench" / "gate_times.py"), name],
+                    cwd=REPO,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=STEP_TIMEOUT_S,
+                    check=True,
+                )
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                failed = Measure(f"gates {name}", "bench/gate_times.py", "each gate apart", status="failed")
+                failed.note = str(exc)[:400]
+                measures[failed.name] = failed
+                continue
+            for part, seconds in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                measure = measures.setdefault(
+                    f"{name}: {part}",
+                    Measure(
+                        f"{name}: {part}",
+                        f".venv/bin/python bench/gate_times.py {name}",
+                        "one gate or synthesis variant, timed in a process whose jsii kernel is started",
+                    ),
+                )
+                measure.runs_s.append(float(seconds))
+                show(measure)
+    return list(measures.values())
+
+
 def deploys(runs: int, cycles: int, env: dict[str, str]) -> list[Measure]:
     up = Measure(
         "cold make up",
@@ -368,11 +403,17 @@ def tests(runs: int, env: dict[str, str]) -> list[Measure]:
     repeat(fast, runs, ["make", "--no-print-directory", "test-fast"], env)
     pytest = Measure(
         "make test's pytest, without conformance",
-        ".venv/bin/pytest -m 'not conformance'",
+        ".venv/bin/pytest -n 2 -m 'not conformance' (as make test runs it)",
         "every test but the conformance runs of the images' software (those are timed next)",
         target_s=300,
     )
-    repeat(pytest, runs, [str(BIN / "pytest"), "-q", "-m", "not conformance", "-p", "no:cacheprovider"], env)
+    parallel = ["-n", "2"]
+    repeat(
+        pytest,
+        runs,
+        [str(BIN / "pytest"), "-q", *parallel, "-m", "not conformance", "-p", "no:cacheprovider"],
+        env,
+    )
     conformance = Measure(
         "make test's pytest, conformance only",
         ".venv/bin/pytest -m conformance",
@@ -462,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         measures.append(Measure("make check", "make check", "skipped", target_s=60, status="skipped"))
     else:
         measures += check(args.check_runs, env)
+        measures += gates(args.check_runs, env, [e for e in args.envs.split(",") if e])
     if args.skip_deploy:
         measures.append(Measure("cold make up", "make up", "skipped", target_s=90, status="skipped"))
     else:
