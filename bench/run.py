@@ -262,7 +262,7 @@ def check(runs: int, env: dict[str, str]) -> list[Measure]:
         "make check",
         "BLOG_INFRA_NO_CACHE=1 make check",
         "the five safety gates on prod and local, synthesized and run from scratch",
-        target_s=60,
+        target_s=30,
     )
     warm = Measure(
         "make check, unchanged tree",
@@ -326,7 +326,7 @@ def deploys(runs: int, cycles: int, env: dict[str, str]) -> list[Measure]:
         "no-op redeploy",
         ".venv/bin/blog-infra local up (again)",
         "synthesize with the gates, plan against the deployed stack: no changes",
-        target_s=10,
+        target_s=4,
     )
     bump = Measure(
         "image-tag bump deploy",
@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_synth:
         measures += synths(args.runs, env, [e for e in args.envs.split(",") if e])
     if args.skip_check:
-        measures.append(Measure("make check", "make check", "skipped", target_s=60, status="skipped"))
+        measures.append(Measure("make check", "make check", "skipped", target_s=30, status="skipped"))
     else:
         measures += check(args.check_runs, env)
         measures += gates(args.check_runs, env, [e for e in args.envs.split(",") if e])
