@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blog_infra import assembly_cache, paths
+from blog_infra.errors import CliError
+from blog_infra.exit_codes import ExitCode
 from blog_infra.gates import GATE_ORDER, Finding, GateResult
 from blog_infra.gates.checkov_gate import CHECKOV_BIN, checkov_result
 from blog_infra.gates.iam_policies import iam_result
@@ -20,7 +24,7 @@ from blog_infra.gates.plugins import plugin_results
 from blog_infra.gates.synthesized import GatedAssembly, synth_with_gates
 from blog_infra.synthesis import move_into_place
 from infra.config import EnvConfig, available_envs
-from infra.gates import Acknowledgement
+from infra.gates import Acknowledgement, AcknowledgementError
 
 REPORTS_DIR = paths.REPO_ROOT / "reports"
 STALE = "acknowledgements"
@@ -74,10 +78,66 @@ def check_environments(
     for such a run, since a gated cache entry promises that to every other command. Environments are
     synthesized one after another (one CDK kernel per process), and the template-based gates of one
     run while the next is synthesized: they read files and plain values only, never the jsii kernel,
-    which serves one caller at a time (`AppliedAcknowledgements.stack_name`/`stack_path`)."""
+    which serves one caller at a time (`AppliedAcknowledgements.stack_name`/`stack_path`).
+
+    When two or more environments need a synthesis and the machine has as many cores, each of those
+    is checked in a process of its own instead (a jsii kernel each), all at once."""
+    fresh = [config for config in configs if not _results_cached(config)]
+    if len(fresh) < 2 or (os.cpu_count() or 1) < 2:
+        return _check_here(configs, checkov_bin)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(len(fresh), os.cpu_count() or 1), mp_context=context) as pool:
+        alone = {config.name: pool.submit(_check_alone, config, checkov_bin) for config in fresh}
+        here = {r.env: r for r in _check_here([c for c in configs if c.name not in alone], checkov_bin)}
+        for name, future in alone.items():
+            here[name] = _report_from_child(name, future.result())
+    return [here[config.name] for config in configs]
+
+
+def _check_here(configs: Sequence[EnvConfig], checkov_bin: Path) -> list[EnvironmentReport]:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gates") as pool:
         pending = [_start(config, pool, checkov_bin) for config in configs]
         return [future.result() for future in pending]
+
+
+def _results_cached(config: EnvConfig) -> bool:
+    key = assembly_cache.input_key(config.name, config.model_dump_json())
+    entry = assembly_cache.lookup(config.name, key, [assembly_cache.Kind.GATED])
+    return entry is not None and entry.gate_results() is not None
+
+
+def _check_alone(config: EnvConfig, checkov_bin: Path) -> dict[str, Any]:
+    """`check` of one environment in a process of its own; what it found, as plain data (errors as
+    their one-line message, re-raised by the caller)."""
+    try:
+        report = _check_here([config], checkov_bin)[0]
+    except AcknowledgementError as exc:
+        return {"acknowledgement_error": str(exc)}
+    except CliError as exc:
+        return {"error": str(exc), "code": int(exc.code)}
+    return {"report": report.to_json(), "cached": report.cached}
+
+
+def _report_from_child(env: str, outcome: dict[str, Any]) -> EnvironmentReport:
+    if "acknowledgement_error" in outcome:
+        raise AcknowledgementError(outcome["acknowledgement_error"])
+    if "error" in outcome:
+        raise CliError(outcome["error"], ExitCode(outcome["code"]))
+    report = _report_from_json(env, outcome["report"], cached=bool(outcome["cached"]))
+    if report is None:
+        raise CliError(f"check of {env} returned no results")
+    return report
+
+
+def _report_from_json(env: str, stored: dict[str, Any], *, cached: bool) -> EnvironmentReport | None:
+    try:
+        results = [GateResult.from_json(r) for r in stored["results"]]
+        others = [Finding.from_json(f) for f in stored["other_failing"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not results:
+        return None
+    return EnvironmentReport(env=env, gated=None, results=results, other_failing=others, cached=cached)
 
 
 def check_environment(config: EnvConfig, *, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
@@ -111,15 +171,11 @@ def _cached_report(env: str, key: str, staging: Path, outdir: Path) -> Environme
     stored = entry.gate_results() if entry is not None else None
     if entry is None or stored is None:
         return None
-    try:
-        results = [GateResult.from_json(r) for r in stored["results"]]
-        others = [Finding.from_json(f) for f in stored["other_failing"]]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not results or not assembly_cache.copy_out(entry, staging):
+    report = _report_from_json(env, stored, cached=True)
+    if report is None or not assembly_cache.copy_out(entry, staging):
         return None
     move_into_place(staging, outdir)
-    return EnvironmentReport(env=env, gated=None, results=results, other_failing=others, cached=True)
+    return report
 
 
 def _finish(

@@ -14,7 +14,7 @@ from blog_infra.cli import main
 from blog_infra.exit_codes import ExitCode
 from blog_infra.synthesis import synth
 
-pytestmark = pytest.mark.slow  # whole-app syntheses and `check` runs: about 40 s
+pytestmark = pytest.mark.slow  # whole-app syntheses and `check` runs: about a minute
 
 
 @pytest.fixture
@@ -78,16 +78,21 @@ def test_a_changed_configuration_is_synthesized_and_a_plan_may_use_a_gated_entry
     assert not synth(changed, tmp_path / "changed-gated").cached
 
 
-def test_check_of_an_unchanged_environment_reuses_its_results(
+def test_check_of_unchanged_environments_reuses_their_results(
     cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # GIVEN `check` run once on the environment
-    assert main(["check", "--env", "local", "--json"]) == ExitCode.OK
+    # GIVEN `check` run once on both environments (each synthesized in a process of its own)
+    both = ["check", "--env", "prod", "--env", "local"]
+    assert main([*both, "--json"]) == ExitCode.OK
     first = json.loads(capsys.readouterr().out)
+    assert first["passed"] and len(first["gates"]) == 10
+    assert sorted({gate["env"] for gate in first["gates"]}) == ["local", "prod"]
+    assert sorted(_entries(cache_dir, "prod") + _entries(cache_dir, "local")) == ["gated", "gated"]
     # WHEN it runs again with nothing changed
-    assert main(["check", "--env", "local"]) == ExitCode.OK
-    # THEN the results are the stored ones, and it says so
-    assert "results from the cache" in capsys.readouterr().err
-    assert main(["check", "--env", "local", "--json"]) == ExitCode.OK
+    assert main(both) == ExitCode.OK
+    # THEN the results are the stored ones, and it says so for each environment
+    err = capsys.readouterr().err
+    assert "prod: inputs unchanged, results from the cache" in err
+    assert "local: inputs unchanged, results from the cache" in err
+    assert main([*both, "--json"]) == ExitCode.OK
     assert json.loads(capsys.readouterr().out) == first
-    assert first["passed"] and len(first["gates"]) == 5

