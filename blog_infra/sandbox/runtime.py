@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +22,10 @@ from pathlib import Path
 
 from blog_infra.sandbox.images import ENTRYPOINT_PATH, ImageModel
 
-RUNTIME_ROOT = Path("/opt/blog-infra/sandbox")
+RUNTIME_ROOT = Path(os.environ.get("BLOG_INFRA_RUNTIME_ROOT") or "/opt/blog-infra/sandbox")
+"""Where images' software is installed once and reused; `BLOG_INFRA_RUNTIME_ROOT` moves it (the
+fresh-machine rehearsal, `make test-fresh`, points it at an empty directory). Not under /tmp: a
+task's tmpfs is mounted there."""
 BASE_PYTHON = Path("/usr/bin/python3.11")
 INSTALLER_PACKAGES = ("uv==0.12.5",)
 """What the image's entry point calls: uv, at the version the Dockerfile copies in."""
