@@ -270,7 +270,6 @@ class BucketSettings(_Model):
     )
 
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _LEGACY_BUCKET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,61})[A-Za-z0-9]$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![/.])$")
@@ -398,14 +397,6 @@ class BackstageSettings(_Model):
 class PrefectSettings(_Model):
     """Self-hosted Prefect 3."""
 
-    image: str = Field(
-        "prefecthq/prefect:3.9.1-python3.12", description="Pinned Prefect image of the API and the services."
-    )
-    worker_image: str = Field(
-        "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1",
-        description="Pinned worker image; it must already contain prefect-aws (Prefect publishes "
-        "prefecthq/prefect-aws:<prefect-aws>-python<python>-prefect<prefect>).",
-    )
     work_pool: str = Field("blog-ecs", description="ECS work pool the workers poll.")
     workers: int = Field(1, ge=0, le=10, description="Worker tasks.")
     server: ServiceScaling = Field(default_factory=ServiceScaling)  # type: ignore[arg-type]
@@ -429,20 +420,6 @@ class PrefectSettings(_Model):
         "which control of the API grants in effect anyway. Needs workers = 1 and server.max_capacity = 1.",
     )
     flow_run_spot: bool = Field(False, description="Flow runs start on Fargate Spot.")
-
-    @field_validator("image", "worker_image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        # The rules of ecs_common.validate_pinned_image: a digest, or a tag other than `latest`.
-        name, at, digest = value.partition("@")
-        if at:
-            if not name or not _DIGEST.fullmatch(digest):
-                raise ValueError("has an invalid digest; expected name@sha256:<64 lowercase hex digits>")
-            return value
-        repository, _, tag = value.rpartition(":")
-        if not repository or not _IMAGE_TAG.fullmatch(tag) or tag == "latest":
-            raise ValueError("must name a pinned tag, e.g. prefecthq/prefect:3.9.1-python3.12 (not latest)")
-        return value
 
     @field_validator("work_pool")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from aws_cdk import Duration, Environment, Stack, Token
+from aws_cdk import CfnOutput, Duration, Environment, Stack, Token
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -215,8 +215,6 @@ class PlatformStack(Stack):
                 worker_task_role=self.runtime_roles.prefect_worker_task,
                 flow_run_task_role=self.runtime_roles.flow_run_task,
                 flow_run_execution_role=self.runtime_roles.flow_run_execution,
-                image=config.prefect.image,
-                worker_image=config.prefect.worker_image,
                 public_url=f"https://{config.pipelines_host}",
                 database_secret=self.database.consumer_secrets["prefect"],
                 secret_name_prefix=f"blog/{config.name}/apps",
@@ -305,6 +303,7 @@ class PlatformStack(Stack):
 
         self.contract = Contract(self, "Contract", ssm_prefix=config.ssm_prefix)
         self._publish_contract()
+        self._publish_own_outputs()
 
         tag_stack(
             self,
@@ -372,6 +371,15 @@ class PlatformStack(Stack):
             database.consumer_secrets["pipelines"],
         ):
             secret.grant_read(roles.flow_run_task)
+
+    def _publish_own_outputs(self) -> None:
+        """Outputs this repository's own pipeline reads (not part of the consumer contract)."""
+        CfnOutput(
+            self,
+            "PrefectImageRepositoryUri",
+            value=self.prefect.repository.repository_uri,
+            description="ECR repository the pipeline pushes the Prefect image (images/prefect) to.",
+        )
 
     def _publish_contract(self) -> None:
         publish = self.contract.publish

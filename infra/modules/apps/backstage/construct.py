@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -41,7 +40,6 @@ GITHUB_SECRETS = {
 variable, and Backstage refuses an empty config value, so the placeholder's empty strings would stop
 the portal (an unset variable leaves the key out of its config instead)."""
 APP_SECRETS = {**GITHUB_SECRETS, "BACKEND_SECRET": BACKEND_SECRET_KEY}
-UNTAGGED_IMAGE_EXPIRY = Duration.days(7)
 READINESS_PROBE = (
     f"require('http').get('http://localhost:{PORT}{READINESS_PATH}', "
     "r => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"
@@ -153,7 +151,7 @@ class BackstageProps:
     """KMS key that encrypts the portal's log group; None: CloudWatch's own key."""
     image_retention_count: int = 30
     """The repository keeps this many most recent images."""
-    untagged_image_expiry: Duration = UNTAGGED_IMAGE_EXPIRY
+    untagged_image_expiry: Duration = ecs_common.UNTAGGED_IMAGE_EXPIRY
     """Untagged images (failed or superseded pushes) are removed after this."""
 
 
@@ -166,30 +164,13 @@ class Backstage(Construct):
         self._validate(props)
         self.port = PORT
 
-        self.repository = ecr.Repository(
+        self.repository = ecs_common.image_repository(
             self,
             "Repository",
-            image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            encryption=ecr.RepositoryEncryption.KMS,
-            removal_policy=RemovalPolicy.RETAIN,
-            empty_on_delete=False,
-            lifecycle_rules=[
-                ecr.LifecycleRule(
-                    rule_priority=1,
-                    description="Remove untagged images",
-                    tag_status=ecr.TagStatus.UNTAGGED,
-                    max_image_age=props.untagged_image_expiry,
-                ),
-                ecr.LifecycleRule(
-                    rule_priority=2,
-                    description=f"Keep the last {props.image_retention_count} images",
-                    tag_status=ecr.TagStatus.ANY,
-                    max_image_count=props.image_retention_count,
-                ),
-            ],
+            logical_id="BackstageRepository",
+            untagged_image_expiry=props.untagged_image_expiry,
+            retention_count=props.image_retention_count,
         )
-        pin_logical_id(self.repository, "BackstageRepository")
         self.repository_uri = self.repository.repository_uri
 
         self.app_secret = secretsmanager.Secret(
