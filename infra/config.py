@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -626,6 +626,18 @@ class EnvConfig(_Model):
     circleci: CircleCiSettings = Field(default_factory=CircleCiSettings)  # type: ignore[arg-type]
     vercel: VercelSettings = Field(default_factory=VercelSettings)  # type: ignore[arg-type]
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)  # type: ignore[arg-type]
+    waiting_for_images: Annotated[tuple[Literal["backstage", "prefect"], ...], Field(strict=False)] = Field(
+        (),
+        description="Services created at zero tasks, autoscaling held at zero, until their image is in "
+        "their ECR repository. `blog-infra deploy` sets it itself on a stack's first deploy (the stack "
+        "creates the repositories, so nothing can be pushed before) and keeps it while an image is "
+        "missing; set it here to hold a service on purpose.",
+    )
+
+    @field_validator("waiting_for_images")
+    @classmethod
+    def _waiting(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(value)))
 
     @field_validator("name")
     @classmethod

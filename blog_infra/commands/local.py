@@ -6,7 +6,7 @@ import json
 
 import click
 
-from blog_infra import operations, paths, render, stacks
+from blog_infra import images, operations, paths, render, stacks
 from blog_infra.errors import BadInput, CliError, Unavailable
 from blog_infra.options import config_for, env_option, json_option
 from blog_infra.target import resolve
@@ -45,7 +45,15 @@ def up_command(env: str) -> None:
     target = resolve(config)
     offset = control.log_size(status.log_path)
     operations.bootstrap(config, target)
-    operations.deploy(config, target)
+    waiting, found = images.with_waiting_services(config, target)
+    operations.deploy(waiting, target)
+    if waiting.waiting_for_images != config.waiting_for_images:
+        # Day 0, as on a new account: the services waited for images their repositories could not hold
+        # before this deploy created them. Push (stand-ins here) and deploy again to start them.
+        for line in [*images.waiting_lines(waiting, found), *images.push(config, target)]:
+            render.console.print(line)
+        waiting, found = images.with_waiting_services(config, target)
+        operations.deploy(waiting, target)
     problems = control.log_problems(status.log_path, offset)
     if problems:
         raise CliError(f"the emulator reported an internal error during the deploy: {problems[0]}")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from blog_infra import operations, render, stacks
+from blog_infra import images, operations, render, stacks
 from blog_infra.exit_codes import ExitCode
 from blog_infra.markdown import plan_markdown
 from blog_infra.options import config_for, env_option, json_option
@@ -45,10 +45,13 @@ def deploy_command(env: str, allow_replace: tuple[str, ...]) -> None:
     """
     config = config_for(env)
     target = resolve(config)
+    config, found = images.with_waiting_services(config, target)
     operations.deploy(config, target, allow_replace=allow_replace)
     render.console.print(
         render.outputs_table(f"{config.stack_name} outputs", stacks.outputs(target, config.stack_name))
     )
+    for line in images.waiting_lines(config, found):
+        render.console.print(line)
 
 
 @click.command("diff")
@@ -75,6 +78,7 @@ def diff_command(env: str, as_json: bool, output_format: str) -> None:
         output_format = "json"
     config = config_for(env)
     target = resolve(config)
+    config, _ = images.with_waiting_services(config, target, refuse=False)
     plan = operations.plan(config, target)
     if output_format == "json":
         click.echo(json.dumps(plan.to_json(), indent=2, sort_keys=True))

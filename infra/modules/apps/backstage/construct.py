@@ -139,6 +139,9 @@ class BackstageProps:
     and the service starts a replacement, so a single-task portal is away for a minute or three."""
     desired_count: int = 1
     """Tasks running after a deployment, before autoscaling acts."""
+    waiting_for_image: bool = False
+    """Create the service at zero tasks, autoscaling held at zero, until the image is in the repository
+    (a first deploy creates the repository, so blog_portal can push only after it)."""
     min_capacity: int = 1
     """Fewest tasks autoscaling keeps."""
     max_capacity: int = 2
@@ -260,7 +263,7 @@ class Backstage(Construct):
             task_definition=self.task_definition,
             subnets=props.subnets,
             security_group=self.security_group,
-            desired_count=props.desired_count,
+            desired_count=0 if props.waiting_for_image else props.desired_count,
             health_check_grace_period=Duration.minutes(5),
             spot=props.spot,
         )
@@ -272,7 +275,8 @@ class Backstage(Construct):
         self.service.attach_to_application_target_group(self.target_group)
 
         self.scaling = self.service.auto_scale_task_count(
-            min_capacity=props.min_capacity, max_capacity=props.max_capacity
+            min_capacity=0 if props.waiting_for_image else props.min_capacity,
+            max_capacity=0 if props.waiting_for_image else props.max_capacity,
         )
         self.scaling.scale_on_cpu_utilization(
             "Cpu",

@@ -100,6 +100,9 @@ class PrefectProps:
     """Untagged images in the repository expire after this long."""
     image_retention_count: int = 10
     """Most tagged images the repository keeps (the newest)."""
+    waiting_for_image: bool = False
+    """Create every service at zero tasks, autoscaling held at zero, until the image is in the
+    repository (a first deploy creates the repository, so the pipeline can push only after it)."""
     flow_run_family_prefix: str = FLOW_RUN_FAMILY_PREFIX
     """Task-definition families of the flow runs start with this; the ECS observer hears their tasks."""
     public_url: str
@@ -300,7 +303,7 @@ class Prefect(Construct):
                 task_definition=self.services_task_definition,
                 subnets=props.subnets,
                 security_group=self.services_security_group,
-                desired_count=1,
+                desired_count=0 if props.waiting_for_image else 1,
                 min_healthy_percent=0,
                 max_healthy_percent=100,
                 spot=props.server_spot,
@@ -346,7 +349,7 @@ class Prefect(Construct):
             task_definition=self.api_task_definition,
             subnets=props.subnets,
             security_group=self.api_security_group,
-            desired_count=props.api_min_capacity,
+            desired_count=0 if props.waiting_for_image else props.api_min_capacity,
             health_check_grace_period=Duration.minutes(5 if props.embedded_services else 2),
             cloud_map_options=ecs.CloudMapOptions(
                 name=API_DISCOVERY_NAME,
@@ -364,7 +367,8 @@ class Prefect(Construct):
         )
         self.api_service.attach_to_application_target_group(self.target_group)
         self.api_scaling = self.api_service.auto_scale_task_count(
-            min_capacity=props.api_min_capacity, max_capacity=props.api_max_capacity
+            min_capacity=0 if props.waiting_for_image else props.api_min_capacity,
+            max_capacity=0 if props.waiting_for_image else props.api_max_capacity,
         )
         self.api_scaling.scale_on_cpu_utilization(
             "Cpu",
@@ -406,7 +410,7 @@ class Prefect(Construct):
                 task_definition=self.worker_task_definition,
                 subnets=props.subnets,
                 security_group=self.worker_security_group,
-                desired_count=props.worker_count,
+                desired_count=0 if props.waiting_for_image else props.worker_count,
                 spot=props.worker_spot,
             )
             self.worker_service.node.add_dependency(self.api_service)

@@ -201,6 +201,7 @@ class CiIdentities(Construct):
                 actions=[
                     "cloudformation:DescribeStacks",
                     "cloudformation:DescribeStackEvents",
+                    "cloudformation:DescribeStackResource",
                     "cloudformation:DescribeStackResources",
                     "cloudformation:DescribeChangeSet",
                     "cloudformation:GetTemplate",
