@@ -530,12 +530,12 @@ def delete_resources(self: Any, *, rollback: bool) -> None:
             remaining.discard(logical_id)
             progress = True
     if remaining and failures:
-        for logical_id, error in failures.items():
+        for logical_id, failure in failures.items():
             resource_type = str(self._resource_json_map[logical_id].get("Type"))
-            _resource_event(self, logical_id, resource_type, "", "DELETE_FAILED", _cause(error))
+            _resource_event(self, logical_id, resource_type, "", "DELETE_FAILED", _cause(failure))
         blocked = next(name for name in order if name in failures)
-        error = failures[blocked]
-        raise ResourceFailure(blocked, str(self._resource_json_map[blocked].get("Type")), error) from error
+        first = failures[blocked]
+        raise ResourceFailure(blocked, str(self._resource_json_map[blocked].get("Type")), first) from first
 
 
 def _dependencies(resources: dict[str, Any], name: str) -> set[str]:

@@ -4,9 +4,8 @@ and deletion protection refuses its deletion, as on AWS."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
+from typing import Any
 
 from moto.core.common_models import CloudFormationModel
 from moto.elbv2.exceptions import ELBClientError
@@ -64,7 +63,7 @@ class LoadBalancer(MotoDelegate, CloudFormationModel):
         )
         props = properties_of(cloudformation_json)
         _elbv2(account_id, region_name).modify_load_balancer_attributes(load_balancer.arn, _attributes(props))
-        load_balancer.cfn_properties = props
+        load_balancer.cfn_properties = props  # type: ignore[attr-defined]
         return load_balancer
 
     @classmethod

@@ -144,11 +144,19 @@ NETWORK = {
     "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.40.0.0/16"}},
     "SubnetA": {
         "Type": "AWS::EC2::Subnet",
-        "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.40.0.0/24", "AvailabilityZone": "us-east-1a"},
+        "Properties": {
+            "VpcId": {"Ref": "Vpc"},
+            "CidrBlock": "10.40.0.0/24",
+            "AvailabilityZone": "us-east-1a",
+        },
     },
     "SubnetB": {
         "Type": "AWS::EC2::Subnet",
-        "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.40.1.0/24", "AvailabilityZone": "us-east-1b"},
+        "Properties": {
+            "VpcId": {"Ref": "Vpc"},
+            "CidrBlock": "10.40.1.0/24",
+            "AvailabilityZone": "us-east-1b",
+        },
     },
 }
 
@@ -287,7 +295,11 @@ MANIFEST = json.dumps(
     {
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": "sha256:0"},
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 1,
+            "digest": "sha256:0",
+        },
         "layers": [],
     }
 )
