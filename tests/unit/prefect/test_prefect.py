@@ -462,7 +462,7 @@ def test_the_image_repository_keeps_immutable_scanned_images() -> None:
     assert repository["Properties"]["ImageTagMutability"] == "IMMUTABLE"
     assert repository["Properties"]["ImageScanningConfiguration"] == {"ScanOnPush": True}
     assert repository["Properties"]["EncryptionConfiguration"] == {"EncryptionType": "KMS"}
-    assert repository["DeletionPolicy"] == "Retain"
+    assert repository["DeletionPolicy"] == "RetainExceptOnCreate"
     assert '"countNumber":4' in repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"]
 
 
