@@ -761,6 +761,23 @@ class EnvConfig(_Model):
     def is_emulated(self) -> bool:
         return self.target is Target.EMULATOR
 
+    @property
+    def deletion_protections(self) -> tuple[str, ...]:
+        """The deletion protections this configuration turns on, as `section.field` names."""
+        flags = {"aurora": self.aurora.deletion_protection, "edge": self.edge.deletion_protection}
+        return tuple(f"{name}.deletion_protection" for name, on in flags.items() if on)
+
+    def without_deletion_protection(self) -> EnvConfig:
+        """This configuration with every deletion protection off: what a stack's first create is
+        synthesized from, so that CloudFormation can roll a failed create back completely (a
+        protected load balancer or cluster cannot be deleted, and the stack would end ROLLBACK_FAILED)."""
+        return self.model_copy(
+            update={
+                "aurora": self.aurora.model_copy(update={"deletion_protection": False}),
+                "edge": self.edge.model_copy(update={"deletion_protection": False}),
+            }
+        )
+
 
 def available_envs(envs_dir: Path = ENVS_DIR) -> list[str]:
     return sorted(p.parent.name for p in envs_dir.glob(f"*/{CONFIG_FILE_NAME}"))

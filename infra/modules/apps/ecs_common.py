@@ -142,7 +142,11 @@ def retained_log_group(
 ) -> logs.LogGroup:
     """A log group with retention that outlives the stack, under a pinned logical id."""
     group = logs.LogGroup(
-        scope, id, retention=retention, removal_policy=RemovalPolicy.RETAIN, encryption_key=encryption_key
+        scope,
+        id,
+        retention=retention,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        encryption_key=encryption_key,
     )
     pin_logical_id(group, logical_id)
     return group
@@ -288,7 +292,7 @@ def image_repository(
         image_scan_on_push=True,
         image_tag_mutability=ecr.TagMutability.IMMUTABLE,
         encryption=ecr.RepositoryEncryption.KMS,
-        removal_policy=RemovalPolicy.RETAIN,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         empty_on_delete=False,
         lifecycle_rules=[
             ecr.LifecycleRule(

@@ -420,7 +420,7 @@ def test_generated_secrets_are_retained_raw_strings(
     template: Template, logical: str, name: str, length: int
 ) -> None:
     secret = template.find_resources("AWS::SecretsManager::Secret")[logical]
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
     properties = secret["Properties"]
     assert properties["Name"] == name
     assert properties["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": length}
@@ -429,7 +429,7 @@ def test_generated_secrets_are_retained_raw_strings(
 def test_log_groups_are_retained(template: Template) -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
     for logical in ("PrefectLogs", "PrefectFlowRunLogs"):
-        assert groups[logical]["DeletionPolicy"] == "Retain"
+        assert groups[logical]["DeletionPolicy"] == "RetainExceptOnCreate"
         assert groups[logical]["Properties"]["RetentionInDays"] == 90
 
 
@@ -462,7 +462,7 @@ def test_the_image_repository_keeps_immutable_scanned_images() -> None:
     assert repository["Properties"]["ImageTagMutability"] == "IMMUTABLE"
     assert repository["Properties"]["ImageScanningConfiguration"] == {"ScanOnPush": True}
     assert repository["Properties"]["EncryptionConfiguration"] == {"EncryptionType": "KMS"}
-    assert repository["DeletionPolicy"] == "Retain"
+    assert repository["DeletionPolicy"] == "RetainExceptOnCreate"
     assert '"countNumber":4' in repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"]
 
 

@@ -182,7 +182,7 @@ class Backstage(Construct):
             secret_name=f"{props.secret_name_prefix}/backstage",
             encryption_key=props.secrets_encryption_key,
             description="Backstage portal: GitHub token, GitHub OAuth app, backend signing secret.",
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps(
                     {key: "" for key in APP_SECRET_KEYS} | {PLACEHOLDER_KEY: "true"}, sort_keys=True

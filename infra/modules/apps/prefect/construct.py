@@ -447,7 +447,7 @@ class Prefect(Construct):
             secret_name=name,
             encryption_key=key,
             description=description,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=length
             ),
