@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from blog_infra import change_sets, paths, protection, render, stacks
+from blog_infra import change_sets, images, paths, protection, render, stacks
 from blog_infra.cdk import run_cdk
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
@@ -105,10 +105,22 @@ def _refused(logical_id: str, views: dict[str, ResourceChange]) -> str:
 def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = ()) -> bool:
     """Deploy the environment; False when there was nothing to change.
 
+    Services whose image is not in ECR yet wait at zero tasks (`images.with_waiting_services`: a first
+    deploy, or a service that waits already); a running service whose image is missing is refused.
+
     A stack that does not exist yet, with deletion protection configured, is created in two steps
     (`first_create`); a stack whose first create could not be rolled back is refused, naming why.
     """
     started = time.monotonic()
+    config, found = images.with_waiting_services(config, target)
+    try:
+        return _deploy_stack(config, target, allow_replace=allow_replace, started=started)
+    finally:
+        for line in images.waiting_lines(config, found):
+            render.console.print(line)
+
+
+def _deploy_stack(config: EnvConfig, target: Target, *, allow_replace: Iterable[str], started: float) -> bool:
     status = stacks.stack_status(target, config.stack_name)
     if status == "ROLLBACK_FAILED":
         reason = stacks.status_reason(target, config.stack_name)

@@ -1,12 +1,12 @@
 """The account shape: facts about the emulated account that a test chooses when it starts an emulator.
 
 AWS accounts differ in ways that decide whether a deploy succeeds (which images a registry holds,
-quotas, zone mappings). The emulator is lenient by default; a shape makes it behave like a stricter
-account. `control.start(state_dir, shape=...)` writes the shape to `state_dir/shape.json`, and the
-server (`python -m emulator.server --shape FILE`) reads it once at start; a running emulator keeps
-the shape it was started with.
+quotas, zone mappings). A shape makes the emulator behave like one such account; its default is as
+strict as AWS where the emulator can tell. `control.start(state_dir, shape=...)` writes the shape
+to `state_dir/shape.json`, and the server (`python -m emulator.server --shape FILE`) reads it once
+at start; a running emulator keeps the shape it was started with.
 
-Add a field for each new fact, with a default that keeps today's lenient behaviour, and say in
+Add a field for each new fact, with the default AWS's behaviour, and say in
 `emulator/README.md` what it changes.
 """
 
@@ -27,11 +27,11 @@ class ShapeError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class EmulatorShape:
-    ecs_images_in_ecr: bool = False
+    ecs_images_in_ecr: bool = True
     """An ``AWS::ECS::Service`` with a desired count above zero fails its creation, as the deployment
     circuit breaker fails it on AWS, when a container of its task definition names an image that is
-    not in this emulator's ECR (an ECR repository of the account holding that tag or digest). Off:
-    every image counts as pullable."""
+    not in this emulator's ECR (an ECR repository of the account holding that tag or digest). On by
+    default, as on AWS; off: every image counts as pullable."""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -45,15 +45,13 @@ def up_command(env: str) -> None:
     target = resolve(config)
     offset = control.log_size(status.log_path)
     operations.bootstrap(config, target)
-    waiting, found = images.with_waiting_services(config, target)
-    operations.deploy(waiting, target)
-    if waiting.waiting_for_images != config.waiting_for_images:
+    operations.deploy(config, target)
+    if not all(state.present for state in images.states(config, target, deployed=True)):
         # Day 0, as on a new account: the services waited for images their repositories could not hold
         # before this deploy created them. Push (stand-ins here) and deploy again to start them.
-        for line in [*images.waiting_lines(waiting, found), *images.push(config, target)]:
+        for line in images.push(config, target):
             render.console.print(line)
-        waiting, found = images.with_waiting_services(config, target)
-        operations.deploy(waiting, target)
+        operations.deploy(config, target)
     problems = control.log_problems(status.log_path, offset)
     if problems:
         raise CliError(f"the emulator reported an internal error during the deploy: {problems[0]}")

@@ -45,13 +45,10 @@ def deploy_command(env: str, allow_replace: tuple[str, ...]) -> None:
     """
     config = config_for(env)
     target = resolve(config)
-    config, found = images.with_waiting_services(config, target)
     operations.deploy(config, target, allow_replace=allow_replace)
     render.console.print(
         render.outputs_table(f"{config.stack_name} outputs", stacks.outputs(target, config.stack_name))
     )
-    for line in images.waiting_lines(config, found):
-        render.console.print(line)
 
 
 @click.command("diff")

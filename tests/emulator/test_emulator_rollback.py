@@ -341,18 +341,19 @@ def test_a_service_whose_image_is_not_in_ecr_fails_in_the_images_in_ecr_shape(
     assert control.log_problems(strict_emulator.log_path, offset) == []
 
 
-def test_the_default_shape_accepts_any_image(cfn: Any) -> None:
-    # GIVEN the default account shape; WHEN a service runs an image no registry here holds
-    stack = create(cfn, f"rollback-image-lenient-{uuid.uuid4().hex[:6]}", service_template("nowhere/x:1"))
-    # THEN it is created, as before the shape existed
-    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+def test_the_default_shape_refuses_an_image_no_registry_here_holds(cfn: Any) -> None:
+    # GIVEN the default account shape (as strict as AWS); WHEN a service runs an image no registry here holds
+    stack = create(cfn, f"rollback-image-default-{uuid.uuid4().hex[:6]}", service_template("nowhere/x:1"))
+    # THEN its creation fails through the circuit breaker and the stack rolls back
+    assert stack["StackStatus"] == "ROLLBACK_COMPLETE", stack.get("StackStatusReason")
+    assert "CannotPullContainerError" in str(stack.get("StackStatusReason"))
 
 
 def test_an_emulator_of_another_shape_is_not_reused(strict_emulator: Emulator) -> None:
     # GIVEN an emulator running with the images-in-ECR shape
-    # WHEN one is asked for with the default shape in the same state dir
+    # WHEN one is asked for with a lenient shape in the same state dir
     with pytest.raises(control.EmulatorError) as refused:
-        control.start(strict_emulator.state_dir, shape=EmulatorShape())
+        control.start(strict_emulator.state_dir, shape=EmulatorShape(ecs_images_in_ecr=False))
     # THEN it is refused, naming both shapes; asking without a shape reuses the running one
     assert "ecs_images_in_ecr" in str(refused.value) and "stop it first" in str(refused.value)
     assert control.start(strict_emulator.state_dir).endpoint == strict_emulator.endpoint

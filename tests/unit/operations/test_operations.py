@@ -23,6 +23,13 @@ DANGER = Plan(changes=(ResourceChange("Raw", "AWS::S3::Bucket", Action.MODIFY, R
 ASSEMBLY = Assembly(directory=Path("/tmp/assembly"), stack_name="blog-test")
 
 
+@pytest.fixture(autouse=True)
+def images_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service's image is in ECR: which services wait for theirs is decided against a real
+    emulator (tests/integration/test_day0_images.py)."""
+    monkeypatch.setattr(operations.images, "with_waiting_services", lambda config, target: (config, []))
+
+
 class FakeTarget:
     description = "the test target"
 
