@@ -28,8 +28,9 @@ from infra.config import EnvConfig
 from infra.images import PREFECT_IMAGE
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-PLATFORMS = "linux/amd64,linux/arm64"
-"""The platforms the Prefect image is built for: the environments run it on x86_64 or Graviton."""
+PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+"""The platform the Prefect image is built for, by the environment's `prefect.cpu_architecture`. A
+builder of the other architecture needs emulation (QEMU) set up for docker buildx."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def push(config: EnvConfig, target: Target) -> list[str]:
     """Push what is missing of the platform's own images (and on the emulator, a stand-in for the
     portal's): one line each of what was done. The stack must be deployed (it owns the repositories)."""
     if stacks.stack_status(target, config.stack_name) is None:
-        raise BadInput(
+        raise Unavailable(
             f"{config.stack_name} is not deployed on {target.description}: deploy first "
             f"(blog-infra deploy --env {config.name}); it creates the repositories, and its services "
             "wait for the images"
@@ -210,14 +211,14 @@ def push(config: EnvConfig, target: Target) -> list[str]:
             register_stand_in(target, state.repository, state.image.tag, what)
             done.append(f"Registered {state.where} on {target.description} (a stand-in for {what}).")
         else:
-            _docker_push(target, state.repository)
+            _docker_push(target, state.repository, PLATFORMS[config.prefect.cpu_architecture.value])
             done.append(f"Pushed {state.where}.")
     return done
 
 
-def _docker_push(target: Target, repository: str) -> None:
-    """`docker buildx build --push` of images/prefect for both platforms, after `docker login` with an
-    ECR token (GetAuthorizationToken)."""
+def _docker_push(target: Target, repository: str, platform: str) -> None:
+    """`docker buildx build --push` of images/prefect for `platform`, after `docker login` with an ECR
+    token (GetAuthorizationToken)."""
     docker = shutil.which("docker")
     if docker is None:
         raise BadInput("docker is not installed: the Prefect image is built with docker buildx")
@@ -231,7 +232,7 @@ def _docker_push(target: Target, repository: str) -> None:
             "buildx",
             "build",
             "--platform",
-            PLATFORMS,
+            platform,
             "--provenance=false",
             "--tag",
             f"{registry}/{repository}:{PREFECT_IMAGE.tag}",

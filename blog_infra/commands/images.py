@@ -61,10 +61,12 @@ def status_command(env: str, as_json: bool) -> None:
 @env_option
 def push_command(env: str) -> None:
     """Build the Prefect image (images/prefect) and push it to the environment's repository under its
-    content tag, unless it is there already. On AWS it runs `docker buildx build --push` for amd64 and
-    arm64 after `docker login` with an ECR token; on the local emulator, which runs no containers, it
-    puts a stand-in manifest under the same tag (and one for the portal, standing in for blog_portal's
-    push). The repository is the stack's: deploy first on a new account.
+    content tag, unless it is there already.
+
+    On AWS it runs `docker buildx build --push` for the environment's `prefect.cpu_architecture` after
+    `docker login` with an ECR token; on the local emulator, which runs no containers, it puts a
+    stand-in manifest under the same tag (and one for the portal, standing in for blog_portal's push).
+    The repository is the stack's: on a new account, deploy first (exit 5 until then).
 
     Example: blog-infra images push --env prod
     """
