@@ -16,6 +16,7 @@ from blog_infra import operations
 from blog_infra.cli import main
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
+from blog_infra.images import register_stand_in
 from blog_infra.options import config_for
 from blog_infra.target import resolve
 from infra.config import EnvConfig
@@ -149,8 +150,19 @@ def test_a_new_portal_image_goes_through_its_change_set(
 
     previous = service_task_definition()
     monkeypatch.setattr("blog_infra.commands.platform.config_for", lambda env: bumped)
-    # WHEN it is deployed THEN the plan shows the replaced task definition and the service updated in
+    # WHEN it is deployed before blog_portal pushed it THEN the deploy is refused, naming the image
+    assert main(["deploy", "--env", "local"]) == ExitCode.REFUSED
+    assert "integration-next is not in ECR and backstage is running" in capsys.readouterr().err
+    assert service_task_definition() == previous
+    # WHEN blog_portal has pushed it (a stand-in manifest here) and it is deployed THEN the plan shows the replaced task definition and the service updated in
     # place, and the executed change set gives the service the new task definition
+    repository = cfn.describe_stack_resource(StackName="blog-local", LogicalResourceId="BackstageRepository")
+    register_stand_in(
+        resolve(bumped),
+        repository["StackResourceDetail"]["PhysicalResourceId"],
+        "integration-next",
+        "blog_portal's next portal image",
+    )
     assert main(["deploy", "--env", "local"]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "0 to add, 2 to modify, 0 to remove, 1 replaced" in out
