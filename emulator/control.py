@@ -20,6 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator.shape import ENV_VAR as SHAPE_ENV_VAR
+from emulator.shape import AccountShape
+
 ACCOUNT_ID = "123456789012"
 HOST = "127.0.0.1"
 HEALTH_PATH = "/_emulator/health"
@@ -185,8 +188,11 @@ def exited(state_dir: Path) -> bool:
     return state is None or not _alive(state.pid) or not _is_ours(state.pid, state.port)
 
 
-def start(state_dir: Path) -> EmulatorStatus:
-    """Return the running emulator of state_dir, or start one on a free loopback port and wait for it."""
+def start(state_dir: Path, shape: AccountShape | None = None) -> EmulatorStatus:
+    """Return the running emulator of state_dir, or start one on a free loopback port and wait for it.
+
+    `shape` gives the emulated account facts that differ from moto's defaults (`emulator.shape`); a
+    running emulator is returned as it is, whatever its shape."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = _log_path(state_dir)
     state = _read_state(state_dir)
@@ -203,6 +209,9 @@ def start(state_dir: Path) -> EmulatorStatus:
     port = _free_port()
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop(SHAPE_ENV_VAR, None)
+    if shape is not None:
+        env[SHAPE_ENV_VAR] = shape.to_json()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
