@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from infra.aws_facts import reservation_problem
+
 ENVS_DIR = Path(__file__).resolve().parent / "envs"
 CONFIG_FILE_NAME = "config.toml"
 PROFILES_DIR_NAME = "_profiles"
@@ -498,9 +500,6 @@ class OrkProcessorSettings(_Model):
     code_key: str | None = Field(None, description="Key of the artifact (a zip).")
     code_version: str | None = Field(None, description="S3 object version of the artifact.")
     handler: str = Field("ork_processor.handler.handler", description="Handler inside the artifact.")
-    reserved_concurrency: int = Field(
-        5, ge=1, le=100, description="Concurrent executions reserved (and capped)."
-    )
 
     @field_validator("code_bucket")
     @classmethod
@@ -556,6 +555,41 @@ class OrkProcessorSettings(_Model):
     @property
     def placeholder(self) -> bool:
         return self.code_bucket is None
+
+
+class LambdaConcurrencySettings(_Model):
+    """Reserved concurrency of the platform's Lambda functions: each reservation both guarantees and
+    caps the function's concurrent executions. Lambda refuses reservations that leave fewer than 100
+    of the account's quota unreserved, and a new account's quota can be 10, so by default nothing is
+    reserved (the functions share the account's unreserved pool); reserve once the quota is raised."""
+
+    account_quota: int = Field(
+        10,
+        ge=1,
+        description="The account's Lambda concurrent-executions quota in the region (Service Quotas; "
+        "`blog-infra preflight` reads the real one); the reservations must leave 100 of it unreserved.",
+    )
+    aurora_bootstrap: int = Field(
+        0, ge=0, description="Reserved for the Aurora bootstrap function (1 runs it one at a time); 0: none."
+    )
+    aurora_rotation: int = Field(
+        0, ge=0, description="Reserved for the Aurora rotation function (one per consumer login); 0: none."
+    )
+    ork_processor: int = Field(0, ge=0, description="Reserved for the ork processor (caps it); 0: none.")
+
+    @property
+    def total(self) -> int:
+        return self.aurora_bootstrap + self.aurora_rotation + self.ork_processor
+
+    @model_validator(mode="after")
+    def _leaves_minimum_unreserved(self) -> Self:
+        problem = reservation_problem(self.account_quota, self.total)
+        if problem:
+            raise ValueError(
+                f"{problem} (PutFunctionConcurrency): reserve less (0 reserves none), or raise the quota "
+                "(Service Quotas, AWS Lambda, Concurrent executions) and set account_quota to it"
+            )
+        return self
 
 
 class CircleCiSettings(_Model):
@@ -646,6 +680,7 @@ class EnvConfig(_Model):
     backstage: BackstageSettings = Field(default_factory=BackstageSettings)  # type: ignore[arg-type]
     prefect: PrefectSettings = Field(default_factory=PrefectSettings)  # type: ignore[arg-type]
     ork_processor: OrkProcessorSettings = Field(default_factory=OrkProcessorSettings)  # type: ignore[arg-type]
+    lambda_concurrency: LambdaConcurrencySettings = Field(default_factory=LambdaConcurrencySettings)  # type: ignore[arg-type]
     circleci: CircleCiSettings = Field(default_factory=CircleCiSettings)  # type: ignore[arg-type]
     vercel: VercelSettings = Field(default_factory=VercelSettings)  # type: ignore[arg-type]
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)  # type: ignore[arg-type]

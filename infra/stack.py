@@ -127,6 +127,8 @@ class PlatformStack(Stack):
                 secret_name_prefix=f"blog/{config.name}/database",
                 log_encryption_key=logs_key,
                 consumer_rotation=Duration.days(config.aurora.consumer_rotation_days),
+                bootstrap_reserved_concurrency=config.lambda_concurrency.aurora_bootstrap or None,
+                rotation_reserved_concurrency=config.lambda_concurrency.aurora_rotation or None,
                 restore=cluster_restore(config),
             ),
         )
@@ -262,7 +264,7 @@ class PlatformStack(Stack):
                     "NEO4J_SECRET_ARN": self.secrets.neo4j_aura.secret_arn,
                     "CLOUDINARY_SECRET_ARN": self.secrets.cloudinary.secret_arn,
                 },
-                reserved_concurrency=ork.reserved_concurrency,
+                reserved_concurrency=config.lambda_concurrency.ork_processor or None,
                 log_retention=retention(config.log_retention_days),
                 log_encryption_key=logs_key,
             ),

@@ -161,3 +161,28 @@ def test_placeholder_values_are_reported(tmp_path: Path) -> None:
         "circleci.project_id",
     ]
     assert load_config("prod").placeholders()[0] == "account_id"
+
+
+def test_by_default_no_lambda_reserves_concurrency(tmp_path: Path) -> None:
+    # GIVEN an environment that says nothing of Lambda concurrency (as prod does)
+    config = load_config("staging", write_env(tmp_path, "staging", MINIMAL))
+    # WHEN loaded THEN it reserves none and plans for a new account's quota of 10
+    assert config.lambda_concurrency.total == 0
+    assert config.lambda_concurrency.account_quota == 10
+    assert load_config("prod").lambda_concurrency.total == 0
+
+
+def test_reservations_that_leave_less_than_100_unreserved_are_refused_in_one_line(tmp_path: Path) -> None:
+    # GIVEN the reservations the platform used to make, in an account whose quota is still 10
+    body = MINIMAL + "[lambda_concurrency]\naurora_bootstrap = 1\naurora_rotation = 3\nork_processor = 5\n"
+    # WHEN loaded THEN it is refused, naming the numbers, the rule and the fix
+    with pytest.raises(ConfigError) as refused:
+        load_config("staging", write_env(tmp_path, "staging", body))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "lambda_concurrency: reserving 9 of 10 concurrent executions leaves 1 unreserved" in message
+    assert "at least 100 unreserved" in message and "set account_quota" in message
+    # AND with a raised quota the same reservations load
+    raised = body.replace("[lambda_concurrency]\n", "[lambda_concurrency]\naccount_quota = 1000\n")
+    config = load_config("staging", write_env(tmp_path / "raised", "staging", raised))
+    assert config.lambda_concurrency.total == 9

@@ -31,7 +31,12 @@ def database_template(**overrides: Any) -> Template:
 
 @pytest.fixture(scope="module")
 def template() -> Template:
-    return database_template(readers=1, deletion_protection=True)
+    return database_template(
+        readers=1,
+        deletion_protection=True,
+        bootstrap_reserved_concurrency=1,
+        rotation_reserved_concurrency=3,
+    )
 
 
 def cluster(template: Template) -> dict[str, Any]:
@@ -314,3 +319,17 @@ def test_rotation_function_is_least_privileged_and_alone(template: Template) -> 
     assert props["LoggingConfig"]["LogGroup"] == {
         "Ref": next(i for i in groups if i.startswith("DatabaseRotationLogs"))
     }
+
+
+def test_without_reservations_no_function_reserves_concurrency() -> None:
+    # GIVEN the database with the default props (a new account's Lambda quota leaves none to reserve)
+    # WHEN synthesized THEN neither the bootstrap nor the rotation function reserves concurrency
+    functions = database_template().find_resources("AWS::Lambda::Function")
+    handlers = {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
+    assert {"handler.on_event", "rotation.on_rotate"} <= set(handlers)
+    assert all("ReservedConcurrentExecutions" not in props for props in handlers.values())
+
+
+def test_a_reservation_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="bootstrap_reserved_concurrency 0 must be at least 1"):
+        database_template(bootstrap_reserved_concurrency=0)
