@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from blog_infra import change_sets, paths, render, stacks
+from blog_infra import change_sets, paths, preflight, render, stacks
 from blog_infra.cdk import run_cdk
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
@@ -100,12 +100,17 @@ def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = 
     started = time.monotonic()
     # Plan on the fast synthesis first: when nothing changed, the deployed template passed the gates
     # already, and a change the plan refuses is refused before the slower gated synthesis (the
-    # change set could only add to what is refused).
-    first = plan(config, target)
+    # change set could only add to what is refused). Then preflight: what in the account would make the
+    # deploy fail (an image missing from ECR, a Lambda quota too low, ...) refuses it before anything.
+    with planned(config, target, checked=False) as (fast, first):
+        template = fast.template()
     if first.empty:
         render.console.print(f"No changes: {config.stack_name} on {target.description} is up to date.")
         return False
     refuse_dangerous(first, allow_replace)
+    refused = preflight.refusal(preflight.run(config, target, template, first))
+    if refused:
+        raise CliError(f"refusing to deploy: {refused}", ExitCode.PREFLIGHT_FAILED)
     with planned(config, target) as (assembly, changes):
         return _deploy(assembly, changes, target, allow_replace=allow_replace, started=started)
 
