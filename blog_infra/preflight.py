@@ -19,7 +19,11 @@ import botocore.exceptions
 from blog_infra.errors import Unavailable
 from blog_infra.planning import Action, Plan
 from blog_infra.target import Target
-from infra.aws_facts import MIN_UNRESERVED_CONCURRENCY
+from infra.aws_facts import (
+    MIN_UNRESERVED_CONCURRENCY,
+    VPC_ORIGIN_UNSUPPORTED_ZONE_IDS,
+    VPC_ORIGINS_PAGE,
+)
 from infra.config import CONFIG_FILE_NAME, EnvConfig
 
 _ECR_IMAGE = re.compile(
@@ -208,6 +212,56 @@ def check_images(account: Account) -> list[Finding]:
     return findings
 
 
+# ---------------------------------------------------------------------------------------- zones
+
+
+def check_zones(account: Account) -> list[Finding]:
+    """Every zone the template's subnets name is offered to the account, and CloudFront VPC origins
+    are offered in it (`infra.aws_facts.VPC_ORIGIN_UNSUPPORTED_ZONE_IDS`).
+
+    AWS API: ec2:DescribeAvailabilityZones (the account's zone names and the zone ids they map to:
+    a zone name is a different physical zone in each account, a zone id the same in all).
+    """
+    subnets = account.resources("AWS::EC2::Subnet")
+    if not subnets:
+        return []
+    zones = account.target.client("ec2").describe_availability_zones()["AvailabilityZones"]
+    id_of = {zone["ZoneName"]: zone["ZoneId"] for zone in zones}
+    name_of = {zone_id: name for name, zone_id in id_of.items()}
+    wanted: dict[str, list[str]] = {}
+    for logical_id, props in subnets:
+        zone_id = props.get("AvailabilityZoneId")
+        name = props.get("AvailabilityZone")
+        if not isinstance(zone_id, str) and isinstance(name, str):
+            zone_id = id_of.get(name, f"<{name}>")
+        if isinstance(zone_id, str):
+            wanted.setdefault(zone_id, []).append(logical_id)
+    findings = []
+    where = f"network.zone_ids in {account.config_file()}"
+    for zone_id, logical_ids in sorted(wanted.items()):
+        shown = (
+            f"{len(logical_ids)} subnet{'s' if len(logical_ids) != 1 else ''} ({', '.join(logical_ids[:2])}"
+        )
+        shown += ", ...)" if len(logical_ids) > 2 else ")"
+        if zone_id not in name_of:
+            findings.append(
+                Finding(
+                    "zones",
+                    f"{shown} name zone {zone_id.strip('<>')}, which {account.config.region} does not offer "
+                    f"this account: choose zone ids among {', '.join(sorted(name_of))} in {where}",
+                )
+            )
+        elif zone_id in VPC_ORIGIN_UNSUPPORTED_ZONE_IDS:
+            findings.append(
+                Finding(
+                    "zones",
+                    f"{shown} are in zone {zone_id} ({name_of[zone_id]} in this account), where CloudFront "
+                    f"VPC origins are not offered ({VPC_ORIGINS_PAGE}): choose other zone ids in {where}",
+                )
+            )
+    return findings
+
+
 # ------------------------------------------------------------------------------ Lambda concurrency
 
 
@@ -333,6 +387,7 @@ def check_certificate(account: Account) -> list[Finding]:
 CheckFunction = Callable[[Account], list[Finding]]
 CHECKS: dict[str, tuple[CheckFunction, str]] = {
     "images": (check_images, "ecr:DescribeImages"),
+    "zones": (check_zones, "ec2:DescribeAvailabilityZones"),
     "lambda-concurrency": (
         check_lambda_concurrency,
         "lambda:GetAccountSettings, lambda:GetFunctionConcurrency",

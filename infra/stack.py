@@ -90,9 +90,7 @@ class PlatformStack(Stack):
             self,
             "Network",
             props=NetworkProps(
-                availability_zones=tuple(
-                    f"{config.region}{letter}" for letter in "abc"[: config.network.az_count]
-                ),
+                zone_ids=config.zone_ids,
                 cidr=config.network.cidr,
                 nat_gateways=config.network.nat_gateways,
                 flow_log_retention=retention(config.network.flow_log_retention_days),

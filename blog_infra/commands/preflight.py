@@ -25,6 +25,8 @@ def preflight_command(env: str, as_json: bool) -> None:
     \b
     images              ecr:DescribeImages: every ECR image of a task definition has its tag
                         (an image from another registry is noted, not checked)
+    zones               ec2:DescribeAvailabilityZones: the subnets' zones are offered to the
+                        account, and CloudFront VPC origins are offered in them
     lambda-concurrency  lambda:GetAccountSettings: the quota leaves 100 unreserved after the
                         stack's reserved concurrency
     stand-in-ids        the configuration: account and CircleCI ids are not stand-ins (AWS only)

@@ -186,3 +186,34 @@ def test_reservations_that_leave_less_than_100_unreserved_are_refused_in_one_lin
     raised = body.replace("[lambda_concurrency]\n", "[lambda_concurrency]\naccount_quota = 1000\n")
     config = load_config("staging", write_env(tmp_path / "raised", "staging", raised))
     assert config.lambda_concurrency.total == 9
+
+
+def test_zones_default_to_zone_ids_where_vpc_origins_are_offered(tmp_path: Path) -> None:
+    # GIVEN environments that name no zones, in us-east-1 with two and three zones
+    two = load_config("staging", write_env(tmp_path / "two", "staging", MINIMAL))
+    three = load_config(
+        "staging", write_env(tmp_path / "three", "staging", MINIMAL + "[network]\naz_count = 3\n")
+    )
+    # THEN the zones are chosen by id, skipping use1-az3, where CloudFront VPC origins are not offered
+    assert two.zone_ids == ("use1-az1", "use1-az2")
+    assert three.zone_ids == ("use1-az1", "use1-az2", "use1-az4")
+    assert load_config("prod").zone_ids == ("use1-az1", "use1-az2")
+
+
+@pytest.mark.parametrize(
+    ("zones", "expected"),
+    [
+        ('["use1-az1", "use1-az3"]', "CloudFront VPC origins are not offered in use1-az3"),
+        ('["us-east-1a", "us-east-1b"]', "us-east-1a, us-east-1b are not zone ids such as use1-az1"),
+        ('["use1-az1"]', "zone_ids lists 1 zone and az_count is 2: make them agree"),
+        (
+            '["euw1-az1", "euw1-az2"]',
+            "euw1-az1, euw1-az2 are not in us-east-1 \\(its zone ids start with use1-az\\)",
+        ),
+    ],
+)
+def test_chosen_zone_ids_are_checked_in_one_line(tmp_path: Path, zones: str, expected: str) -> None:
+    # GIVEN zones chosen by id WHEN loaded THEN a bad choice is refused in one line naming it
+    with pytest.raises(ConfigError, match=expected) as refused:
+        load_config("staging", write_env(tmp_path, "staging", MINIMAL + f"[network]\nzone_ids = {zones}\n"))
+    assert "\n" not in str(refused.value)

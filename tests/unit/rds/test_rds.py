@@ -15,7 +15,7 @@ from tests.unit.helpers import new_stack
 
 def database_template(**overrides: Any) -> Template:
     stack = new_stack()
-    network = Network(stack, "Network", props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b")))
+    network = Network(stack, "Network", props=NetworkProps(zone_ids=("use1-az1", "use1-az2")))
     props: dict[str, Any] = {
         "vpc": network.vpc,
         "subnets": network.data_subnets,
@@ -193,7 +193,7 @@ def test_bootstrap_logs_are_encrypted_with_the_given_key() -> None:
 
     stack = new_stack()
     key = kms.Key(stack, "LogsKey")
-    network = Network(stack, "Network", props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b")))
+    network = Network(stack, "Network", props=NetworkProps(zone_ids=("use1-az1", "use1-az2")))
     Database(
         stack,
         "Database",
