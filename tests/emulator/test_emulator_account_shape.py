@@ -143,3 +143,107 @@ def test_an_emulator_started_without_a_shape_does_not_inherit_one(
         assert client.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 1000
     finally:
         control.stop(tmp_path / "state")
+
+
+UNSUPPORTED_B = AccountShape(zone_ids={"us-east-1b": "use1-az3"})
+"""An account whose us-east-1b is use1-az3, where CloudFront VPC origins are not offered."""
+
+
+@pytest.fixture(scope="module")
+def zone_shaped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    state_dir = tmp_path_factory.mktemp("zone-shaped")
+    status = control.start(state_dir, UNSUPPORTED_B)
+    assert status.endpoint
+    try:
+        yield Emulator(state_dir=state_dir, endpoint=status.endpoint, log_path=status.log_path)
+    finally:
+        control.stop(state_dir)
+
+
+def test_the_shape_maps_zone_names_to_its_zone_ids(zone_shaped: Emulator) -> None:
+    # GIVEN an account whose us-east-1b is use1-az3 WHEN its zones are described
+    zones = {
+        z["ZoneName"]: z["ZoneId"]
+        for z in zone_shaped.client("ec2").describe_availability_zones()["AvailabilityZones"]
+    }
+    # THEN us-east-1b is use1-az3, and the zone that held use1-az3 took us-east-1b's old id: ids stay unique
+    assert zones["us-east-1b"] == "use1-az3"
+    assert len(set(zones.values())) == len(zones) == 6
+
+
+def vpc_origin_template(**subnet_zone: str) -> str:
+    """A VPC, two subnets in the given zones (name or id property), an internal load balancer on
+    them and a CloudFront VPC origin for it."""
+    return template(
+        {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.0.0.0/16"}},
+            **{
+                f"Subnet{i}": {
+                    "Type": "AWS::EC2::Subnet",
+                    "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": f"10.0.{i}.0/24", key: value},
+                }
+                for i, (key, value) in enumerate(
+                    [(k.rstrip("0123456789"), v) for k, v in subnet_zone.items()], start=1
+                )
+            },
+            "Alb": {
+                "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+                "Properties": {
+                    "Scheme": "internal",
+                    "Subnets": [{"Ref": f"Subnet{i}"} for i in range(1, len(subnet_zone) + 1)],
+                },
+            },
+            "Origin": {
+                "Type": "AWS::CloudFront::VpcOrigin",
+                "Properties": {"VpcOriginEndpointConfig": {"Arn": {"Ref": "Alb"}, "Name": "alb"}},
+            },
+        }
+    )
+
+
+def test_a_vpc_origin_on_a_zone_without_vpc_origins_fails(zone_shaped: Emulator) -> None:
+    # GIVEN an account whose us-east-1b is use1-az3
+    cfn = zone_shaped.client("cloudformation")
+    offset = control.log_size(zone_shaped.log_path)
+    # WHEN a load balancer on us-east-1a and us-east-1b (by name) gets a VPC origin
+    cfn.create_stack(
+        StackName="by-name",
+        TemplateBody=vpc_origin_template(AvailabilityZone1="us-east-1a", AvailabilityZone2="us-east-1b"),
+    )
+    # THEN the VPC origin fails as CloudFront refuses it, and the stack rolls back
+    assert describe(cfn, "by-name")["StackStatus"] == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="by-name")["StackEvents"]
+    reasons = [e.get("ResourceStatusReason", "") for e in events if e["LogicalResourceId"] == "Origin"]
+    assert any("VPC origins are not supported in Availability Zone use1-az3" in r for r in reasons)
+    assert control.log_problems(zone_shaped.log_path, offset) == []
+
+
+def test_subnets_by_zone_id_land_in_that_zone_and_the_vpc_origin_deploys(zone_shaped: Emulator) -> None:
+    # GIVEN the same account WHEN the subnets name their zones by id, on zones with VPC origins
+    cfn = zone_shaped.client("cloudformation")
+    cfn.create_stack(
+        StackName="by-id",
+        TemplateBody=vpc_origin_template(AvailabilityZoneId1="use1-az1", AvailabilityZoneId2="use1-az2"),
+    )
+    # THEN the stack deploys, each subnet in the zone of that id
+    assert describe(cfn, "by-id")["StackStatus"] == "CREATE_COMPLETE", describe(cfn, "by-id").get(
+        "StackStatusReason"
+    )
+    resources = cfn.describe_stack_resources(StackName="by-id")["StackResources"]
+    subnet_ids = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::EC2::Subnet"]
+    subnets = zone_shaped.client("ec2").describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+    assert sorted(s["AvailabilityZoneId"] for s in subnets) == ["use1-az1", "use1-az2"]
+
+
+def test_a_subnet_on_a_zone_id_the_account_does_not_offer_fails(zone_shaped: Emulator) -> None:
+    cfn = zone_shaped.client("cloudformation")
+    cfn.create_stack(
+        StackName="no-such-zone",
+        TemplateBody=vpc_origin_template(AvailabilityZoneId1="use1-az1", AvailabilityZoneId2="use1-az9"),
+    )
+    assert describe(cfn, "no-such-zone")["StackStatus"] == "ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="no-such-zone")["StackEvents"]
+    assert any(
+        "Value (use1-az9) for parameter availabilityZoneId is invalid" in e.get("ResourceStatusReason", "")
+        for e in events
+    )

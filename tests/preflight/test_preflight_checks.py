@@ -3,6 +3,7 @@ reports the problem in the account shape that has it, with the fix, and nothing 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,59 @@ def test_preflight_failed_is_an_exit_code_of_its_own() -> None:
 
     assert ExitCode.PREFLIGHT_FAILED.value == 7
     assert len({code.value for code in ExitCode}) == len(ExitCode)
+
+
+UNSUPPORTED_B = AccountShape(zone_ids={"us-east-1b": "use1-az3"})
+
+
+def test_subnets_named_by_zone_name_on_a_zone_without_vpc_origins_are_a_problem(
+    local_config: EnvConfig, local_synthesized: dict[str, Any], emulators: Emulators
+) -> None:
+    # GIVEN the local template with its subnets named by zone name, as the network named them before
+    # zone ids (us-east-1a, us-east-1b), and an account whose us-east-1b is use1-az3
+    by_name = copy.deepcopy(local_synthesized)
+    for resource in by_name["Resources"].values():
+        if resource["Type"] == "AWS::EC2::Subnet":
+            number = "a" if resource["Properties"].pop("AvailabilityZoneId") == "use1-az1" else "b"
+            resource["Properties"]["AvailabilityZone"] = f"us-east-1{number}"
+    target = target_of(local_config, emulators(UNSUPPORTED_B))
+    # WHEN the zones are checked
+    report = preflight.run(local_config, target, by_name, checks=["zones"])
+    # THEN the subnets of us-east-1b are a problem naming the zone id, the page and the fix
+    (problem,) = report.problems
+    assert problem.message.startswith("3 subnets (")
+    assert (
+        "are in zone use1-az3 (us-east-1b in this account), where CloudFront VPC origins are not offered"
+        in (problem.message)
+    )
+    assert "choose other zone ids in network.zone_ids in infra/envs/local/config.toml" in problem.message
+    assert report.checks == (("zones", "ec2:DescribeAvailabilityZones"),)
+
+
+def test_the_local_template_by_zone_id_passes_in_both_accounts(
+    local_config: EnvConfig, local_synthesized: dict[str, Any], emulators: Emulators
+) -> None:
+    # GIVEN the local template, its subnets on use1-az1 and use1-az2 by id
+    # WHEN the zones are checked in the default account and in the one whose us-east-1b is use1-az3
+    # THEN there is no problem in either: the ids are the same physical zones whatever the names
+    for shape in (None, UNSUPPORTED_B):
+        target = target_of(local_config, emulators(shape))
+        assert preflight.run(local_config, target, local_synthesized, checks=["zones"]).problems == []
+
+
+def test_a_zone_id_the_account_does_not_offer_is_a_problem_naming_the_offered_ones(
+    local_config: EnvConfig, emulators: Emulators, tmp_path: Path
+) -> None:
+    from blog_infra.synthesis import synth
+
+    # GIVEN local with a zone id the account does not offer (real synthesis)
+    network = local_config.network.model_copy(update={"zone_ids": ("use1-az1", "use1-az9")})
+    config = local_config.model_copy(update={"network": network})
+    template = synth(config, tmp_path / "assembly", gates=False, validate=False).template()
+    target = target_of(config, emulators(None))
+    # WHEN the zones are checked THEN use1-az9 is a problem listing the zone ids that exist
+    (problem,) = preflight.run(config, target, template, checks=["zones"]).problems
+    assert "name zone use1-az9, which us-east-1 does not offer this account" in problem.message
+    assert (
+        "choose zone ids among use1-az1, use1-az2, use1-az3, use1-az4, use1-az5, use1-az6" in problem.message
+    )

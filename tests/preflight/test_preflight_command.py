@@ -84,3 +84,31 @@ def test_deploy_to_a_new_account_is_refused_by_preflight_before_anything_changes
     assert status.endpoint
     stacks = cli(state_dir, "outputs", "--env", "local")
     assert stacks.returncode == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("state_dir", [AccountShape(zone_ids={"us-east-1b": "use1-az3"})], indirect=True)
+def test_a_first_deploy_succeeds_in_an_account_whose_zone_name_maps_to_a_zone_without_vpc_origins(
+    state_dir: Path,
+) -> None:
+    # GIVEN an account whose us-east-1b is use1-az3, where CloudFront VPC origins are not offered
+    # WHEN the local environment is deployed to it from scratch (bootstrap, preflight, deploy)
+    result = cli(state_dir, "local", "up")
+    # THEN it succeeds: the subnets name their zones by id, so the load balancer and its VPC origin
+    # are on use1-az1 and use1-az2 whatever the account calls them
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    status = control.status(state_dir / "emulator")
+    assert status.endpoint
+    assert control.log_problems(status.log_path) == []
+    import boto3
+
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=status.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    platform = ec2.describe_subnets(Filters=[{"Name": "tag-key", "Values": ["aws-cdk:subnet-name"]}])
+    zone_ids = {subnet["AvailabilityZoneId"] for subnet in platform["Subnets"]}
+    assert "use1-az3" not in zone_ids and {"use1-az1", "use1-az2"} <= zone_ids
