@@ -64,6 +64,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "blog_infra.commands.secrets:secrets_group",
         "The platform's secrets: which still hold placeholders, and setting their real values.",
     ),
+    "images": (
+        "blog_infra.commands.images:images_group",
+        "The services' images in their ECR repositories, and pushing the platform's own.",
+    ),
     "db": (
         "blog_infra.commands.db:db_group",
         "The shared Aurora cluster: manual snapshots, and restore from a snapshot or a point in time.",

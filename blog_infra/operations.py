@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from blog_infra import change_sets, paths, preflight, render, stacks
+from blog_infra import change_sets, images, paths, preflight, protection, render, stacks
 from blog_infra.cdk import run_cdk
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
@@ -19,14 +19,21 @@ from blog_infra.synthesis import Assembly, synth
 from blog_infra.target import Target
 from infra.config import EnvConfig
 
+FIRST_CREATE = (None, "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE")
+"""Stack states in which a deploy creates the stack (the CDK CLI deletes a ROLLBACK_COMPLETE stack
+before it creates it again)."""
+
 
 @contextmanager
-def private_assembly(config: EnvConfig, *, checked: bool = True) -> Iterator[Assembly]:
+def private_assembly(
+    config: EnvConfig, *, checked: bool = True, validate: bool = False
+) -> Iterator[Assembly]:
     """Synthesize into a directory of this process's own (removed afterwards), so that a deploy is
     never disturbed by another synth of the same environment (`make synth`, a second terminal).
 
     `checked` runs the safety gates, as everything deployed must; without it the synthesis only
-    serves to plan, which is several times faster and gives the same template."""
+    serves to plan, which is several times faster and gives the same template (`validate` keeps
+    CDK's own template rules)."""
     runs = paths.REPO_ROOT / "cdk.out" / ".runs"
     runs.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix=f"{config.name}-", dir=runs))
@@ -34,7 +41,7 @@ def private_assembly(config: EnvConfig, *, checked: bool = True) -> Iterator[Ass
         if checked:
             assembly = synth(config, directory)
         else:
-            assembly = synth(config, directory, gates=False, validate=False)
+            assembly = synth(config, directory, gates=False, validate=validate)
         if assembly.cached:
             render.err_console.print(
                 f"Synthesis of {config.name}: inputs unchanged, from the cache (--no-cache redoes it)."
@@ -96,23 +103,88 @@ def _refused(logical_id: str, views: dict[str, ResourceChange]) -> str:
 
 
 def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = ()) -> bool:
-    """Deploy the environment; False when there was nothing to change."""
+    """Deploy the environment; False when there was nothing to change.
+
+    Services whose image is not in ECR yet wait at zero tasks (`images.with_waiting_services`: a first
+    deploy, or a service that waits already); a running service whose image is missing is refused.
+
+    A stack that does not exist yet, with deletion protection configured, is created in two steps
+    (`first_create`); a stack whose first create could not be rolled back is refused, naming why.
+    """
     started = time.monotonic()
+    config, found = images.with_waiting_services(config, target)
+    try:
+        return _deploy_stack(config, target, allow_replace=allow_replace, started=started)
+    finally:
+        for line in images.waiting_lines(config, found):
+            render.console.print(line)
+
+
+def _deploy_stack(config: EnvConfig, target: Target, *, allow_replace: Iterable[str], started: float) -> bool:
+    status = stacks.stack_status(target, config.stack_name)
+    if status == "ROLLBACK_FAILED":
+        reason = stacks.status_reason(target, config.stack_name)
+        raise CliError(
+            f"{config.stack_name} on {target.description} is in ROLLBACK_FAILED ({reason}); delete what "
+            "blocks its rollback (turn its deletion protection off), delete the stack, then deploy again "
+            "(docs/operations.md#a-failed-first-deploy)",
+            ExitCode.FAILED,
+        )
+    creating = status in FIRST_CREATE and bool(config.deletion_protections)
     # Plan on the fast synthesis first: when nothing changed, the deployed template passed the gates
     # already, and a change the plan refuses is refused before the slower gated synthesis (the
     # change set could only add to what is refused). Then preflight: what in the account would make the
-    # deploy fail (an image missing from ECR, a Lambda quota too low, ...) refuses it before anything.
+    # deploy fail (a Lambda quota too low, a zone, ...) refuses it before anything changes.
     with planned(config, target, checked=False) as (fast, first):
         template = fast.template()
-    if first.empty:
+    if first.empty and not creating:
         render.console.print(f"No changes: {config.stack_name} on {target.description} is up to date.")
         return False
     refuse_dangerous(first, allow_replace)
     refused = preflight.refusal(preflight.run(config, target, template, first))
     if refused:
         raise CliError(f"refusing to deploy: {refused}", ExitCode.PREFLIGHT_FAILED)
+    if creating:
+        return first_create(config, target, allow_replace=allow_replace, started=started)
     with planned(config, target) as (assembly, changes):
         return _deploy(assembly, changes, target, allow_replace=allow_replace, started=started)
+
+
+def first_create(
+    config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = (), started: float | None = None
+) -> bool:
+    """Create the stack with deletion protection off, then turn it on in an update.
+
+    A failed create is rolled back by CloudFormation, which cannot delete a protected load balancer
+    or cluster: the stack would end ROLLBACK_FAILED and block every retry. So step 1 creates the stack
+    from `config.without_deletion_protection()`, a template that differs from the gated one in the
+    protection flags only (checked: `protection.differences_beyond_protection`), and step 2 deploys
+    the gated template, whose only change is turning the protection on. If step 2 does not happen,
+    the next deploy does it: it is an ordinary update.
+    """
+    started = time.monotonic() if started is None else started
+    names = ", ".join(config.deletion_protections)
+    with planned(config, target) as (assembly, _):
+        with private_assembly(config.without_deletion_protection(), checked=False, validate=True) as first:
+            differences = protection.differences_beyond_protection(assembly.template(), first.template())
+            if differences:
+                raise CliError(
+                    f"the first-create template of {assembly.stack_name} differs from the checked one "
+                    f"beyond deletion protection, in {', '.join(differences[:5])}; nothing was deployed"
+                )
+            render.console.print(
+                f"First create of {assembly.stack_name}, step 1 of 2: created with deletion protection off "
+                f"({names}), so that a failed create rolls back completely."
+            )
+            first_plan = compute_plan(None, first.template(), region=config.region)
+            _deploy(first, first_plan, target, allow_replace=allow_replace, started=started)
+        render.console.print(
+            f"First create of {assembly.stack_name}, step 2 of 2: turning deletion protection on ({names})."
+        )
+        deployed = stacks.deployed_template(target, assembly.stack_name)
+        changes = compute_plan(deployed, assembly.template(), region=config.region)
+        _deploy(assembly, changes, target, allow_replace=allow_replace, started=started)
+    return True
 
 
 def _deploy(

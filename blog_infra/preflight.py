@@ -150,16 +150,18 @@ def _registry(image: str) -> str:
 
 
 def check_images(account: Account) -> list[Finding]:
-    """Every container image of the template's task definitions that lives in ECR is there.
+    """Every container image that this deploy starts tasks of, and that lives in ECR, is there.
 
-    AWS API: ecr:DescribeImages (the image's tag or digest in its repository). An image from
+    AWS API: ecr:DescribeImages (the image's tag or digest in its repository). A missing image of a
+    service that waits at zero tasks (or that this deploy does not touch) is a note; an image from
     another registry is pulled from there at each task start and is not checked here.
     """
     findings: list[Finding] = []
     ecr = account.target.client("ecr")
     registry = f"{account.config.account_id}.dkr.ecr.{account.config.region}.amazonaws.com"
+    starting = _task_definitions_started(account)
     for logical_id, props in account.resources("AWS::ECS::TaskDefinition"):
-        pulled_now = account.changed is None or logical_id in account.changed
+        pulled_now = logical_id in starting
         for container in props.get("ContainerDefinitions", []):
             where = f"task definition {logical_id}, container {container.get('Name', '?')}"
             ref = image_ref(container.get("Image"), account)
@@ -205,11 +207,26 @@ def check_images(account: Account) -> list[Finding]:
             findings.append(
                 Finding(
                     "images",
-                    message + ("" if pulled_now else " (this deploy does not change the task definition)"),
+                    message + ("" if pulled_now else " (no service starts it in this deploy)"),
                     problem=pulled_now,
                 )
             )
     return findings
+
+
+def _task_definitions_started(account: Account) -> set[str]:
+    """Task definitions whose image this deploy pulls: those of services that run tasks (a desired
+    count above zero, or none given) and that the deploy adds or changes (service or definition)."""
+    started = set()
+    for logical_id, props in account.resources("AWS::ECS::Service"):
+        definition = props.get("TaskDefinition")
+        ref = definition.get("Ref") if isinstance(definition, dict) else None
+        desired = props.get("DesiredCount")
+        if not isinstance(ref, str) or (isinstance(desired, int) and desired == 0):
+            continue
+        if account.changed is None or logical_id in account.changed or ref in account.changed:
+            started.add(ref)
+    return started
 
 
 # ---------------------------------------------------------------------------------------- zones

@@ -40,6 +40,11 @@ def stack_status(target: Target, stack_name: str) -> str | None:
     return str(stack["StackStatus"]) if stack else None
 
 
+def status_reason(target: Target, stack_name: str) -> str:
+    stack = _describe(target, stack_name)
+    return str((stack or {}).get("StackStatusReason") or "no reason given")
+
+
 def deployed_template(target: Target, stack_name: str) -> dict[str, Any] | None:
     """The template of the deployed stack, or None when there is none to compare against."""
     status = stack_status(target, stack_name)

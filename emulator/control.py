@@ -20,8 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulator.shape import ENV_VAR as SHAPE_ENV_VAR
-from emulator.shape import AccountShape
+from emulator.shape import SHAPE_FILE, EmulatorShape, ShapeError
 
 ACCOUNT_ID = "123456789012"
 HOST = "127.0.0.1"
@@ -188,16 +187,34 @@ def exited(state_dir: Path) -> bool:
     return state is None or not _alive(state.pid) or not _is_ours(state.pid, state.port)
 
 
-def start(state_dir: Path, shape: AccountShape | None = None) -> EmulatorStatus:
+def running_shape(state_dir: Path) -> EmulatorShape:
+    """The account shape the emulator of state_dir was started with (the default one if none was set)."""
+    path = state_dir / SHAPE_FILE
+    if not path.exists():
+        return EmulatorShape()
+    try:
+        return EmulatorShape.read(path)
+    except ShapeError as exc:
+        raise EmulatorError(f"{exc}; stop the emulator and start it again") from None
+
+
+def start(state_dir: Path, shape: EmulatorShape | None = None) -> EmulatorStatus:
     """Return the running emulator of state_dir, or start one on a free loopback port and wait for it.
 
-    `shape` gives the emulated account facts that differ from moto's defaults (`emulator.shape`); a
-    running emulator is returned as it is, whatever its shape."""
+    `shape` (`emulator.shape`) is the account the emulator behaves as; None takes the running one's,
+    or the default shape for a new one. A running emulator of another shape is an error: its state
+    would be lost by a restart, so the caller stops it first.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = _log_path(state_dir)
     state = _read_state(state_dir)
     if state is not None:
         if _healthy(state):
+            if shape is not None and running_shape(state_dir) != shape:
+                raise EmulatorError(
+                    f"the local emulator in {state_dir} runs with the account shape "
+                    f"{running_shape(state_dir).to_json()}, not {shape.to_json()}; stop it first"
+                )
             return EmulatorStatus(True, _endpoint(state.port), state.pid, log_path)
         if _alive(state.pid) and _is_ours(state.pid, state.port):
             _terminate(state.pid)
@@ -206,16 +223,25 @@ def start(state_dir: Path, shape: AccountShape | None = None) -> EmulatorStatus:
         _remove_state(state_dir)
 
     _rotate_log(log_path)
+    shape_path = state_dir / SHAPE_FILE
+    shape_path.write_text((shape or EmulatorShape()).to_json() + "\n", encoding="utf-8")
     port = _free_port()
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
-    env.pop(SHAPE_ENV_VAR, None)
-    if shape is not None:
-        env[SHAPE_ENV_VAR] = shape.to_json()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "emulator.server", "--port", str(port), "--host", HOST],
+            [
+                sys.executable,
+                "-m",
+                "emulator.server",
+                "--port",
+                str(port),
+                "--host",
+                HOST,
+                "--shape",
+                str(shape_path.resolve()),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -468,39 +468,89 @@ def resource_map_update(
         self._parsed_resources.pop(logical_id, None)
 
 
+def kept_on_delete(resource_json: Any, *, rollback: bool) -> bool:
+    """Whether CloudFormation keeps a resource it would delete, by its DeletionPolicy: Retain always;
+    RetainExceptOnCreate except when the operation that created it is rolled back (the DeletionPolicy
+    attribute's reference: "If the stack operation that created the resource is rolled back,
+    CloudFormation deletes the resource")."""
+    policy = resource_json.get("DeletionPolicy") if isinstance(resource_json, dict) else None
+    if policy == "Retain":
+        return True
+    return policy == "RetainExceptOnCreate" and not rollback
+
+
 def resource_map_delete(self: Any) -> None:
-    """Delete a stack's resources dependents first, as CloudFormation does.
+    """Delete a stack's resources (a DeleteStack), dependents first; see `delete_resources`."""
+    delete_resources(self, rollback=False)
+
+
+def delete_resources(self: Any, *, rollback: bool) -> None:
+    """Delete a stack's resources dependents first, as CloudFormation does, honouring DeletionPolicy.
 
     moto deleted in arbitrary order and retried failures, so e.g. a route table went before the
     VPC endpoint that still used it and the endpoint could then not be deleted. Retries remain for
-    dependencies the template does not express. RetainExceptOnCreate is honoured like Retain.
+    dependencies the template does not express. Retain keeps a resource; RetainExceptOnCreate keeps
+    it too, except in the `rollback` of the create that made it; Snapshot deletes after a final
+    snapshot (the model does it). A kept resource leaves the stack with a DELETE_SKIPPED event. A
+    resource that cannot be deleted (e.g. deletion protection) stays in the stack, with a
+    DELETE_FAILED event, and so does everything it depends on (its subnets stay under a load
+    balancer); the first such failure is raised once everything else is gone.
     """
-    remaining = {
-        key for key, value in self._resource_json_map.items() if value.get("DeletionPolicy") not in RETAINED
-    }
+    created = [name for name in self._resource_json_map if name in self._parsed_resources]
+    for logical_id in created:
+        resource_json = self._resource_json_map[logical_id]
+        if kept_on_delete(resource_json, rollback=rollback):
+            resource = self._parsed_resources.pop(logical_id, None)
+            physical_id = str(getattr(resource, "physical_resource_id", "") or "")
+            _resource_event(self, logical_id, str(resource_json.get("Type")), physical_id, "DELETE_SKIPPED")
+    remaining = {name for name in created if name in self._parsed_resources}
     order = list(reversed(_dependency_order(self._resource_json_map, remaining)))
-    last_error: BaseException | None = None
-    blocked = ""
+    failures: dict[str, BaseException] = {}
     progress = True
     while remaining and progress:
         progress = False
+        failures = {}
+        held: set[str] = set()
         for logical_id in [name for name in order if name in remaining]:
+            if logical_id in held:
+                continue
             resource = self._parsed_resources.get(logical_id)
             resource_json = self._resource_json_map[logical_id]
             if resource is not None and not isinstance(resource, str):
                 try:
                     self._delete_resource(resource, resource_json)
                 except Exception as error:
-                    last_error, blocked = error, logical_id
+                    failures[logical_id] = error
+                    held |= _dependencies(self._resource_json_map, logical_id)
                     continue
                 self._parsed_resources.pop(logical_id, None)
                 _resource_event(self, logical_id, str(resource_json.get("Type")), "", "DELETE_COMPLETE")
+            else:
+                self._parsed_resources.pop(logical_id, None)
             remaining.discard(logical_id)
             progress = True
-    if remaining and last_error is not None:
-        resource_type = str(self._resource_json_map[blocked].get("Type"))
-        _resource_event(self, blocked, resource_type, "", "DELETE_FAILED", _cause(last_error))
-        raise ResourceFailure(blocked, resource_type, last_error) from last_error
+    if remaining and failures:
+        for logical_id, failure in failures.items():
+            resource_type = str(self._resource_json_map[logical_id].get("Type"))
+            _resource_event(self, logical_id, resource_type, "", "DELETE_FAILED", _cause(failure))
+        blocked = next(name for name in order if name in failures)
+        first = failures[blocked]
+        raise ResourceFailure(blocked, str(self._resource_json_map[blocked].get("Type")), first) from first
+
+
+def _dependencies(resources: dict[str, Any], name: str) -> set[str]:
+    """Every resource `name` depends on, directly or not: what stays while `name` cannot be deleted."""
+    found: set[str] = set()
+    pending = [name]
+    while pending:
+        current = resources.get(pending.pop())
+        if current is None:
+            continue
+        for dep in set(_depends_on(current)) | _references(current):
+            if dep in resources and dep not in found:
+                found.add(dep)
+                pending.append(dep)
+    return found
 
 
 def delete_resource(self: Any, parsed_resource: Any, resource_json: dict[str, Any]) -> None:
@@ -546,14 +596,23 @@ def _refresh_outputs(stack: Any) -> None:
 
 
 def _rollback_create(stack: Any, error: BaseException) -> None:
+    """Undo a failed create as CloudFormation does: what was created is deleted in reverse order,
+    by its DeletionPolicy as a rollback applies it (`delete_resources`). A resource that cannot be
+    deleted (deletion protection) ends the stack in ROLLBACK_FAILED, naming it; it stays in the
+    stack, and a DeleteStack tries it again."""
     reason = _reason(error)
     _report(stack, "create", error)
     _set_status(stack, "ROLLBACK_IN_PROGRESS", f"The following resource(s) failed to create: {reason}")
     try:
-        stack.resource_map.delete()
+        delete_resources(stack.resource_map, rollback=True)
     except Exception as rollback_error:
         _report(stack, "rollback", rollback_error)
-        _set_status(stack, "ROLLBACK_FAILED", f"Rollback failed: {_reason(rollback_error)}")
+        _set_status(
+            stack,
+            "ROLLBACK_FAILED",
+            f"The following resource(s) failed to delete: {_reason(rollback_error)}; "
+            f"the create had failed: {reason}",
+        )
         return
     _set_status(stack, "ROLLBACK_COMPLETE", f"The following resource(s) failed to create: {reason}")
 

@@ -1,9 +1,8 @@
 """Lambda's account-level concurrency, which moto lacks: GetAccountSettings (moto has no such route)
 and the refusal of a reservation that leaves less than the minimum unreserved, by
-PutFunctionConcurrency and by the `AWS::Lambda::Function` model, against the account shape's quota.
-
-Without a shape quota, GetAccountSettings reports Lambda's default quota and nothing is refused, as
-moto refuses nothing (it enforces only under its own `MOTO_LAMBDA_CONCURRENCY_QUOTA`).
+PutFunctionConcurrency and by the `AWS::Lambda::Function` model, against the account shape's quota
+(`EmulatorShape.lambda_concurrency`, Lambda's default 1000 unless a test chooses another), as AWS
+refuses it (moto enforces only under its own `MOTO_LAMBDA_CONCURRENCY_QUOTA`).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ ACCOUNT_SETTINGS_PATH = r"{0}/(?P<api_version>[^/]+)/account-settings/?$"
 
 
 def quota() -> int:
-    return shape.current().lambda_concurrency or shape.DEFAULT_LAMBDA_CONCURRENCY
+    return shape.current().lambda_concurrency
 
 
 def reserved(backend: LambdaBackend, *, besides: str | None = None) -> int:
@@ -38,8 +37,8 @@ def reserved(backend: LambdaBackend, *, besides: str | None = None) -> int:
 
 def refuse_reservation(backend: LambdaBackend, function_name: str, concurrency: Any) -> None:
     """Raise as Lambda does when reserving `concurrency` for `function_name` would leave fewer than
-    the minimum unreserved executions (only under a shape that sets the quota)."""
-    if shape.current().lambda_concurrency is None or not concurrency:
+    the minimum unreserved executions."""
+    if not concurrency:
         return
     left = quota() - reserved(backend, besides=function_name) - int(concurrency)
     if left < MIN_UNRESERVED_CONCURRENCY:

@@ -1,4 +1,5 @@
-"""Entry point of the emulator process: ``python -m emulator.server --port N [--host 127.0.0.1]``.
+"""Entry point of the emulator process:
+``python -m emulator.server --port N [--host 127.0.0.1] [--shape FILE]``.
 
 Installs our CloudFormation engine fixes and resource models into moto, then serves moto's WSGI app
 on a loopback address until SIGTERM or SIGINT.
@@ -69,9 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulator.server", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--shape", help="JSON file of the account shape (emulator/shape.py)")
     args = parser.parse_args(argv)
     if args.host not in LOOPBACK_HOSTS:
         parser.error(f"--host must be a loopback address ({', '.join(LOOPBACK_HOSTS)}), not {args.host}")
+    if args.shape:
+        from pathlib import Path
+
+        from emulator.shape import EmulatorShape, ShapeError, use
+
+        try:
+            use(EmulatorShape.read(Path(args.shape)))
+        except ShapeError as exc:
+            parser.error(str(exc))
 
     os.environ.setdefault("MOTO_PORT", str(args.port))
     logging.basicConfig(
@@ -85,7 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(args.host, args.port, app, threaded=True, request_handler=_request_handler())
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    logging.getLogger("emulator").info("serving on http://%s:%d (pid %d)", args.host, args.port, os.getpid())
+    from emulator.shape import current
+
+    logging.getLogger("emulator").info(
+        "serving on http://%s:%d (pid %d), account shape %s",
+        args.host,
+        args.port,
+        os.getpid(),
+        current().to_json(),
+    )
     try:
         server.serve_forever()
     except SystemExit:

@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -315,7 +315,6 @@ class BucketSettings(_Model):
     )
 
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _LEGACY_BUCKET = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{1,61})[A-Za-z0-9]$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _BRANCH = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![/.])$")
@@ -443,14 +442,6 @@ class BackstageSettings(_Model):
 class PrefectSettings(_Model):
     """Self-hosted Prefect 3."""
 
-    image: str = Field(
-        "prefecthq/prefect:3.9.1-python3.12", description="Pinned Prefect image of the API and the services."
-    )
-    worker_image: str = Field(
-        "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1",
-        description="Pinned worker image; it must already contain prefect-aws (Prefect publishes "
-        "prefecthq/prefect-aws:<prefect-aws>-python<python>-prefect<prefect>).",
-    )
     work_pool: str = Field("blog-ecs", description="ECS work pool the workers poll.")
     workers: int = Field(1, ge=0, le=10, description="Worker tasks.")
     server: ServiceScaling = Field(default_factory=ServiceScaling)  # type: ignore[arg-type]
@@ -474,20 +465,6 @@ class PrefectSettings(_Model):
         "which control of the API grants in effect anyway. Needs workers = 1 and server.max_capacity = 1.",
     )
     flow_run_spot: bool = Field(False, description="Flow runs start on Fargate Spot.")
-
-    @field_validator("image", "worker_image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        # The rules of ecs_common.validate_pinned_image: a digest, or a tag other than `latest`.
-        name, at, digest = value.partition("@")
-        if at:
-            if not name or not _DIGEST.fullmatch(digest):
-                raise ValueError("has an invalid digest; expected name@sha256:<64 lowercase hex digits>")
-            return value
-        repository, _, tag = value.rpartition(":")
-        if not repository or not _IMAGE_TAG.fullmatch(tag) or tag == "latest":
-            raise ValueError("must name a pinned tag, e.g. prefecthq/prefect:3.9.1-python3.12 (not latest)")
-        return value
 
     @field_validator("work_pool")
     @classmethod
@@ -727,6 +704,18 @@ class EnvConfig(_Model):
     circleci: CircleCiSettings = Field(default_factory=CircleCiSettings)  # type: ignore[arg-type]
     vercel: VercelSettings = Field(default_factory=VercelSettings)  # type: ignore[arg-type]
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)  # type: ignore[arg-type]
+    waiting_for_images: Annotated[tuple[Literal["backstage", "prefect"], ...], Field(strict=False)] = Field(
+        (),
+        description="Services created at zero tasks, autoscaling held at zero, until their image is in "
+        "their ECR repository. `blog-infra deploy` sets it itself on a stack's first deploy (the stack "
+        "creates the repositories, so nothing can be pushed before) and keeps it while an image is "
+        "missing; set it here to hold a service on purpose.",
+    )
+
+    @field_validator("waiting_for_images")
+    @classmethod
+    def _waiting(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(set(value)))
 
     @field_validator("name")
     @classmethod
@@ -866,6 +855,23 @@ class EnvConfig(_Model):
     @property
     def is_emulated(self) -> bool:
         return self.target is Target.EMULATOR
+
+    @property
+    def deletion_protections(self) -> tuple[str, ...]:
+        """The deletion protections this configuration turns on, as `section.field` names."""
+        flags = {"aurora": self.aurora.deletion_protection, "edge": self.edge.deletion_protection}
+        return tuple(f"{name}.deletion_protection" for name, on in flags.items() if on)
+
+    def without_deletion_protection(self) -> EnvConfig:
+        """This configuration with every deletion protection off: what a stack's first create is
+        synthesized from, so that CloudFormation can roll a failed create back completely (a
+        protected load balancer or cluster cannot be deleted, and the stack would end ROLLBACK_FAILED)."""
+        return self.model_copy(
+            update={
+                "aurora": self.aurora.model_copy(update={"deletion_protection": False}),
+                "edge": self.edge.model_copy(update={"deletion_protection": False}),
+            }
+        )
 
 
 def available_envs(envs_dir: Path = ENVS_DIR) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from aws_cdk import Duration, Environment, Stack, Token
+from aws_cdk import CfnOutput, Duration, Environment, Stack, Token
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
@@ -197,6 +197,7 @@ class PlatformStack(Stack):
                 github_secrets=config.backstage.github_secrets,
                 spot=config.backstage.scaling.spot,
                 desired_count=config.backstage.scaling.min_capacity,
+                waiting_for_image="backstage" in config.waiting_for_images,
                 min_capacity=config.backstage.scaling.min_capacity,
                 max_capacity=config.backstage.scaling.max_capacity,
                 log_retention=retention(config.log_retention_days),
@@ -215,9 +216,8 @@ class PlatformStack(Stack):
                 worker_task_role=self.runtime_roles.prefect_worker_task,
                 flow_run_task_role=self.runtime_roles.flow_run_task,
                 flow_run_execution_role=self.runtime_roles.flow_run_execution,
-                image=config.prefect.image,
-                worker_image=config.prefect.worker_image,
                 public_url=f"https://{config.pipelines_host}",
+                waiting_for_image="prefect" in config.waiting_for_images,
                 database_secret=self.database.consumer_secrets["prefect"],
                 secret_name_prefix=f"blog/{config.name}/apps",
                 secrets_encryption_key=self.secrets.key,
@@ -303,8 +303,10 @@ class PlatformStack(Stack):
             ),
         )
 
+        self._grant_images()
         self.contract = Contract(self, "Contract", ssm_prefix=config.ssm_prefix)
         self._publish_contract()
+        self._publish_own_outputs()
 
         tag_stack(
             self,
@@ -372,6 +374,23 @@ class PlatformStack(Stack):
             database.consumer_secrets["pipelines"],
         ):
             secret.grant_read(roles.flow_run_task)
+
+    def _grant_images(self) -> None:
+        """CI reads whether the services' images are in ECR (plan and deploy: `blog-infra images status`,
+        a deploy's waiting services); the deploy role pushes the Prefect image (`blog-infra images push`)."""
+        for repository in (self.backstage.repository, self.prefect.repository):
+            for role in (self.ci.plan_role, self.ci.deploy_role):
+                repository.grant(role, "ecr:DescribeImages")
+        self.prefect.repository.grant_push(self.ci.deploy_role)
+
+    def _publish_own_outputs(self) -> None:
+        """Outputs this repository's own pipeline reads (not part of the consumer contract)."""
+        CfnOutput(
+            self,
+            "PrefectImageRepositoryUri",
+            value=self.prefect.repository.repository_uri,
+            description="ECR repository the pipeline pushes the Prefect image (images/prefect) to.",
+        )
 
     def _publish_contract(self) -> None:
         publish = self.contract.publish

@@ -45,6 +45,7 @@ SHARED_FIXTURES = {
 the five real gates on both environments, a PostgreSQL server), and the group of each."""
 
 SHARED_MODULES = {
+    "tests/integration/test_day0_images.py": "shared-platform",
     "tests/integration/test_local_applications.py": "shared-platform",
     "tests/integration/test_local_platform.py": "shared-platform",
     "tests/integration/test_observability_deployed.py": "shared-platform",

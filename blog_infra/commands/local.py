@@ -6,7 +6,7 @@ import json
 
 import click
 
-from blog_infra import operations, paths, render, stacks
+from blog_infra import images, operations, paths, render, stacks
 from blog_infra.errors import BadInput, CliError, Unavailable
 from blog_infra.options import config_for, env_option, json_option
 from blog_infra.target import resolve
@@ -46,6 +46,12 @@ def up_command(env: str) -> None:
     offset = control.log_size(status.log_path)
     operations.bootstrap(config, target)
     operations.deploy(config, target)
+    if not all(state.present for state in images.states(config, target, deployed=True)):
+        # Day 0, as on a new account: the services waited for images their repositories could not hold
+        # before this deploy created them. Push (stand-ins here) and deploy again to start them.
+        for line in images.push(config, target):
+            render.console.print(line)
+        operations.deploy(config, target)
     problems = control.log_problems(status.log_path, offset)
     if problems:
         raise CliError(f"the emulator reported an internal error during the deploy: {problems[0]}")

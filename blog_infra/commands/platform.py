@@ -6,7 +6,7 @@ import json
 
 import click
 
-from blog_infra import operations, render, stacks
+from blog_infra import images, operations, render, stacks
 from blog_infra.exit_codes import ExitCode
 from blog_infra.markdown import plan_markdown
 from blog_infra.options import config_for, env_option, json_option
@@ -79,6 +79,7 @@ def diff_command(env: str, as_json: bool, output_format: str) -> None:
         output_format = "json"
     config = config_for(env)
     target = resolve(config)
+    config, _ = images.with_waiting_services(config, target, refuse=False)
     plan = operations.plan(config, target)
     if output_format == "json":
         click.echo(json.dumps(plan.to_json(), indent=2, sort_keys=True))

@@ -1,9 +1,11 @@
 """What each container image the platform runs contains, and what its entry point does.
 
-One model per pinned image reference. The sandbox installs `packages` from PyPI (into a runtime of
-its own, see `runtime`) and starts `entry_point` + the task's command with `environment` under the
-task's environment, as the image would. A test compares these models with the image references in
-the environments' configurations: a tag bump without a model fails.
+One model per upstream base image, and one per image of ours, derived from its Dockerfile
+(`images/<name>/`, read through `infra.images`, the same source the task definitions take their tag
+from): the base's model plus what the Dockerfile installs. The sandbox installs `packages` from PyPI
+(into a runtime of its own, see `runtime`) and starts `entry_point` + the task's command with
+`environment` under the task's environment, as the image would. A task definition names one of ours
+by its tag in our ECR repository; a Dockerfile whose base has no model fails.
 
 Sources (PrefectHQ/prefect):
 - `Dockerfile`: the final stage installs `prefect[redis,client,otel]` with uv into the system Python
@@ -13,18 +15,16 @@ Sources (PrefectHQ/prefect):
 - `scripts/entrypoint.sh`: sources `~/.bashrc` if present; when `EXTRA_PIP_PACKAGES` is set, runs
   `uv pip install --system $EXTRA_PIP_PACKAGES` and exits with uv's code on failure; then
   `exec "$@"`.
-- `src/integrations/prefect-aws/Dockerfile` and `.github/workflows/prefect-aws-docker-images.yaml`:
-  `prefecthq/prefect-aws:<prefect-aws>-python<python>-prefect<prefect>` is
-  `FROM prefecthq/prefect:<prefect>-python<python>` plus `uv pip install prefect==<prefect>
-  prefect-aws==<prefect-aws>`, with the same entry point; it is built for every Prefect release and
-  every prefect-aws release.
+Which upstream tags were published, and the evidence: `infra/images.py`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from infra.images import BUILT_IMAGES, BuiltImage
 
 ENTRYPOINT_SCRIPT = """#!/usr/bin/env bash
 # The official Prefect image's entry point (PrefectHQ/prefect scripts/entrypoint.sh), as it behaves.
@@ -93,9 +93,13 @@ def _prefect_image(reference: str, *, python: str, packages: tuple[str, ...]) ->
     )
 
 
+class UnknownImage(LookupError):
+    """An image the sandbox has no model of."""
+
+
 PREFECT_SERVER_PACKAGES = ("prefect[redis,client,otel]==3.9.1", "prefect-redis==0.3.0")
 
-IMAGES: Mapping[str, ImageModel] = {
+BASE_IMAGES: Mapping[str, ImageModel] = {
     model.reference: model
     for model in (
         _prefect_image(
@@ -103,45 +107,61 @@ IMAGES: Mapping[str, ImageModel] = {
             python="3.12",
             packages=PREFECT_SERVER_PACKAGES,
         ),
-        _prefect_image(
-            "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1",
-            python="3.12",
-            packages=(*PREFECT_SERVER_PACKAGES, "prefect-aws==0.7.12"),
-        ),
     )
 }
+"""The upstream images our Dockerfiles build on, as they are published."""
 
 
-class UnknownImage(LookupError):
-    """An image the sandbox has no model of."""
+def built_model(image: BuiltImage) -> ImageModel:
+    """One of our images as its Dockerfile makes it: its base's model plus what the Dockerfile installs.
+    A distribution the base has keeps the base's requirement (with its extras) when the Dockerfile pins
+    the same version, and takes the Dockerfile's otherwise."""
+    dockerfile = image.dockerfile
+    base = BASE_IMAGES.get(dockerfile.base)
+    if base is None:
+        raise UnknownImage(
+            f"{image.directory / 'Dockerfile'}: no model of its base {dockerfile.base!r} in "
+            "blog_infra/sandbox/images.py; add one from the base image's Dockerfile and entry point"
+        )
+    pins = {_distribution(requirement): requirement for requirement in dockerfile.installs}
+    packages = [
+        requirement
+        if _version(requirement) == _version(pins.get(_distribution(requirement), requirement))
+        else pins[_distribution(requirement)]
+        for requirement in base.packages
+    ]
+    present = {_distribution(requirement) for requirement in base.packages}
+    packages += [requirement for name, requirement in pins.items() if name not in present]
+    return replace(base, reference=f"{image.name}:{image.tag}", packages=tuple(packages))
+
+
+def _version(requirement: str) -> str:
+    return requirement.partition("==")[2]
+
+
+def _distribution(requirement: str) -> str:
+    return re.sub(r"\[.*\]", "", requirement.partition("==")[0]).lower()
+
+
+IMAGES: Mapping[str, ImageModel] = {
+    **BASE_IMAGES,
+    **{built.tag: built_model(built) for built in BUILT_IMAGES},
+}
+"""Every image a task definition may name: by reference (upstream), or by tag (ours, in our ECR)."""
+
+
+def is_modeled(reference: str) -> bool:
+    return reference in IMAGES or reference.rpartition(":")[2] in IMAGES
 
 
 def model(reference: str) -> ImageModel:
     """The model of `reference`; UnknownImage names the known ones."""
+    _, _, tag = reference.rpartition(":")
     try:
-        return IMAGES[reference]
+        return IMAGES[reference] if reference in IMAGES else IMAGES[tag]
     except KeyError:
         known = ", ".join(sorted(IMAGES))
         raise UnknownImage(
             f"no model of image {reference!r} in blog_infra/sandbox/images.py (known: {known}); "
             "add one from the image's Dockerfile and entry point"
         ) from None
-
-
-_PREFECT_TAG = re.compile(r"^prefecthq/prefect:(?P<prefect>[0-9][^-]*)-python(?P<python>[0-9.]+)$")
-_PREFECT_AWS_TAG = re.compile(
-    r"^prefecthq/prefect-aws:(?P<aws>[0-9][^-]*)-python(?P<python>[0-9.]+)-prefect(?P<prefect>[0-9].*)$"
-)
-
-
-def versions_in_tag(reference: str) -> dict[str, str]:
-    """The versions an official image's tag states: python, prefect and (prefect-aws images) prefect-aws."""
-    for pattern in (_PREFECT_TAG, _PREFECT_AWS_TAG):
-        match = pattern.fullmatch(reference)
-        if match:
-            named = match.groupdict()
-            result = {"python": named["python"], "prefect": named["prefect"]}
-            if "aws" in named:
-                result["prefect-aws"] = named["aws"]
-            return result
-    return {}

@@ -3,6 +3,7 @@ lacked; ``ClusterCapacityProviderAssociations`` is added (missing in moto)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from moto.core.common_models import CloudFormationModel
@@ -11,7 +12,13 @@ from moto.ecs.models import EC2ContainerServiceBackend, ecs_backends
 from moto.ecs.models import Service as MotoService
 from moto.ecs.models import TaskDefinition as MotoTaskDefinition
 
-from emulator.cfn._base import MotoDelegate, Resource, properties_of
+from emulator import shape
+from emulator.cfn._base import MotoDelegate, Resource, ResourceError, properties_of
+
+_ECR_IMAGE = re.compile(
+    r"(?P<registry>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
+    r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>.+))?"
+)
 
 
 def _ecs(account_id: str, region_name: str) -> EC2ContainerServiceBackend:
@@ -75,13 +82,19 @@ class Service(MotoDelegate, CloudFormationModel):
         **kwargs: Any,
     ) -> Any:
         props = properties_of(cloudformation_json)
+        desired = int(props.get("DesiredCount", 1))
+        if shape.current().ecs_images_in_ecr and desired > 0 and props.get("TaskDefinition"):
+            task_definition = _ecs(account_id, region_name).describe_task_definition(
+                _name_of(props["TaskDefinition"], "arn")
+            )
+            _refuse_missing_images(task_definition, account_id)
         network = _lower_first(props.get("NetworkConfiguration"))
         if network and "awsvpcConfiguration" in network:
             network["awsvpcConfiguration"].setdefault("securityGroups", [])
         return _ecs(account_id, region_name).create_service(
             cluster_str=_name_of(props.get("Cluster") or "default", "name"),
             service_name=str(props.get("ServiceName") or resource_name),
-            desired_count=int(props.get("DesiredCount", 1)),
+            desired_count=desired,
             task_definition_str=_name_of(props.get("TaskDefinition"), "arn")
             if props.get("TaskDefinition")
             else None,
@@ -102,6 +115,37 @@ class Service(MotoDelegate, CloudFormationModel):
         backend = _ecs(account_id, region_name)
         if f"{resource.cluster_name}:{resource.name}" in backend.services:
             backend.delete_service(resource.cluster_name, resource.name, force=True)
+
+
+def _image_missing(image: str, account_id: str) -> str | None:
+    """Why ECS could not pull `image` from this emulator's ECR, or None when it could."""
+    from moto.ecr.models import ecr_backends
+
+    match = _ECR_IMAGE.fullmatch(image)
+    if match is None:
+        return f"{image} is not in an ECR repository of the account"
+    repository = ecr_backends[match["registry"]][match["region"]].repositories.get(match["repository"])
+    if repository is None or match["registry"] != account_id:
+        return f"repository {match['repository']} does not exist in ECR"
+    tag, digest = match["tag"] or ("latest" if not match["digest"] else None), match["digest"]
+    for held in repository.images:
+        if (tag is not None and tag in held.image_tags) or (digest and held.image_digest == digest):
+            return None
+    return f"{match['repository']}:{tag or digest} not found in ECR"
+
+
+def _refuse_missing_images(task_definition: Any, account_id: str) -> None:
+    """The service's first tasks cannot pull an image: they stop with CannotPullContainerError and the
+    deployment circuit breaker fails the deployment, so CloudFormation fails the service."""
+    for container in task_definition.container_definitions:
+        image = str(container.get("image") or container.get("Image") or "")
+        problem = _image_missing(image, account_id)
+        if problem is not None:
+            raise ResourceError(
+                "Error occurred during operation 'ECS Deployment Circuit Breaker was triggered': tasks "
+                f"stopped with CannotPullContainerError: pull image {image}: {problem} "
+                "(emulator account shape ecs_images_in_ecr)"
+            )
 
 
 class TaskDefinition(MotoDelegate, CloudFormationModel):

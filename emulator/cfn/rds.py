@@ -444,6 +444,14 @@ class DBCluster(Resource, CloudFormationModel):
             if final_snapshot:
                 snapshot = f"{self.physical_id}-snapshot-{random_suffix(8).lower()}"
             backend.delete_db_cluster(self.physical_id, snapshot)
+            # DeleteDBCluster removes the cluster's automated backups unless asked to keep them (moto
+            # kept them, so a cluster of the same name made within the minute collided with them).
+            for key, kept in list(backend.cluster_snapshots.items()):
+                if (
+                    kept.snapshot_type == "automated"
+                    and kept.cluster.db_cluster_identifier == self.physical_id
+                ):
+                    backend.cluster_snapshots.pop(key)
 
 
 _INSTANCE_REPLACEMENT = (

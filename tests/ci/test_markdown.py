@@ -164,6 +164,8 @@ def planned(monkeypatch: pytest.MonkeyPatch) -> Any:
 
     def use(plan: Plan) -> None:
         monkeypatch.setattr(platform, "resolve", lambda config: FakeTarget())
+        every_image_in_place = lambda config, target, **_: (config, [])  # noqa: E731
+        monkeypatch.setattr(platform.images, "with_waiting_services", every_image_in_place)
         monkeypatch.setattr(operations, "plan", lambda config, target: plan)
 
     return use

@@ -4,14 +4,13 @@ refuses there what AWS refuses; the default emulator stays as forgiving as moto.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import pytest
 
 from emulator import control
-from emulator.shape import AccountShape
+from emulator.shape import EmulatorShape, ShapeError
 from tests.emulator.emulator_testlib import Emulator, describe, template
 
 ASSUME_LAMBDA = {
@@ -48,7 +47,7 @@ def function_template(**function_props: Any) -> str:
 def new_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """An emulator of a new account: Lambda quota 10."""
     state_dir = tmp_path_factory.mktemp("new-account")
-    status = control.start(state_dir, AccountShape(lambda_concurrency=10))
+    status = control.start(state_dir, EmulatorShape(lambda_concurrency=10))
     assert status.endpoint
     try:
         yield Emulator(state_dir=state_dir, endpoint=status.endpoint, log_path=status.log_path)
@@ -56,12 +55,12 @@ def new_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         control.stop(state_dir)
 
 
-def test_a_shape_travels_as_json_and_refuses_unknown_fields() -> None:
-    shape = AccountShape(lambda_concurrency=10, zone_ids={"us-east-1a": "use1-az3"})
-    assert AccountShape.from_json(shape.to_json()) == shape
-    assert AccountShape.from_json("") == AccountShape()
-    with pytest.raises(ValueError, match="EMULATOR_SHAPE must be a JSON object with keys among"):
-        AccountShape.from_json('{"lambda_quota": 10}')
+def test_the_new_facts_travel_as_json_and_are_checked() -> None:
+    shape = EmulatorShape(lambda_concurrency=10, zone_ids={"us-east-1b": "use1-az3"})
+    assert EmulatorShape.from_json(shape.to_json()) == shape
+    assert EmulatorShape().lambda_concurrency == 1000 and EmulatorShape().zone_ids == {}
+    with pytest.raises(ShapeError, match="lambda_concurrency must be a int"):
+        EmulatorShape.from_json('{"lambda_concurrency": "10"}')
 
 
 def test_get_account_settings_reports_the_shape_quota_less_the_reservations(new_account: Emulator) -> None:
@@ -105,7 +104,7 @@ def test_put_function_concurrency_is_refused_in_a_new_account(new_account: Emula
     assert refused.value.response["Error"]["Message"] == REFUSED
 
 
-def test_the_default_emulator_reports_lambdas_default_quota_and_refuses_no_reservation(
+def test_the_default_emulator_reports_lambdas_default_quota_and_allows_what_it_leaves(
     emulator: Emulator,
 ) -> None:
     # GIVEN the default emulator
@@ -130,22 +129,7 @@ def test_the_default_emulator_reports_lambdas_default_quota_and_refuses_no_reser
     assert limits["UnreservedConcurrentExecutions"] <= 995
 
 
-def test_an_emulator_started_without_a_shape_does_not_inherit_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # GIVEN a shape in the caller's environment WHEN an emulator is started without one
-    monkeypatch.setenv("EMULATOR_SHAPE", AccountShape(lambda_concurrency=10).to_json())
-    status = control.start(tmp_path / "state")
-    try:
-        assert status.endpoint
-        client = Emulator(state_dir=tmp_path / "state", endpoint=status.endpoint, log_path=status.log_path)
-        # THEN it has moto's defaults
-        assert client.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"] == 1000
-    finally:
-        control.stop(tmp_path / "state")
-
-
-UNSUPPORTED_B = AccountShape(zone_ids={"us-east-1b": "use1-az3"})
+UNSUPPORTED_B = EmulatorShape(zone_ids={"us-east-1b": "use1-az3"})
 """An account whose us-east-1b is use1-az3, where CloudFront VPC origins are not offered."""
 
 

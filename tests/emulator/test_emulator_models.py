@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from blog_infra.images import OCI_MANIFEST, stand_in_manifest
 from tests.emulator.emulator_testlib import (
     create_stack,
     delete_stack,
@@ -622,6 +623,9 @@ ASSUME_LAMBDA = {
 }
 
 
+PORTAL_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/portal:1.0.0"
+
+
 def _services_template(handler_code: str) -> str:
     return template(
         {
@@ -723,7 +727,7 @@ def _services_template(handler_code: str) -> str:
                     "ContainerDefinitions": [
                         {
                             "Name": "backstage",
-                            "Image": "backstage:latest",
+                            "Image": PORTAL_IMAGE,
                             "PortMappings": [{"ContainerPort": 7007}],
                             "Essential": True,
                         }
@@ -875,7 +879,22 @@ def _services_template(handler_code: str) -> str:
     )
 
 
+def _push_portal_image(aws: Aws) -> None:
+    """The service's image in the emulator's ECR first, as on AWS, where a task must pull it."""
+    ecr = aws("ecr")
+    if "portal" not in {r["repositoryName"] for r in ecr.describe_repositories()["repositories"]}:
+        ecr.create_repository(repositoryName="portal")
+    if not ecr.list_images(repositoryName="portal")["imageIds"]:
+        ecr.put_image(
+            repositoryName="portal",
+            imageManifest=stand_in_manifest("the portal service's image"),
+            imageManifestMediaType=OCI_MANIFEST,
+            imageTag="1.0.0",
+        )
+
+
 def test_platform_services_deploy_update_and_delete(cfn: Any, aws: Aws) -> None:
+    _push_portal_image(aws)
     body = _services_template("def handler(event, context):\n    return 1\n")
     out = outputs(create_stack(cfn, "services", body, via_change_set=True))
     assert out["Custom"] == ""

@@ -193,7 +193,7 @@ def test_topic_is_encrypted_with_the_pinned_retained_customer_key(template: Temp
     )
     key = template.find_resources("AWS::KMS::Key")["AlertsKey"]
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain" and key["UpdateReplacePolicy"] == "Retain"
+    assert key["DeletionPolicy"] == "RetainExceptOnCreate" and key["UpdateReplacePolicy"] == "Retain"
     assert "AlertsTopic" in template.find_resources("AWS::SNS::Topic")
 
 

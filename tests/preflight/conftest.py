@@ -10,7 +10,7 @@ import pytest
 
 from blog_infra.target import Target
 from emulator import control
-from emulator.shape import AccountShape
+from emulator.shape import EmulatorShape
 from infra.config import EnvConfig
 
 
@@ -24,11 +24,11 @@ def local_synthesized(local_config: EnvConfig, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture(scope="module")
-def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[AccountShape | None], Path]]:
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[EmulatorShape | None], Path]]:
     """Start (once per shape and module) an emulator of that account shape; its state dir."""
     started: dict[str, Path] = {}
 
-    def start(shape: AccountShape | None = None) -> Path:
+    def start(shape: EmulatorShape | None = None) -> Path:
         key = shape.to_json() if shape else ""
         if key not in started:
             state_dir = tmp_path_factory.mktemp("emulator")

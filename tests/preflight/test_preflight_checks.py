@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from blog_infra import preflight
-from emulator.shape import AccountShape
+from emulator.shape import EmulatorShape
 from infra.config import EnvConfig, load_config
 from tests.preflight.conftest import target_of
 
-Emulators = Callable[[AccountShape | None], Path]
+Emulators = Callable[[EmulatorShape | None], Path]
 MANIFEST = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
 
 
@@ -50,25 +50,34 @@ def test_an_ecr_image_whose_tag_was_never_pushed_is_a_problem_naming_what_to_pus
 def test_images_from_a_public_registry_are_noted_and_a_repository_this_deploy_creates_too(
     local_config: EnvConfig, local_synthesized: dict[str, Any], emulators: Emulators
 ) -> None:
-    # GIVEN the default emulator with nothing deployed
+    # GIVEN the local template, with two containers' images put on public registries (the check reads
+    # whatever the template holds), and the default emulator with nothing deployed
+    template = copy.deepcopy(local_synthesized)
+    definitions = [r for r in template["Resources"].values() if r["Type"] == "AWS::ECS::TaskDefinition"]
+    definitions[0]["Properties"]["ContainerDefinitions"][0]["Image"] = "prefecthq/prefect:3.9.1-python3.12"
+    definitions[1]["Properties"]["ContainerDefinitions"][0]["Image"] = "ghcr.io/rocketclub/portal:1.0.0"
     target = target_of(local_config, emulators(None))
-    # WHEN the images of the local template are checked
+    # WHEN the images are checked
     findings = preflight.check_images(
-        preflight.Account(config=local_config, target=target, template=local_synthesized)
+        preflight.Account(config=local_config, target=target, template=template)
     )
-    # THEN none is a problem; the public images are noted with their registry, the portal's with its
-    # repository that this deploy creates
+    # THEN none is a problem: the public images are noted with their registry, the ECR ones with the
+    # repository that this deploy creates (and that holds no image yet)
     assert findings and not [f for f in findings if f.problem]
-    public = [f.message for f in findings if "public registry" in f.message]
-    assert public and all("docker.io" in m for m in public)
-    assert any("BackstageRepository, which this deploy creates empty" in f.message for f in findings)
+    public = sorted(
+        f.message.split(" is pulled from the public registry ")[1].split(" ")[0]
+        for f in findings
+        if "public registry" in f.message
+    )
+    assert public == ["docker.io", "ghcr.io"]
+    assert any("which this deploy creates empty" in f.message for f in findings)
 
 
 def test_lambda_reservations_beyond_a_quota_of_10_are_a_problem_naming_the_fix(
     local_config: EnvConfig, local_synthesized: dict[str, Any], emulators: Emulators
 ) -> None:
     # GIVEN the local template (9 reserved executions) and an account whose Lambda quota is 10
-    target = target_of(local_config, emulators(AccountShape(lambda_concurrency=10)))
+    target = target_of(local_config, emulators(EmulatorShape(lambda_concurrency=10)))
     # WHEN the Lambda check reads the account
     report = preflight.run(local_config, target, local_synthesized, checks=["lambda-concurrency"])
     # THEN one problem: the numbers, the rule and both fixes
@@ -159,7 +168,7 @@ def test_preflight_failed_is_an_exit_code_of_its_own() -> None:
     assert len({code.value for code in ExitCode}) == len(ExitCode)
 
 
-UNSUPPORTED_B = AccountShape(zone_ids={"us-east-1b": "use1-az3"})
+UNSUPPORTED_B = EmulatorShape(zone_ids={"us-east-1b": "use1-az3"})
 
 
 def test_subnets_named_by_zone_name_on_a_zone_without_vpc_origins_are_a_problem(

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from emulator import control
-from emulator.shape import AccountShape
+from emulator.shape import EmulatorShape
 from tests.conftest import REPO_ROOT
 
-NEW_ACCOUNT = AccountShape(lambda_concurrency=10)
+NEW_ACCOUNT = EmulatorShape(lambda_concurrency=10)
 
 
 def cli(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -87,7 +87,7 @@ def test_deploy_to_a_new_account_is_refused_by_preflight_before_anything_changes
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("state_dir", [AccountShape(zone_ids={"us-east-1b": "use1-az3"})], indirect=True)
+@pytest.mark.parametrize("state_dir", [EmulatorShape(zone_ids={"us-east-1b": "use1-az3"})], indirect=True)
 def test_a_first_deploy_succeeds_in_an_account_whose_zone_name_maps_to_a_zone_without_vpc_origins(
     state_dir: Path,
 ) -> None:

@@ -122,10 +122,30 @@ def test_every_data_resource_is_retained_or_snapshotted(env_template: tuple[str,
         logical_id
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] in data_types
-        and resource.get("DeletionPolicy") not in {"Retain", "Snapshot"}
+        and resource.get("DeletionPolicy") not in {"RetainExceptOnCreate", "Snapshot"}
         and resource["Type"] != "AWS::RDS::DBInstance"
     ]
     assert not loose
+
+
+def test_nothing_is_kept_by_a_rolled_back_first_create(env_template: tuple[str, dict[str, Any]]) -> None:
+    # GIVEN the synthesized stack WHEN its first create rolls back THEN CloudFormation keeps nothing:
+    # Retain would keep a fixed-name resource (bucket, secret, repository, log group) that the retry
+    # then collides with; RetainExceptOnCreate keeps it on a delete or a removal, not in that rollback
+    _, template = env_template
+    kept = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("DeletionPolicy") == "Retain"
+    ]
+    assert kept == []
+    replaced_away = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource.get("DeletionPolicy") == "RetainExceptOnCreate"
+        and resource.get("UpdateReplacePolicy") != "Retain"
+    ]
+    assert replaced_away == []
 
 
 def test_the_consumer_contract_is_published_as_parameters_and_outputs(

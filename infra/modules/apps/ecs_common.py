@@ -13,6 +13,7 @@ from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
@@ -141,7 +142,11 @@ def retained_log_group(
 ) -> logs.LogGroup:
     """A log group with retention that outlives the stack, under a pinned logical id."""
     group = logs.LogGroup(
-        scope, id, retention=retention, removal_policy=RemovalPolicy.RETAIN, encryption_key=encryption_key
+        scope,
+        id,
+        retention=retention,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        encryption_key=encryption_key,
     )
     pin_logical_id(group, logical_id)
     return group
@@ -271,3 +276,38 @@ def ip_target_group(
             unhealthy_threshold_count=3,
         ),
     )
+
+
+UNTAGGED_IMAGE_EXPIRY = Duration.days(7)
+
+
+def image_repository(
+    scope: Construct, id: str, *, logical_id: str, untagged_image_expiry: Duration, retention_count: int
+) -> ecr.Repository:
+    """A private ECR repository for one service's image: immutable tags, scanned on push, KMS-encrypted,
+    retained with its images, untagged images expiring and at most `retention_count` tagged ones kept."""
+    repository = ecr.Repository(
+        scope,
+        id,
+        image_scan_on_push=True,
+        image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+        encryption=ecr.RepositoryEncryption.KMS,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        empty_on_delete=False,
+        lifecycle_rules=[
+            ecr.LifecycleRule(
+                rule_priority=1,
+                description="Remove untagged images",
+                tag_status=ecr.TagStatus.UNTAGGED,
+                max_image_age=untagged_image_expiry,
+            ),
+            ecr.LifecycleRule(
+                rule_priority=2,
+                description=f"Keep the last {retention_count} images",
+                tag_status=ecr.TagStatus.ANY,
+                max_image_count=retention_count,
+            ),
+        ],
+    )
+    pin_logical_id(repository, logical_id)
+    return repository

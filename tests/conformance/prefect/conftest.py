@@ -28,7 +28,6 @@ from blog_infra.sandbox.tls import CertificateAuthority
 from emulator import control
 
 PROFILES = ("standard", "lean")
-PREFECT_IMAGES = tuple(images.IMAGES)
 
 
 @dataclass
@@ -137,7 +136,7 @@ def prefect_run(
                 emulator_endpoint=status.endpoint,
             )
             for task, name in start_order(template):
-                if platform.definitions[(task, name)].image not in PREFECT_IMAGES:
+                if not images.is_modeled(platform.definitions[(task, name)].image):
                     continue
                 started = platform.start(task, name)
                 run.containers[name] = started

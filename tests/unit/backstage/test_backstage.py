@@ -89,7 +89,7 @@ def secret_source(value_from: Any) -> tuple[str, str]:
 
 def test_repository_scans_on_push_with_immutable_encrypted_tags(template: Template) -> None:
     repository = template.find_resources("AWS::ECR::Repository")["BackstageRepository"]
-    assert repository["DeletionPolicy"] == "Retain"
+    assert repository["DeletionPolicy"] == "RetainExceptOnCreate"
     assert repository["UpdateReplacePolicy"] == "Retain"
     properties = repository["Properties"]
     assert properties["ImageScanningConfiguration"] == {"ScanOnPush": True}
@@ -127,7 +127,7 @@ def test_repository_uri_is_exposed(built: tuple[Template, Backstage]) -> None:
 
 def test_app_secret_is_a_retained_placeholder_with_a_generated_backend_secret(template: Template) -> None:
     secret = template.find_resources("AWS::SecretsManager::Secret")["BackstageAppSecret"]
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
     properties = secret["Properties"]
     assert properties["Name"] == "blog/test/apps/backstage"
     assert "SecretString" not in properties
@@ -305,7 +305,7 @@ def test_service_scales_on_cpu_between_bounds(template: Template) -> None:
 
 def test_logs_are_retained_with_retention(template: Template, container: dict[str, Any]) -> None:
     group = template.find_resources("AWS::Logs::LogGroup")["BackstageLogs"]
-    assert group["DeletionPolicy"] == "Retain"
+    assert group["DeletionPolicy"] == "RetainExceptOnCreate"
     assert group["Properties"]["RetentionInDays"] == 90
     assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "BackstageLogs"}
     assert container["LogConfiguration"]["Options"]["mode"] == "non-blocking"

@@ -99,11 +99,11 @@ def test_defaults_fill_what_the_file_omits(tmp_path: Path) -> None:
             MINIMAL + '[edge]\ncloudfront_prefix_list_id = "sg-123"\n',
             "edge.cloudfront_prefix_list_id: must be a managed",
         ),
+        # The Prefect image is built from images/prefect/Dockerfile, not configured.
         (
-            MINIMAL + '[prefect]\nimage = "prefecthq/prefect:latest"\n',
-            "prefect.image: must name a pinned tag",
+            MINIMAL + '[prefect]\nimage = "prefecthq/prefect:3.9.1-python3.12"\n',
+            "prefect.image: is not a known",
         ),
-        (MINIMAL + '[prefect]\nimage = "prefecthq/prefect"\n', "prefect.image: must name a pinned tag"),
         (MINIMAL + "[prefect.server]\ncpu = 300\n", "prefect.server.cpu: must be a Fargate CPU size"),
         (
             MINIMAL + "[prefect.server]\nmin_capacity = 3\nmax_capacity = 2\n",

@@ -94,10 +94,6 @@ def refused(tmp_path: Path, body: str | bytes) -> str:
         ),
         (body(tables='[vercel]\nteam_slug = "rocketclub-"\n'), "vercel.team_slug: must be a Vercel slug"),
         (
-            body(tables='[prefect]\nimage = "prefecthq/prefect:3.9.1@sha256:abc"\n'),
-            "prefect.image: has an invalid digest",
-        ),
-        (
             body(tables='[ork_processor]\ncode_bucket = "Artifacts_!"\ncode_key = "ork.zip"\n'),
             "ork_processor.code_bucket: must be an S3 bucket name",
         ),
@@ -149,9 +145,6 @@ def test_the_edge_values_of_those_rules_are_accepted(tmp_path: Path) -> None:
         + '[backstage]\nimage_tag = "1.2.3"\n'
         + '[network]\ncidr = "10.0.0.0/19"\naz_count = 3\n'
         + '[circleci]\nmain_branch = "release/2.x"\n'
-        + '[prefect]\nimage = "prefecthq/prefect@sha256:'
-        + "a" * 64
-        + '"\n'
         + "[prefect.worker_task]\ncpu = 256\nmemory_mib = 512\n"
         + '[ork_processor]\ncode_bucket = "Legacy.Bucket_1"\ncode_key = "ork/1.0.zip"\ncode_version = "v1"\n'
         + "[tags]\n"

@@ -321,7 +321,7 @@ def test_log_buckets_are_private_encrypted_retained_and_expire(
     assert properties["OwnershipControls"] == {"Rules": [{"ObjectOwnership": ownership}]}
     rules = {rule["Id"]: rule for rule in properties["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-access-logs"]["ExpirationInDays"] == 30
-    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
     assert resource["UpdateReplacePolicy"] == "Retain"
 
 

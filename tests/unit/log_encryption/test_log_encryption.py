@@ -26,7 +26,7 @@ def statements(key: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_the_key_is_pinned_retained_and_rotated(key: dict[str, Any]) -> None:
-    assert key["DeletionPolicy"] == "Retain" and key["UpdateReplacePolicy"] == "Retain"
+    assert key["DeletionPolicy"] == "RetainExceptOnCreate" and key["UpdateReplacePolicy"] == "Retain"
     assert key["Properties"]["EnableKeyRotation"] is True
     assert key["Properties"]["PendingWindowInDays"] == 30
 

@@ -23,6 +23,13 @@ DANGER = Plan(changes=(ResourceChange("Raw", "AWS::S3::Bucket", Action.MODIFY, R
 ASSEMBLY = Assembly(directory=Path("/tmp/assembly"), stack_name="blog-test")
 
 
+@pytest.fixture(autouse=True)
+def images_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service's image is in ECR: which services wait for theirs is decided against a real
+    emulator (tests/integration/test_day0_images.py)."""
+    monkeypatch.setattr(operations.images, "with_waiting_services", lambda config, target: (config, []))
+
+
 class FakeTarget:
     description = "the test target"
 
@@ -38,6 +45,11 @@ class Config:
     stack_name = "blog-test"
     account_id = "123456789012"
     region = "us-east-1"
+    deletion_protections: tuple[str, ...] = ()
+
+
+class ProtectedConfig(Config):
+    deletion_protections = ("aurora.deletion_protection",)
 
 
 class Flow:
@@ -48,6 +60,7 @@ class Flow:
         self.plans: list[Plan] = []
         self.change_set = ChangeSet(name="", status="CREATE_COMPLETE", reason="")
         self.calls: list[tuple[Any, ...]] = []
+        self.status: str | None = "UPDATE_COMPLETE"
 
     @contextmanager
     def planned(self, config: Any, target: Any, *, checked: bool = True) -> Iterator[tuple[Assembly, Plan]]:
@@ -80,6 +93,16 @@ def flow(monkeypatch: pytest.MonkeyPatch) -> Flow:
     monkeypatch.setattr(operations, "plan", lambda config, target: recorder.plans.pop(0))
     monkeypatch.setattr(operations.change_sets, "describe", recorder.describe)
     monkeypatch.setattr(operations.change_sets, "delete", recorder.delete)
+    monkeypatch.setattr(operations.stacks, "stack_status", lambda target, name: recorder.status)
+    monkeypatch.setattr(
+        operations.stacks, "status_reason", lambda target, name: "Balancer could not be deleted"
+    )
+
+    def first_create(config: Any, target: Any, **kwargs: Any) -> bool:
+        recorder.calls.append(("first create", config.stack_name))
+        return True
+
+    monkeypatch.setattr(operations, "first_create", first_create)
     return recorder
 
 
@@ -308,3 +331,39 @@ def test_a_failed_bootstrap_says_where(cdk: Cdk, monkeypatch: pytest.MonkeyPatch
 
 def test_unavailable_is_a_cli_error() -> None:
     assert issubclass(Unavailable, CliError)
+
+
+@pytest.mark.parametrize("status", [None, "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"])
+def test_a_stack_to_create_with_deletion_protection_is_created_in_two_steps(
+    flow: Flow, status: str | None
+) -> None:
+    # GIVEN no stack yet (or one whose create was rolled back) and a configuration with protection
+    flow.status = status
+    # WHEN it is deployed THEN the two-step first create runs, and nothing else
+    assert operations.deploy(ProtectedConfig(), FakeTarget()) is True  # type: ignore[arg-type]
+    assert flow.calls == [("first create", "blog-test")]
+
+
+def test_an_existing_stack_or_an_unprotected_one_is_deployed_in_one_step(flow: Flow) -> None:
+    # GIVEN a deployed stack with protection, and a stack to create without any
+    flow.plans += [ADD, ADD, ADD, ADD]
+    flow.change_set = ChangeSet("cs", "CREATE_COMPLETE", "", ADD.changes)
+    assert operations.deploy(ProtectedConfig(), FakeTarget()) is True  # type: ignore[arg-type]
+    flow.status = None
+    assert operations.deploy(Config(), FakeTarget()) is True  # type: ignore[arg-type]
+    # THEN neither goes through the first create
+    assert ("first create", "blog-test") not in flow.calls
+
+
+def test_a_stack_whose_rollback_failed_is_refused_in_one_line(flow: Flow) -> None:
+    # GIVEN a stack whose first create could not be rolled back
+    flow.status = "ROLLBACK_FAILED"
+    # WHEN it is deployed
+    with pytest.raises(CliError) as error:
+        operations.deploy(ProtectedConfig(), FakeTarget())  # type: ignore[arg-type]
+    # THEN nothing runs, and the one line names the state, its reason and the way out
+    assert error.value.code is ExitCode.FAILED
+    message = str(error.value)
+    assert "\n" not in message
+    assert "ROLLBACK_FAILED (Balancer could not be deleted)" in message and "delete the stack" in message
+    assert flow.calls == []

@@ -180,7 +180,7 @@ def test_failure_queue_is_encrypted_tls_only_and_keeps_two_weeks(template: Templ
 def test_log_group_is_pinned_retained_and_used(template: Template) -> None:
     logs = template.find_resources("AWS::Logs::LogGroup")
     assert logs["OrkProcessorLogs"]["Properties"]["RetentionInDays"] == 90
-    assert logs["OrkProcessorLogs"]["DeletionPolicy"] == "Retain"
+    assert logs["OrkProcessorLogs"]["DeletionPolicy"] == "RetainExceptOnCreate"
     _, function = _function(template)
     assert function["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": "OrkProcessorLogs"}}
 

@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 
-from infra.modules.apps.prefect.construct import Prefect, PrefectProps
+from infra.modules.apps.prefect.construct import DEFAULT_IMAGE_TAG, Prefect, PrefectProps
 from infra.modules.core.ecs_cluster.construct import EcsCluster, EcsClusterProps
 from infra.modules.core.network.construct import Network, NetworkProps
 from tests.unit.helpers import new_stack
@@ -254,11 +254,14 @@ def test_worker_polls_the_pool_through_the_internal_api(containers: dict[str, di
     assert "http://localhost:8080/health" in worker["HealthCheck"]["Command"][3]
 
 
-def test_worker_runs_prefects_prefect_aws_image_and_installs_nothing_at_start(
-    containers: dict[str, dict[str, Any]],
+def test_worker_runs_the_servers_image_from_the_modules_repository_and_installs_nothing_at_start(
+    template: Template, containers: dict[str, dict[str, Any]]
 ) -> None:
     worker = containers["worker"]
-    assert worker["Image"] == "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1"
+    [repository] = template.find_resources("AWS::ECR::Repository")
+    image = worker["Image"]["Fn::Join"][1]
+    assert {"Ref": repository} in image and image[-1] == f":{DEFAULT_IMAGE_TAG}"
+    assert worker["Image"] == containers["api"]["Image"] == containers["services"]["Image"]
     names = set(environment(worker))
     assert not names & {"EXTRA_PIP_PACKAGES", "PIP_USER", "PYTHONUSERBASE"}
     assert "noexec" in worker["LinuxParameters"]["Tmpfs"][0]["MountOptions"]
@@ -326,7 +329,7 @@ def test_containers_run_non_root_on_read_only_roots_with_prefect_home_on_tmpfs(
     assert {"nosuid", "nodev"} <= set(scratch["MountOptions"])
     assert container["LinuxParameters"]["Capabilities"] == {"Drop": ["ALL"]}
     assert environment(container)["PREFECT_HOME"] == "/tmp/prefect"
-    assert container["Image"].startswith(("prefecthq/prefect:3.9.1-", "prefecthq/prefect-aws:0.7.12-"))
+    assert container["Image"]["Fn::Join"][1][-1] == f":{DEFAULT_IMAGE_TAG}"
     assert container["LogConfiguration"]["Options"]["awslogs-group"] == {"Ref": "PrefectLogs"}
 
 
@@ -417,7 +420,7 @@ def test_generated_secrets_are_retained_raw_strings(
     template: Template, logical: str, name: str, length: int
 ) -> None:
     secret = template.find_resources("AWS::SecretsManager::Secret")[logical]
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
     properties = secret["Properties"]
     assert properties["Name"] == name
     assert properties["GenerateSecretString"] == {"ExcludePunctuation": True, "PasswordLength": length}
@@ -426,7 +429,7 @@ def test_generated_secrets_are_retained_raw_strings(
 def test_log_groups_are_retained(template: Template) -> None:
     groups = template.find_resources("AWS::Logs::LogGroup")
     for logical in ("PrefectLogs", "PrefectFlowRunLogs"):
-        assert groups[logical]["DeletionPolicy"] == "Retain"
+        assert groups[logical]["DeletionPolicy"] == "RetainExceptOnCreate"
         assert groups[logical]["Properties"]["RetentionInDays"] == 90
 
 
@@ -452,27 +455,22 @@ def test_attributes_for_the_consumer_contract(built: tuple[Template, Prefect]) -
     assert len(prefect.database_clients) == 2
 
 
-def test_a_worker_image_of_ones_own_replaces_prefects(validation_deps: Deps) -> None:
-    prefect = Prefect(
-        validation_deps.stack,
-        "WithWorkerImage",
-        props=props(
-            validation_deps, worker_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:3.9.1-aws"
-        ),
-    )
-    resource = prefect.worker_task_definition.node.default_child
-    [worker] = Stack.of(prefect).resolve(resource.container_definitions)  # type: ignore[union-attr]
-    assert worker["image"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/worker:3.9.1-aws"
+def test_the_image_repository_keeps_immutable_scanned_images() -> None:
+    deps = new_deps()
+    Prefect(deps.stack, "Repo", props=props(deps, image_tag="3.9.1-abc", image_retention_count=4))
+    [repository] = Template.from_stack(deps.stack).find_resources("AWS::ECR::Repository").values()
+    assert repository["Properties"]["ImageTagMutability"] == "IMMUTABLE"
+    assert repository["Properties"]["ImageScanningConfiguration"] == {"ScanOnPush": True}
+    assert repository["Properties"]["EncryptionConfiguration"] == {"EncryptionType": "KMS"}
+    assert repository["DeletionPolicy"] == "RetainExceptOnCreate"
+    assert '"countNumber":4' in repository["Properties"]["LifecyclePolicy"]["LifecyclePolicyText"]
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"image": "prefecthq/prefect"}, "has no tag"),
-        ({"image": "prefecthq/prefect:latest"}, "'latest' is refused"),
-        ({"image": "registry:5000/prefect"}, "has no tag"),
-        ({"worker_image": "prefecthq/prefect:latest"}, "'latest' is refused"),
-        ({"worker_image": "prefecthq/prefect-aws"}, "has no tag"),
+        ({"image_tag": "latest"}, "'latest' is refused"),
+        ({"image_tag": "3.9.1/x"}, "is not a Docker tag"),
         ({"flow_run_family_prefix": "a b"}, "flow_run_family_prefix"),
         ({"public_url": "http://pipelines.rocketclub.online"}, "must be an https origin"),
         ({"database_ca_bundle_url": "http://example.com/ca.pem"}, "database_ca_bundle_url"),
@@ -490,16 +488,6 @@ def test_a_worker_image_of_ones_own_replaces_prefects(validation_deps: Deps) -> 
 def test_invalid_props_are_refused(validation_deps: Deps, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Prefect(validation_deps.stack, f"Invalid{next(_ids)}", props=props(validation_deps, **overrides))
-
-
-def test_a_digest_pinned_image_is_accepted() -> None:
-    # GIVEN an image pinned by digest WHEN the module is built THEN every container runs exactly it
-    deps = new_deps()
-    image = "prefecthq/prefect@sha256:" + "a" * 64
-    Prefect(deps.stack, "Digest", props=props(deps, image=image, worker_image=image))
-    definitions = Template.from_stack(deps.stack).find_resources("AWS::ECS::TaskDefinition")
-    images = {c["Image"] for d in definitions.values() for c in d["Properties"]["ContainerDefinitions"]}
-    assert images == {image}
 
 
 def test_every_container_has_a_hard_memory_limit_equal_to_its_task(template: Template) -> None:

@@ -60,7 +60,7 @@ def test_cluster_is_encrypted_with_its_own_rotated_key(template: Template) -> No
     assert props["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey", "Arn"]}
     key = template.find_resources("AWS::KMS::Key")["DatabaseKey"]
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
+    assert key["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_master_password_is_managed_and_rotated_by_rds(template: Template) -> None:
@@ -108,7 +108,7 @@ def test_each_consumer_gets_a_retained_encrypted_secret(template: Template, cons
     secrets = template.find_resources("AWS::SecretsManager::Secret")
     logical = f"Database{consumer.capitalize()}Secret"
     secret = secrets[logical]
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
     props = secret["Properties"]
     assert props["Name"] == f"blog/test/database/{consumer}"
     assert props["KmsKeyId"] == {"Fn::GetAtt": ["DatabaseKey", "Arn"]}

@@ -43,7 +43,7 @@ def test_every_bucket_is_private_encrypted_and_retained(template: Template, purp
         "ServerSideEncryptionByDefault"
     ] == {"SSEAlgorithm": "AES256"}
     assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
     assert resource["UpdateReplacePolicy"] == "Retain"
 
 
@@ -112,7 +112,7 @@ def test_every_data_bucket_logs_access_under_its_purpose(template: Template, pur
 def test_the_access_log_bucket_is_private_retained_and_expires_logs(template: Template) -> None:
     resource = template.find_resources("AWS::S3::Bucket")["DataAccessLogBucket"]
     props = resource["Properties"]
-    assert resource["DeletionPolicy"] == "Retain"
+    assert resource["DeletionPolicy"] == "RetainExceptOnCreate"
     assert props["BucketName"] == "rocketclub-test-123456789012-access-logs"
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
         "ServerSideEncryptionByDefault"

@@ -5,27 +5,17 @@ from __future__ import annotations
 import pytest
 
 from blog_infra.sandbox import images
-from infra.config import available_envs, available_profiles, load_config
+from infra.images import BUILT_IMAGES
 
 
-def _configured_images() -> set[str]:
-    found: set[str] = set()
-    for env in available_envs():
-        for profile in (None, *available_profiles()):
-            config = load_config(env, profile=profile)
-            found |= {config.prefect.image, config.prefect.worker_image}
-    return found
-
-
-@pytest.mark.parametrize("reference", sorted(_configured_images()))
-def test_every_configured_prefect_image_has_a_model_whose_versions_its_tag_states(reference: str) -> None:
-    model = images.model(reference)
-    stated = images.versions_in_tag(reference)
-    assert stated, f"{reference} is not an official Prefect image tag the sandbox can read"
-    assert model.python == stated["python"]
-    assert model.version_of("prefect") == stated["prefect"]
-    assert model.version_of("prefect-aws") == stated.get("prefect-aws")
-    assert model.version_of("prefect-redis"), "the servers' messaging needs prefect-redis pinned"
+def test_each_built_image_has_a_model_from_its_dockerfile() -> None:
+    for built in BUILT_IMAGES:
+        model = images.model(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/any:{built.tag}")
+        base = images.model(built.dockerfile.base)
+        assert model.entry_point == base.entry_point and model.user == base.user
+        for requirement in built.dockerfile.installs:
+            name, _, version = requirement.partition("==")
+            assert model.version_of(name) == version
 
 
 def test_a_tag_without_a_model_is_refused_with_the_file_to_edit() -> None:

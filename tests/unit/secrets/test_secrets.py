@@ -38,13 +38,13 @@ def test_placeholder_secret_has_the_consumers_keys_and_no_value(
     assert all(body[key] == "" for key in keys)
     assert props["GenerateSecretString"]["GenerateStringKey"] == generated
     assert props["KmsKeyId"] == {"Fn::GetAtt": ["ExternalSecretsKey", "Arn"]}
-    assert secret["DeletionPolicy"] == "Retain"
+    assert secret["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_key_rotates_and_is_retained(template: Template) -> None:
     key = template.find_resources("AWS::KMS::Key")["ExternalSecretsKey"]
     assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["DeletionPolicy"] == "Retain"
+    assert key["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 def test_rejects_an_absolute_prefix() -> None:

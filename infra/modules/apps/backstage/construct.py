@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -41,7 +40,6 @@ GITHUB_SECRETS = {
 variable, and Backstage refuses an empty config value, so the placeholder's empty strings would stop
 the portal (an unset variable leaves the key out of its config instead)."""
 APP_SECRETS = {**GITHUB_SECRETS, "BACKEND_SECRET": BACKEND_SECRET_KEY}
-UNTAGGED_IMAGE_EXPIRY = Duration.days(7)
 READINESS_PROBE = (
     f"require('http').get('http://localhost:{PORT}{READINESS_PATH}', "
     "r => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"
@@ -141,6 +139,9 @@ class BackstageProps:
     and the service starts a replacement, so a single-task portal is away for a minute or three."""
     desired_count: int = 1
     """Tasks running after a deployment, before autoscaling acts."""
+    waiting_for_image: bool = False
+    """Create the service at zero tasks, autoscaling held at zero, until the image is in the repository
+    (a first deploy creates the repository, so blog_portal can push only after it)."""
     min_capacity: int = 1
     """Fewest tasks autoscaling keeps."""
     max_capacity: int = 2
@@ -153,7 +154,7 @@ class BackstageProps:
     """KMS key that encrypts the portal's log group; None: CloudWatch's own key."""
     image_retention_count: int = 30
     """The repository keeps this many most recent images."""
-    untagged_image_expiry: Duration = UNTAGGED_IMAGE_EXPIRY
+    untagged_image_expiry: Duration = ecs_common.UNTAGGED_IMAGE_EXPIRY
     """Untagged images (failed or superseded pushes) are removed after this."""
 
 
@@ -166,30 +167,13 @@ class Backstage(Construct):
         self._validate(props)
         self.port = PORT
 
-        self.repository = ecr.Repository(
+        self.repository = ecs_common.image_repository(
             self,
             "Repository",
-            image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            encryption=ecr.RepositoryEncryption.KMS,
-            removal_policy=RemovalPolicy.RETAIN,
-            empty_on_delete=False,
-            lifecycle_rules=[
-                ecr.LifecycleRule(
-                    rule_priority=1,
-                    description="Remove untagged images",
-                    tag_status=ecr.TagStatus.UNTAGGED,
-                    max_image_age=props.untagged_image_expiry,
-                ),
-                ecr.LifecycleRule(
-                    rule_priority=2,
-                    description=f"Keep the last {props.image_retention_count} images",
-                    tag_status=ecr.TagStatus.ANY,
-                    max_image_count=props.image_retention_count,
-                ),
-            ],
+            logical_id="BackstageRepository",
+            untagged_image_expiry=props.untagged_image_expiry,
+            retention_count=props.image_retention_count,
         )
-        pin_logical_id(self.repository, "BackstageRepository")
         self.repository_uri = self.repository.repository_uri
 
         self.app_secret = secretsmanager.Secret(
@@ -198,7 +182,7 @@ class Backstage(Construct):
             secret_name=f"{props.secret_name_prefix}/backstage",
             encryption_key=props.secrets_encryption_key,
             description="Backstage portal: GitHub token, GitHub OAuth app, backend signing secret.",
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps(
                     {key: "" for key in APP_SECRET_KEYS} | {PLACEHOLDER_KEY: "true"}, sort_keys=True
@@ -279,7 +263,7 @@ class Backstage(Construct):
             task_definition=self.task_definition,
             subnets=props.subnets,
             security_group=self.security_group,
-            desired_count=props.desired_count,
+            desired_count=0 if props.waiting_for_image else props.desired_count,
             health_check_grace_period=Duration.minutes(5),
             spot=props.spot,
         )
@@ -291,7 +275,8 @@ class Backstage(Construct):
         self.service.attach_to_application_target_group(self.target_group)
 
         self.scaling = self.service.auto_scale_task_count(
-            min_capacity=props.min_capacity, max_capacity=props.max_capacity
+            min_capacity=0 if props.waiting_for_image else props.min_capacity,
+            max_capacity=0 if props.waiting_for_image else props.max_capacity,
         )
         self.scaling.scale_on_cpu_utilization(
             "Cpu",

@@ -145,7 +145,7 @@ class OrkProcessor(Construct):
             self,
             "Logs",
             retention=props.log_retention,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             encryption_key=props.log_encryption_key,
         )
         pin_logical_id(self.log_group, "OrkProcessorLogs")

@@ -24,12 +24,13 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra import images
 from infra.modules.apps import ecs_common
 from infra.modules.stateful import pin_logical_id
 
-DEFAULT_IMAGE = "prefecthq/prefect:3.9.1-python3.12"
-DEFAULT_WORKER_IMAGE = "prefecthq/prefect-aws:0.7.12-python3.12-prefect3.9.1"
-"""Prefect's own image of prefect-aws 0.7.12 on top of prefecthq/prefect:3.9.1-python3.12."""
+DEFAULT_IMAGE_TAG = images.PREFECT_IMAGE.tag
+"""The tag of the platform's Prefect image (`images/prefect/`: Prefect with prefect-aws), derived from
+its Dockerfile; the pipeline builds and pushes it to this module's repository before a deploy."""
 FLOW_RUN_FAMILY_PREFIX = "prefect"
 """prefect-aws names a flow run's task-definition family `prefect_<work pool>_<deployment id>`."""
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
@@ -91,10 +92,17 @@ class PrefectProps:
     """Role the flow runs (blog_data's code) run as."""
     flow_run_execution_role: iam.IRole
     """Execution role of the flow-run tasks: pulls images, reads the auth secret, writes logs."""
-    image: str = DEFAULT_IMAGE
-    """Pinned Prefect image of the API and the background services."""
-    worker_image: str = DEFAULT_WORKER_IMAGE
-    """Pinned worker image; it must already contain prefect-aws (nothing is installed at start)."""
+    image_tag: str = DEFAULT_IMAGE_TAG
+    """Tag of the Prefect image in this module's ECR repository, run by the API, the background services
+    and the worker alike (so the worker's Prefect is the server's); it must already contain prefect-aws
+    (nothing is installed at start)."""
+    untagged_image_expiry: Duration = ecs_common.UNTAGGED_IMAGE_EXPIRY
+    """Untagged images in the repository expire after this long."""
+    image_retention_count: int = 10
+    """Most tagged images the repository keeps (the newest)."""
+    waiting_for_image: bool = False
+    """Create every service at zero tasks, autoscaling held at zero, until the image is in the
+    repository (a first deploy creates the repository, so the pipeline can push only after it)."""
     flow_run_family_prefix: str = FLOW_RUN_FAMILY_PREFIX
     """Task-definition families of the flow runs start with this; the ECS observer hears their tasks."""
     public_url: str
@@ -171,6 +179,13 @@ class Prefect(Construct):
         self.internal_api_url = f"http://{API_DISCOVERY_NAME}.{props.namespace.namespace_name}:{PORT}/api"
         self.embedded_services = props.embedded_services
         self.embedded_worker = props.embedded_worker
+        self.repository = ecs_common.image_repository(
+            self,
+            "ImageRepository",
+            logical_id="PrefectImageRepository",
+            untagged_image_expiry=props.untagged_image_expiry,
+            retention_count=props.image_retention_count,
+        )
 
         self.auth_secret = self._secret(
             "AuthSecret",
@@ -288,7 +303,7 @@ class Prefect(Construct):
                 task_definition=self.services_task_definition,
                 subnets=props.subnets,
                 security_group=self.services_security_group,
-                desired_count=1,
+                desired_count=0 if props.waiting_for_image else 1,
                 min_healthy_percent=0,
                 max_healthy_percent=100,
                 spot=props.server_spot,
@@ -334,7 +349,7 @@ class Prefect(Construct):
             task_definition=self.api_task_definition,
             subnets=props.subnets,
             security_group=self.api_security_group,
-            desired_count=props.api_min_capacity,
+            desired_count=0 if props.waiting_for_image else props.api_min_capacity,
             health_check_grace_period=Duration.minutes(5 if props.embedded_services else 2),
             cloud_map_options=ecs.CloudMapOptions(
                 name=API_DISCOVERY_NAME,
@@ -352,7 +367,8 @@ class Prefect(Construct):
         )
         self.api_service.attach_to_application_target_group(self.target_group)
         self.api_scaling = self.api_service.auto_scale_task_count(
-            min_capacity=props.api_min_capacity, max_capacity=props.api_max_capacity
+            min_capacity=0 if props.waiting_for_image else props.api_min_capacity,
+            max_capacity=0 if props.waiting_for_image else props.api_max_capacity,
         )
         self.api_scaling.scale_on_cpu_utilization(
             "Cpu",
@@ -394,7 +410,7 @@ class Prefect(Construct):
                 task_definition=self.worker_task_definition,
                 subnets=props.subnets,
                 security_group=self.worker_security_group,
-                desired_count=props.worker_count,
+                desired_count=0 if props.waiting_for_image else props.worker_count,
                 spot=props.worker_spot,
             )
             self.worker_service.node.add_dependency(self.api_service)
@@ -431,7 +447,7 @@ class Prefect(Construct):
             secret_name=name,
             encryption_key=key,
             description=description,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=length
             ),
@@ -556,7 +572,7 @@ class Prefect(Construct):
         ]
         task_definition.add_container(
             name,
-            image=ecs.ContainerImage.from_registry(props.image),
+            image=ecs.ContainerImage.from_ecr_repository(self.repository, props.image_tag),
             command=["sh", "-c", " && ".join(steps)],
             memory_limit_mib=memory_mib,
             user=ecs_common.NON_ROOT_USER,
@@ -589,7 +605,7 @@ class Prefect(Construct):
         ecs_common.assert_no_plain_secrets(environment)
         return task_definition.add_container(
             "worker",
-            image=ecs.ContainerImage.from_registry(props.worker_image),
+            image=ecs.ContainerImage.from_ecr_repository(self.repository, props.image_tag),
             command=[
                 "prefect",
                 "worker",
@@ -670,8 +686,7 @@ class Prefect(Construct):
 
     @staticmethod
     def _validate(props: PrefectProps) -> None:
-        ecs_common.validate_pinned_image(props.image, what="Prefect")
-        ecs_common.validate_pinned_image(props.worker_image, what="Prefect worker")
+        ecs_common.validate_image_tag(props.image_tag, allow_latest=False, what="Prefect")
         if not _FAMILY_PREFIX.fullmatch(props.flow_run_family_prefix):
             raise ValueError(
                 f"Prefect flow_run_family_prefix {props.flow_run_family_prefix!r} must be 1-200 letters, "

@@ -308,7 +308,7 @@ class Edge(Construct):
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
                 ),
             ],
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             auto_delete_objects=False,
         )
         pin_logical_id(bucket, logical_id)

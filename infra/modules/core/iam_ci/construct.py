@@ -202,6 +202,7 @@ class CiIdentities(Construct):
                 actions=[
                     "cloudformation:DescribeStacks",
                     "cloudformation:DescribeStackEvents",
+                    "cloudformation:DescribeStackResource",
                     "cloudformation:DescribeStackResources",
                     "cloudformation:DescribeChangeSet",
                     "cloudformation:GetTemplate",

@@ -24,7 +24,7 @@ Authorization Reference, AWS KMS), so the condition is false for them."""
 class LogEncryptionProps:
     """Inputs of the log-encryption module."""
 
-    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
     """What happens to the key when it leaves the stack; retained logs stay readable only with it."""
     pending_window: Duration = PENDING_WINDOW
     """Waiting period before a scheduled deletion of the key takes effect (7 to 30 days)."""

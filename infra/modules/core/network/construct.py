@@ -58,7 +58,7 @@ class Network(Construct):
             "FlowLogs",
             retention=props.flow_log_retention,
             encryption_key=props.log_encryption_key,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         self.vpc = ec2.Vpc(
             self,

@@ -188,7 +188,7 @@ class ObservabilityProps:
     """The ork processor (or `LambdaWithQueue(function, queue)`): errors, throttles, failure queue."""
     database_rotation: lambda_.IFunction | None = None
     """The rotation function of the database's consumer logins: any failed step is an alarm."""
-    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
     """What happens to the topic's KMS key when it leaves the stack."""
     dashboard: bool = True
     """Create the dashboard (about $3 a month); without it every alarm and notification stays, and

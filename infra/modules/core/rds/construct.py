@@ -139,7 +139,7 @@ class Database(Construct):
             "Key",
             description="Encrypts the blog platform's Aurora cluster and database secrets.",
             enable_key_rotation=True,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             pending_window=Duration.days(30),
         )
         pin_logical_id(self.key, "DatabaseKey")
@@ -254,7 +254,7 @@ class Database(Construct):
             secret_name=f"{props.secret_name_prefix}/{consumer}",
             description=f"Login of the {consumer} database user on the blog platform's Aurora cluster.",
             encryption_key=self.key,
-            removal_policy=RemovalPolicy.RETAIN,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps(
                     {"username": consumer, "dbname": consumer, "engine": "postgres"}, sort_keys=True
@@ -269,7 +269,11 @@ class Database(Construct):
 
     def _bootstrap(self, props: DatabaseProps) -> CustomResource:
         log_group = logs.LogGroup(
-            self, "BootstrapLogs", retention=props.log_retention, encryption_key=props.log_encryption_key
+            self,
+            "BootstrapLogs",
+            retention=props.log_retention,
+            encryption_key=props.log_encryption_key,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         role = iam.Role(
             self,
@@ -339,7 +343,11 @@ class Database(Construct):
         cfn_cluster = self.cluster.node.default_child
         assert isinstance(cfn_cluster, rds.CfnDBCluster)
         log_group = logs.LogGroup(
-            self, "RotationLogs", retention=props.log_retention, encryption_key=props.log_encryption_key
+            self,
+            "RotationLogs",
+            retention=props.log_retention,
+            encryption_key=props.log_encryption_key,
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         )
         role = iam.Role(
             self,

@@ -44,7 +44,7 @@ class S3DataProps:
     """Objects in `raw` move to S3 Standard-IA after this."""
     access_log_retention: Duration = ACCESS_LOG_RETENTION
     """Server access logs of the data buckets are deleted after this."""
-    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
     """What happens to a bucket when it leaves the stack. Data is retained unless told otherwise."""
 
 

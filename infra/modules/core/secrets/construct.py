@@ -51,7 +51,7 @@ class SecretsProps:
 
     name_prefix: str
     """Secret names are `<name_prefix>/<service>`, e.g. `blog/prod/neo4j-aura`."""
-    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
+    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE
     """What happens to the secrets and their key when they leave the stack."""
 
 
