@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "blog_infra.commands.platform:deploy_command",
         "Deploy the environment with the CDK CLI, refusing to replace or delete stateful resources.",
     ),
+    "preflight": (
+        "blog_infra.commands.preflight:preflight_command",
+        "Read the target account and say, one line each, what would make a deploy of ENV fail.",
+    ),
     "diff": (
         "blog_infra.commands.platform:diff_command",
         "Show what a deploy would change; stateful replacements and deletions in red.",

@@ -19,3 +19,6 @@ class ExitCode(IntEnum):
     a check could not be made."""
     DRIFT = 6
     """`verify`, `dns check`: the live resources differ from the code."""
+    PREFLIGHT_FAILED = 7
+    """`preflight`, `deploy`: the target account has something that would make the deploy fail (an
+    image missing from ECR, a Lambda quota too low, a stand-in id, ...); nothing was changed."""

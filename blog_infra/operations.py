@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from blog_infra import change_sets, images, paths, protection, render, stacks
+from blog_infra import change_sets, images, paths, preflight, protection, render, stacks
 from blog_infra.cdk import run_cdk
 from blog_infra.errors import CliError
 from blog_infra.exit_codes import ExitCode
@@ -130,16 +130,22 @@ def _deploy_stack(config: EnvConfig, target: Target, *, allow_replace: Iterable[
             "(docs/operations.md#a-failed-first-deploy)",
             ExitCode.FAILED,
         )
-    if status in FIRST_CREATE and config.deletion_protections:
-        return first_create(config, target, allow_replace=allow_replace, started=started)
+    creating = status in FIRST_CREATE and bool(config.deletion_protections)
     # Plan on the fast synthesis first: when nothing changed, the deployed template passed the gates
     # already, and a change the plan refuses is refused before the slower gated synthesis (the
-    # change set could only add to what is refused).
-    first = plan(config, target)
-    if first.empty:
+    # change set could only add to what is refused). Then preflight: what in the account would make the
+    # deploy fail (a Lambda quota too low, a zone, ...) refuses it before anything changes.
+    with planned(config, target, checked=False) as (fast, first):
+        template = fast.template()
+    if first.empty and not creating:
         render.console.print(f"No changes: {config.stack_name} on {target.description} is up to date.")
         return False
     refuse_dangerous(first, allow_replace)
+    refused = preflight.refusal(preflight.run(config, target, template, first))
+    if refused:
+        raise CliError(f"refusing to deploy: {refused}", ExitCode.PREFLIGHT_FAILED)
+    if creating:
+        return first_create(config, target, allow_replace=allow_replace, started=started)
     with planned(config, target) as (assembly, changes):
         return _deploy(assembly, changes, target, allow_replace=allow_replace, started=started)
 

@@ -40,16 +40,17 @@ class Target:
         """Whether this target is the local emulator and its process has gone."""
         return bool(self.endpoint) and control.exited(paths.emulator_state_dir())
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client of `service` in the environment's region (or `region`) of this target."""
         if self.endpoint:
             return boto3.client(
                 service,
                 endpoint_url=self.endpoint,
-                region_name=self.config.region,
+                region_name=region or self.config.region,
                 aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
             )
-        return boto3.client(service, region_name=self.config.region)
+        return boto3.client(service, region_name=region or self.config.region)
 
 
 def resolve(config: EnvConfig) -> Target:

@@ -6,12 +6,14 @@ from __future__ import annotations
 def install() -> None:
     """Fix moto's CloudFormation engine, policy conditions, S3 events to Lambda, ECS's RunTask and
     EventBridge's TestEventPattern, then register our resource models."""
-    from emulator import cfn, ecs, engine, events, policy, s3_events
+    from emulator import cfn, ecs, engine, events, lambda_account, policy, s3_events, zones
     from emulator.cfn import secretsmanager as cfn_secretsmanager
 
     engine.install()
     ecs.install()
     events.install()
+    lambda_account.install()
+    zones.install()
     policy.install()
     s3_events.install()
     cfn.register()

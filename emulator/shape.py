@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 SHAPE_FILE = "shape.json"
+DEFAULT_LAMBDA_CONCURRENCY = 1000
+"""Lambda's default concurrent-executions quota per region."""
 
 
 class ShapeError(ValueError):
@@ -32,6 +34,16 @@ class EmulatorShape:
     circuit breaker fails it on AWS, when a container of its task definition names an image that is
     not in this emulator's ECR (an ECR repository of the account holding that tag or digest). On by
     default, as on AWS; off: every image counts as pullable."""
+
+    lambda_concurrency: int = DEFAULT_LAMBDA_CONCURRENCY
+    """The account's Lambda concurrent-executions quota in every region (GetAccountSettings
+    `ConcurrentExecutions`; `emulator/lambda_account.py`). A reservation that leaves fewer than the
+    minimum unreserved is refused, by PutFunctionConcurrency and by `AWS::Lambda::Function`, as on
+    AWS. Default: Lambda's default quota; a new account's can be 10."""
+    zone_ids: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Zone name -> zone id of this account (e.g. {"us-east-1b": "use1-az3"}), the per-account mapping
+    AWS gives (`emulator/zones.py`); the zone that held that id takes the name's old one. Empty:
+    moto's mapping."""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -26,6 +26,15 @@ from pydantic import (
     model_validator,
 )
 
+from infra.aws_facts import (
+    VPC_ORIGIN_UNSUPPORTED_ZONE_IDS,
+    VPC_ORIGINS_PAGE,
+    default_zone_ids,
+    is_zone_id,
+    reservation_problem,
+    zone_id_prefix,
+)
+
 ENVS_DIR = Path(__file__).resolve().parent / "envs"
 CONFIG_FILE_NAME = "config.toml"
 PROFILES_DIR_NAME = "_profiles"
@@ -146,6 +155,12 @@ class NetworkSettings(_Model):
 
     cidr: str = Field("10.40.0.0/16", description="IPv4 CIDR of the VPC, /16 to /24.")
     az_count: int = Field(2, ge=2, le=3, description="Availability zones spanned (2 or 3).")
+    zone_ids: tuple[str, ...] | None = Field(
+        None,
+        description="Availability zones by zone id (e.g. use1-az1), the same physical zones in every "
+        "account, unlike zone names; unset: the region's first az_count ids where CloudFront VPC origins "
+        "are offered.",
+    )
     nat_gateways: int = Field(
         1, ge=0, le=3, description="NAT gateways; 0 leaves private subnets without internet egress."
     )
@@ -165,6 +180,36 @@ class NetworkSettings(_Model):
         if not 16 <= net.prefixlen <= 24:
             raise ValueError("prefix length must be between /16 and /24")
         return value
+
+    @field_validator("zone_ids", mode="before")
+    @classmethod
+    def _zone_ids_list(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _zone_ids(self) -> Self:
+        if self.zone_ids is None:
+            return self
+        bad = [z for z in self.zone_ids if not is_zone_id(z)]
+        if bad:
+            raise ValueError(
+                f"zone_ids: {', '.join(bad)} {'is not a zone id' if len(bad) == 1 else 'are not zone ids'} "
+                "such as use1-az1"
+            )
+        if len(set(self.zone_ids)) != len(self.zone_ids):
+            raise ValueError("zone_ids: lists a zone twice")
+        if len(self.zone_ids) != self.az_count:
+            raise ValueError(
+                f"zone_ids lists {len(self.zone_ids)} zone{'s' if len(self.zone_ids) != 1 else ''} and "
+                f"az_count is {self.az_count}: make them agree"
+            )
+        unsupported = sorted(set(self.zone_ids) & VPC_ORIGIN_UNSUPPORTED_ZONE_IDS)
+        if unsupported:
+            raise ValueError(
+                f"zone_ids: CloudFront VPC origins are not offered in {', '.join(unsupported)} "
+                f"({VPC_ORIGINS_PAGE}): choose other zone ids"
+            )
+        return self
 
     @model_validator(mode="after")
     def _nat_within_azs(self) -> Self:
@@ -475,9 +520,6 @@ class OrkProcessorSettings(_Model):
     code_key: str | None = Field(None, description="Key of the artifact (a zip).")
     code_version: str | None = Field(None, description="S3 object version of the artifact.")
     handler: str = Field("ork_processor.handler.handler", description="Handler inside the artifact.")
-    reserved_concurrency: int = Field(
-        5, ge=1, le=100, description="Concurrent executions reserved (and capped)."
-    )
 
     @field_validator("code_bucket")
     @classmethod
@@ -533,6 +575,41 @@ class OrkProcessorSettings(_Model):
     @property
     def placeholder(self) -> bool:
         return self.code_bucket is None
+
+
+class LambdaConcurrencySettings(_Model):
+    """Reserved concurrency of the platform's Lambda functions: each reservation both guarantees and
+    caps the function's concurrent executions. Lambda refuses reservations that leave fewer than 100
+    of the account's quota unreserved, and a new account's quota can be 10, so by default nothing is
+    reserved (the functions share the account's unreserved pool); reserve once the quota is raised."""
+
+    account_quota: int = Field(
+        10,
+        ge=1,
+        description="The account's Lambda concurrent-executions quota in the region (Service Quotas; "
+        "`blog-infra preflight` reads the real one); the reservations must leave 100 of it unreserved.",
+    )
+    aurora_bootstrap: int = Field(
+        0, ge=0, description="Reserved for the Aurora bootstrap function (1 runs it one at a time); 0: none."
+    )
+    aurora_rotation: int = Field(
+        0, ge=0, description="Reserved for the Aurora rotation function (one per consumer login); 0: none."
+    )
+    ork_processor: int = Field(0, ge=0, description="Reserved for the ork processor (caps it); 0: none.")
+
+    @property
+    def total(self) -> int:
+        return self.aurora_bootstrap + self.aurora_rotation + self.ork_processor
+
+    @model_validator(mode="after")
+    def _leaves_minimum_unreserved(self) -> Self:
+        problem = reservation_problem(self.account_quota, self.total)
+        if problem:
+            raise ValueError(
+                f"{problem} (PutFunctionConcurrency): reserve less (0 reserves none), or raise the quota "
+                "(Service Quotas, AWS Lambda, Concurrent executions) and set account_quota to it"
+            )
+        return self
 
 
 class CircleCiSettings(_Model):
@@ -623,6 +700,7 @@ class EnvConfig(_Model):
     backstage: BackstageSettings = Field(default_factory=BackstageSettings)  # type: ignore[arg-type]
     prefect: PrefectSettings = Field(default_factory=PrefectSettings)  # type: ignore[arg-type]
     ork_processor: OrkProcessorSettings = Field(default_factory=OrkProcessorSettings)  # type: ignore[arg-type]
+    lambda_concurrency: LambdaConcurrencySettings = Field(default_factory=LambdaConcurrencySettings)  # type: ignore[arg-type]
     circleci: CircleCiSettings = Field(default_factory=CircleCiSettings)  # type: ignore[arg-type]
     vercel: VercelSettings = Field(default_factory=VercelSettings)  # type: ignore[arg-type]
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)  # type: ignore[arg-type]
@@ -740,6 +818,23 @@ class EnvConfig(_Model):
             if getattr(self.circleci, name) == getattr(defaults, name):
                 found.append(f"circleci.{name}")
         return found
+
+    @property
+    def zone_ids(self) -> tuple[str, ...]:
+        """The zone ids the network spans: `network.zone_ids`, or the region's default ones."""
+        return self.network.zone_ids or default_zone_ids(self.region, self.network.az_count)
+
+    @model_validator(mode="after")
+    def _zones_in_region(self) -> Self:
+        prefix = zone_id_prefix(self.region)
+        foreign = [z for z in self.network.zone_ids or () if not z.startswith(f"{prefix}-az")]
+        if foreign:
+            raise ValueError(
+                f"network.zone_ids: {', '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not "
+                f"in {self.region} "
+                f"(its zone ids start with {prefix}-az)"
+            )
+        return self
 
     @property
     def portal_host(self) -> str:

@@ -39,6 +39,7 @@ GLOBAL = "*"
 ACCOUNT_PLACEHOLDER = "{account}"
 REGION_PLACEHOLDER = "{region}"
 STACK_PLACEHOLDER = "{stack}"
+ENV_PLACEHOLDER = "{env}"
 
 _KEYS = frozenset({"gate", "rule", "applies_to", "resources", "reason", "envs"})
 _REQUIRED = ("gate", "rule", "resources", "reason")
@@ -86,7 +87,7 @@ class Acknowledgement:
     """cdk-nag and iam-reference: the findings of a rule that reports several per resource, such as
     `Action::s3:*` for `AwsSolutions-IAM5[Action::s3:*]` or `s3:GetObject` for
     `IAM-RESOURCE-TYPE[s3:GetObject]`; `{account}`, `{region}` and `{stack}` stand for the stack's
-    values."""
+    values, `{env}` for the environment's name."""
     resources: tuple[str, ...]
     """Construct paths relative to the stack (globs; a path also covers what lies below it), logical
     ids, or `*` for every resource of the stack."""
@@ -105,10 +106,10 @@ class Acknowledgement:
     def holds_in(self, env: str) -> bool:
         return not self.envs or env in self.envs
 
-    def rule_ids(self, stack: Stack | None = None) -> tuple[str, ...]:
-        """The finding ids this entry acknowledges, as the gate reports them."""
+    def rule_ids(self, stack: Stack | None = None, env: str | None = None) -> tuple[str, ...]:
+        """The finding ids this entry acknowledges, as the gate reports them in `env`'s `stack`."""
         if self.gate.value in _SEVERAL_PER_RESOURCE and self.applies_to:
-            return tuple(f"{self.rule}[{_substitute(item, stack)}]" for item in self.applies_to)
+            return tuple(f"{self.rule}[{_substitute(item, stack, env)}]" for item in self.applies_to)
         if self.gate is Gate.CFN_GUARD:
             return (guard_rule_names()[self.rule],)
         return (self.rule,)
@@ -123,7 +124,9 @@ class Acknowledgement:
         )
 
 
-def _substitute(text: str, stack: Stack | None) -> str:
+def _substitute(text: str, stack: Stack | None, env: str | None) -> str:
+    if env is not None:
+        text = text.replace(ENV_PLACEHOLDER, env)
     if stack is None:
         return text
     return (
@@ -345,7 +348,7 @@ def plan_acknowledgements(
     all_resources = stack_resources(stack)
     claimed: dict[tuple[Gate, str, str], Acknowledgement] = {}
     for ack in plan.active:
-        rule_ids = ack.rule_ids(stack)
+        rule_ids = ack.rule_ids(stack, env)
         plan.rule_ids[ack.number] = rule_ids
         targets = [] if ack.is_global else [r for r in all_resources if ack.matches(r.path, r.logical_id)]
         plan.targets[ack.number] = targets

@@ -90,9 +90,7 @@ class PlatformStack(Stack):
             self,
             "Network",
             props=NetworkProps(
-                availability_zones=tuple(
-                    f"{config.region}{letter}" for letter in "abc"[: config.network.az_count]
-                ),
+                zone_ids=config.zone_ids,
                 cidr=config.network.cidr,
                 nat_gateways=config.network.nat_gateways,
                 flow_log_retention=retention(config.network.flow_log_retention_days),
@@ -127,6 +125,8 @@ class PlatformStack(Stack):
                 secret_name_prefix=f"blog/{config.name}/database",
                 log_encryption_key=logs_key,
                 consumer_rotation=Duration.days(config.aurora.consumer_rotation_days),
+                bootstrap_reserved_concurrency=config.lambda_concurrency.aurora_bootstrap or None,
+                rotation_reserved_concurrency=config.lambda_concurrency.aurora_rotation or None,
                 restore=cluster_restore(config),
             ),
         )
@@ -262,7 +262,7 @@ class PlatformStack(Stack):
                     "NEO4J_SECRET_ARN": self.secrets.neo4j_aura.secret_arn,
                     "CLOUDINARY_SECRET_ARN": self.secrets.cloudinary.secret_arn,
                 },
-                reserved_concurrency=ork.reserved_concurrency,
+                reserved_concurrency=config.lambda_concurrency.ork_processor or None,
                 log_retention=retention(config.log_retention_days),
                 log_encryption_key=logs_key,
             ),

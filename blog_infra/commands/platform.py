@@ -41,6 +41,10 @@ def synth_command(env: str) -> None:
 def deploy_command(env: str, allow_replace: tuple[str, ...]) -> None:
     """Deploy the environment with the CDK CLI, refusing to replace or delete stateful resources.
 
+    Before anything changes, the checks of `blog-infra preflight` read the target account; when one
+    finds something that would make the deploy fail, the deploy is refused (exit 7) with one line
+    naming each problem and its fix.
+
     Example: blog-infra deploy --env prod
     """
     config = config_for(env)

@@ -8,12 +8,14 @@ import json
 import logging
 from typing import Any
 
+from moto.awslambda.exceptions import InvalidParameterValueException
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.utils import get_backend
 from moto.core.common_models import CloudFormationModel
 from moto.s3.models import s3_backends
 from moto.utilities.utils import get_partition
 
+from emulator import lambda_account
 from emulator.cfn._base import (
     Resource,
     ResourceError,
@@ -90,6 +92,16 @@ def _code(code: dict[str, Any], function_name: str, account_id: str, region_name
     return code
 
 
+def _refuse_reservation(backend: LambdaBackend, name: str, concurrency: Any) -> None:
+    """Fail the resource as Lambda refuses a reservation below the account's minimum unreserved."""
+    try:
+        lambda_account.refuse_reservation(backend, name, concurrency)
+    except InvalidParameterValueException as exc:
+        raise ResourceError(
+            f'Resource handler returned message: "{exc.message}" (Service: Lambda, Status Code: 400)'
+        ) from None
+
+
 class Function(Resource, CloudFormationModel):
     """``AWS::Lambda::Function``; Ref gives the name, ``Arn`` the ARN."""
 
@@ -133,7 +145,9 @@ class Function(Resource, CloudFormationModel):
             "Tags": tag_dict(props.get("Tags")),
         }
         spec.update({key: props[key] for key in _OPTIONAL if key in props})
-        _backend(account_id, region_name).create_function(spec)
+        backend = _backend(account_id, region_name)
+        _refuse_reservation(backend, name, props.get("ReservedConcurrentExecutions"))
+        backend.create_function(spec)
         return cls(name, account_id, region_name, props)
 
     def update_properties(self, properties: dict[str, Any], new_resource_name: str) -> Resource:
@@ -143,7 +157,9 @@ class Function(Resource, CloudFormationModel):
             )
             self.delete_resource()
             return replacement
-        function = _backend(self.account_id, self.region_name).get_function(self.physical_id)
+        backend = _backend(self.account_id, self.region_name)
+        _refuse_reservation(backend, self.physical_id, properties.get("ReservedConcurrentExecutions"))
+        function = backend.get_function(self.physical_id)
         config = {
             key: properties[key] for key in ("Handler", "Role", "Runtime", *_OPTIONAL) if key in properties
         }

@@ -8,6 +8,7 @@ from moto.cloudfront.models import CloudFrontBackend, cloudfront_backends
 from moto.core.common_models import CloudFormationModel
 from moto.utilities.utils import get_partition
 
+from emulator import zones
 from emulator.cfn._base import Resource, ResourceError, as_bool, properties_of, random_suffix, tag_list
 
 
@@ -236,4 +237,5 @@ class VpcOrigin(Resource, CloudFormationModel):
         endpoint = props.get("VpcOriginEndpointConfig") or {}
         if not endpoint.get("Arn") or not endpoint.get("Name"):
             raise ResourceError("VpcOrigin needs VpcOriginEndpointConfig with Arn and Name")
+        zones.refuse_vpc_origin(str(endpoint["Arn"]), account_id, region_name)
         return cls(f"vo_{random_suffix(22)}", account_id, region_name, props)

@@ -438,6 +438,20 @@ def test_deploy_deploys_and_verify_verifies_read_only(config: dict[str, Any]) ->
     assert {"store_artifacts": {"path": "reports", "when": "always"}} in job_steps(config, "verify")
 
 
+def test_deploy_runs_preflight_first_and_keeps_its_report(config: dict[str, Any]) -> None:
+    # GIVEN the deploy job
+    commands = run_commands(job_steps(config, "deploy"))
+    preflight = [i for i, c in enumerate(commands) if "blog-infra preflight" in c]
+    deploy = [i for i, c in enumerate(commands) if "blog-infra deploy" in c]
+    # THEN it reads the account with preflight, as JSON kept as an artifact, before it deploys
+    assert len(preflight) == 1 and len(deploy) == 1 and preflight[0] < deploy[0]
+    assert (
+        ".venv/bin/blog-infra preflight --env prod --json | tee reports/preflight.json"
+        in commands[preflight[0]]
+    )
+    assert {"store_artifacts": {"path": "reports", "when": "always"}} in job_steps(config, "deploy")
+
+
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.com", *args],

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3 as s3
 from moto import mock_aws
 
 import infra.app
-from blog_infra import operations
+from blog_infra import operations, preflight
 from blog_infra.cdk import CdkRun
 from blog_infra.cli import main
 from blog_infra.exit_codes import ExitCode
@@ -56,10 +56,18 @@ def cdk(monkeypatch: pytest.MonkeyPatch) -> CdkRecorder:
 
 @pytest.fixture
 def target(local_config: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
-    """An AWS account with nothing deployed, in this process."""
+    """An AWS account with nothing deployed, in this process; its preflight finds nothing (the
+    account checks are tests/preflight's subject, and moto in process has no GetAccountSettings)."""
     with mock_aws():
         aws = Target(config=local_config)
         monkeypatch.setattr("blog_infra.commands.platform.resolve", lambda _config: aws)
+        monkeypatch.setattr(
+            operations.preflight,
+            "run",
+            lambda config, target, *_, **__: preflight.Report(
+                env=config.name, target=target.description, findings=(), checks=()
+            ),
+        )
         yield aws
 
 

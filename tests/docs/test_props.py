@@ -150,4 +150,4 @@ def test_readme_of_a_module_is_created_when_missing(tmp_path: Path) -> None:
     created = network.content(None)
     # THEN it is created with a title, the description and the props table
     assert created.startswith("# core/network\n")
-    assert "| `availability_zones` | `tuple[str, ...]` | required |" in created
+    assert "| `zone_ids` | `tuple[str, ...]` | required |" in created

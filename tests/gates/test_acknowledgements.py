@@ -7,6 +7,7 @@ from aws_cdk import Environment, Stack
 from aws_cdk import aws_s3 as s3
 
 from infra.app import new_app
+from infra.config import available_envs
 from infra.gates import (
     AcknowledgementError,
     Gate,
@@ -112,6 +113,36 @@ def test_applies_to_placeholders_become_the_stacks_account_region_and_name() -> 
     assert ack.rule_ids(stack) == (
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:eu-west-1:123456789012:cluster/blog-test*]",
     )
+
+
+def test_env_placeholder_becomes_the_environment_name() -> None:
+    # GIVEN an entry that names a secret path through {env}
+    (ack,) = parse_acknowledgements(
+        entry(
+            rule='"AwsSolutions-IAM5"',
+            applies_to='["Resource::arn:<AWS::Partition>:secretsmanager:{region}:{account}:secret:blog/{env}/x/*"]',
+            resources='["Cached"]',
+        )
+    )
+    stack = Stack(new_app(), "blog-staging", env=Environment(account="123456789012", region="us-east-1"))
+    s3.CfnBucket(stack, "Cached")
+    # WHEN it is planned in the staging environment
+    plan = plan_acknowledgements(stack, "staging", (ack,))
+    # THEN the finding id it acknowledges names staging's path
+    assert plan.rule_ids[1] == (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:us-east-1:123456789012:"
+        "secret:blog/staging/x/*]",
+    )
+
+
+def test_no_entry_names_an_environment_literally() -> None:
+    # GIVEN the repository's acknowledgements and the shipped environments
+    # WHEN their findings ids are read unsubstituted
+    # THEN none names an environment: a new environment needs no edit here (`{env}` instead)
+    for ack in load_acknowledgements():
+        for item in ack.applies_to:
+            for env in available_envs():
+                assert f"/{env}/" not in item and f"-{env}" not in item, f"{ack.label}: {item} names {env}"
 
 
 def test_resources_match_by_path_glob_parent_path_or_logical_id() -> None:

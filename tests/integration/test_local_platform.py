@@ -27,7 +27,7 @@ def test_vpc_and_three_subnet_tiers_exist(platform: LocalPlatform) -> None:
     assert [v["CidrBlock"] for v in vpcs] == ["10.40.0.0/16"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}])["Subnets"]
     assert len(subnets) == 6
-    assert {s["AvailabilityZone"] for s in subnets} == {"us-east-1a", "us-east-1b"}
+    assert {s["AvailabilityZoneId"] for s in subnets} == {"use1-az1", "use1-az2"}
 
 
 @pytest.mark.parametrize("purpose", ["cached", "raw", "clean", "design-files"])

@@ -50,7 +50,7 @@ CASES: list[tuple[str, Callable[[EnvConfig], EnvConfig], tuple[str, ...], tuple[
     ),
     (
         "ork processor reserved concurrency",
-        lambda c: _nested(c, "ork_processor.reserved_concurrency", c.ork_processor.reserved_concurrency + 1),
+        lambda c: _nested(c, "lambda_concurrency.ork_processor", c.lambda_concurrency.ork_processor + 1),
         ("OrkProcessorFunction",),
         ("OrkProcessorFunction",),
     ),

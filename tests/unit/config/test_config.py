@@ -161,3 +161,59 @@ def test_placeholder_values_are_reported(tmp_path: Path) -> None:
         "circleci.project_id",
     ]
     assert load_config("prod").placeholders()[0] == "account_id"
+
+
+def test_by_default_no_lambda_reserves_concurrency(tmp_path: Path) -> None:
+    # GIVEN an environment that says nothing of Lambda concurrency (as prod does)
+    config = load_config("staging", write_env(tmp_path, "staging", MINIMAL))
+    # WHEN loaded THEN it reserves none and plans for a new account's quota of 10
+    assert config.lambda_concurrency.total == 0
+    assert config.lambda_concurrency.account_quota == 10
+    assert load_config("prod").lambda_concurrency.total == 0
+
+
+def test_reservations_that_leave_less_than_100_unreserved_are_refused_in_one_line(tmp_path: Path) -> None:
+    # GIVEN the reservations the platform used to make, in an account whose quota is still 10
+    body = MINIMAL + "[lambda_concurrency]\naurora_bootstrap = 1\naurora_rotation = 3\nork_processor = 5\n"
+    # WHEN loaded THEN it is refused, naming the numbers, the rule and the fix
+    with pytest.raises(ConfigError) as refused:
+        load_config("staging", write_env(tmp_path, "staging", body))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "lambda_concurrency: reserving 9 of 10 concurrent executions leaves 1 unreserved" in message
+    assert "at least 100 unreserved" in message and "set account_quota" in message
+    # AND with a raised quota the same reservations load
+    raised = body.replace("[lambda_concurrency]\n", "[lambda_concurrency]\naccount_quota = 1000\n")
+    config = load_config("staging", write_env(tmp_path / "raised", "staging", raised))
+    assert config.lambda_concurrency.total == 9
+
+
+def test_zones_default_to_zone_ids_where_vpc_origins_are_offered(tmp_path: Path) -> None:
+    # GIVEN environments that name no zones, in us-east-1 with two and three zones
+    two = load_config("staging", write_env(tmp_path / "two", "staging", MINIMAL))
+    three = load_config(
+        "staging", write_env(tmp_path / "three", "staging", MINIMAL + "[network]\naz_count = 3\n")
+    )
+    # THEN the zones are chosen by id, skipping use1-az3, where CloudFront VPC origins are not offered
+    assert two.zone_ids == ("use1-az1", "use1-az2")
+    assert three.zone_ids == ("use1-az1", "use1-az2", "use1-az4")
+    assert load_config("prod").zone_ids == ("use1-az1", "use1-az2")
+
+
+@pytest.mark.parametrize(
+    ("zones", "expected"),
+    [
+        ('["use1-az1", "use1-az3"]', "CloudFront VPC origins are not offered in use1-az3"),
+        ('["us-east-1a", "us-east-1b"]', "us-east-1a, us-east-1b are not zone ids such as use1-az1"),
+        ('["use1-az1"]', "zone_ids lists 1 zone and az_count is 2: make them agree"),
+        (
+            '["euw1-az1", "euw1-az2"]',
+            "euw1-az1, euw1-az2 are not in us-east-1 \\(its zone ids start with use1-az\\)",
+        ),
+    ],
+)
+def test_chosen_zone_ids_are_checked_in_one_line(tmp_path: Path, zones: str, expected: str) -> None:
+    # GIVEN zones chosen by id WHEN loaded THEN a bad choice is refused in one line naming it
+    with pytest.raises(ConfigError, match=expected) as refused:
+        load_config("staging", write_env(tmp_path, "staging", MINIMAL + f"[network]\nzone_ids = {zones}\n"))
+    assert "\n" not in str(refused.value)

@@ -144,7 +144,7 @@ def test_the_walk_finds_every_kind_of_constraint() -> None:
         "backstage.scaling.memory_mib",
         "prefect.server.max_capacity",
         "prefect.worker_task.memory_mib",
-        "ork_processor.reserved_concurrency",
+        "lambda_concurrency.ork_processor",
         "target",
         "prefect.cpu_architecture",
         "observability.dashboard",

@@ -189,10 +189,10 @@ def test_the_subnet_layout_matches_what_cdk_allocates(az_count: int, widest: int
     from infra.modules.core.network.construct import Network, NetworkProps
     from tests.unit.helpers import new_stack
 
-    zones = tuple(f"us-east-1{letter}" for letter in "abc"[:az_count])
+    zones = tuple(f"use1-az{n}" for n in range(1, az_count + 1))
     stack = new_stack()
     # WHEN CDK lays out the subnets in that CIDR THEN the last one ends where the model computed
-    Network(stack, "Network", props=NetworkProps(availability_zones=zones, cidr=f"10.0.0.0/{widest}"))
+    Network(stack, "Network", props=NetworkProps(zone_ids=zones, cidr=f"10.0.0.0/{widest}"))
     import ipaddress
 
     ends = [
@@ -208,7 +208,7 @@ def test_the_subnet_layout_matches_what_cdk_allocates(az_count: int, widest: int
         Network(
             new_stack(),
             "Network",
-            props=NetworkProps(availability_zones=zones, cidr=f"10.0.0.0/{widest + 1}"),
+            props=NetworkProps(zone_ids=zones, cidr=f"10.0.0.0/{widest + 1}"),
         )
 
 

@@ -12,7 +12,7 @@ from tests.unit.helpers import new_stack
 
 def network_template(**overrides: object) -> Template:
     stack = new_stack()
-    props = {"availability_zones": ("us-east-1a", "us-east-1b"), "cidr": "10.40.0.0/16"} | overrides
+    props = {"zone_ids": ("use1-az1", "use1-az2"), "cidr": "10.40.0.0/16"} | overrides
     Network(stack, "Network", props=NetworkProps(**props))  # type: ignore[arg-type]
     return Template.from_stack(stack)
 
@@ -31,7 +31,17 @@ def test_three_subnet_tiers_across_two_zones(template: Template) -> None:
             "AWS::EC2::Subnet",
             {"Tags": Match.array_with([{"Key": "aws-cdk:subnet-name", "Value": tier}])},
         )
-    template.has_resource_properties("AWS::EC2::Subnet", {"AvailabilityZone": "us-east-1b"})
+    template.has_resource_properties("AWS::EC2::Subnet", {"AvailabilityZoneId": "use1-az2"})
+
+
+def test_every_subnet_names_its_zone_by_id_never_by_name(template: Template) -> None:
+    # GIVEN the network spanning use1-az1 and use1-az2 WHEN synthesized
+    subnets = template.find_resources("AWS::EC2::Subnet").values()
+    # THEN each subnet names its zone by id (the same physical zone in every account), none by name
+    assert (
+        sorted(s["Properties"]["AvailabilityZoneId"] for s in subnets) == ["use1-az1"] * 3 + ["use1-az2"] * 3
+    )
+    assert all("AvailabilityZone" not in s["Properties"] for s in subnets)
 
 
 def test_one_nat_gateway_by_default(template: Template) -> None:
@@ -76,8 +86,13 @@ def test_rejects_more_nat_gateways_than_zones() -> None:
 
 
 def test_rejects_a_single_zone() -> None:
-    with pytest.raises(ValueError, match="at least two availability zones"):
-        network_template(availability_zones=("us-east-1a",))
+    with pytest.raises(ValueError, match="at least two distinct availability zones"):
+        network_template(zone_ids=("use1-az1",))
+
+
+def test_rejects_zone_names() -> None:
+    with pytest.raises(ValueError, match="us-east-1a, us-east-1b are not zone ids such as use1-az1"):
+        network_template(zone_ids=("us-east-1a", "us-east-1b"))
 
 
 def test_no_subnet_gives_public_ips_unasked(template: Template) -> None:
@@ -94,7 +109,7 @@ def test_flow_logs_are_encrypted_with_the_given_key() -> None:
     Network(
         stack,
         "Network",
-        props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b"), log_encryption_key=key),
+        props=NetworkProps(zone_ids=("use1-az1", "use1-az2"), log_encryption_key=key),
     )
     template = Template.from_stack(stack)
     template.has_resource_properties(

@@ -58,6 +58,7 @@ def built() -> tuple[Template, OrkProcessor]:
         props=inputs.props(
             environment={"NEO4J_SECRET_ARN": inputs.neo4j.secret_arn},
             clean_prefix="ork/",
+            reserved_concurrency=5,
         ),
     )
     return Template.from_stack(inputs.stack), processor
@@ -346,3 +347,11 @@ def test_log_group_is_encrypted_with_the_given_key() -> None:
     assert group["Properties"]["KmsKeyId"] == {
         "Fn::GetAtt": [inputs.stack.resolve(key.node.default_child.logical_id), "Arn"]  # type: ignore[union-attr]
     }
+
+
+def test_by_default_the_function_reserves_no_concurrency() -> None:
+    # GIVEN the processor with the default props WHEN synthesized THEN it reserves nothing
+    inputs = _Inputs(new_stack())
+    OrkProcessor(inputs.stack, "OrkProcessor", props=inputs.props())
+    _, function = _function(Template.from_stack(inputs.stack))
+    assert "ReservedConcurrentExecutions" not in function["Properties"]

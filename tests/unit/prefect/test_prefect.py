@@ -35,7 +35,7 @@ class Deps:
 
 def new_deps() -> Deps:
     stack = new_stack()
-    network = Network(stack, "Network", props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b")))
+    network = Network(stack, "Network", props=NetworkProps(zone_ids=("use1-az1", "use1-az2")))
     cluster = EcsCluster(stack, "Ecs", props=EcsClusterProps(vpc=network.vpc, namespace="blog-test.internal"))
     roles = {
         name: iam.Role(stack, name, assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))

@@ -15,7 +15,7 @@ from tests.unit.helpers import new_stack
 
 def database_template(**overrides: Any) -> Template:
     stack = new_stack()
-    network = Network(stack, "Network", props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b")))
+    network = Network(stack, "Network", props=NetworkProps(zone_ids=("use1-az1", "use1-az2")))
     props: dict[str, Any] = {
         "vpc": network.vpc,
         "subnets": network.data_subnets,
@@ -31,7 +31,12 @@ def database_template(**overrides: Any) -> Template:
 
 @pytest.fixture(scope="module")
 def template() -> Template:
-    return database_template(readers=1, deletion_protection=True)
+    return database_template(
+        readers=1,
+        deletion_protection=True,
+        bootstrap_reserved_concurrency=1,
+        rotation_reserved_concurrency=3,
+    )
 
 
 def cluster(template: Template) -> dict[str, Any]:
@@ -188,7 +193,7 @@ def test_bootstrap_logs_are_encrypted_with_the_given_key() -> None:
 
     stack = new_stack()
     key = kms.Key(stack, "LogsKey")
-    network = Network(stack, "Network", props=NetworkProps(availability_zones=("us-east-1a", "us-east-1b")))
+    network = Network(stack, "Network", props=NetworkProps(zone_ids=("use1-az1", "use1-az2")))
     Database(
         stack,
         "Database",
@@ -314,3 +319,17 @@ def test_rotation_function_is_least_privileged_and_alone(template: Template) -> 
     assert props["LoggingConfig"]["LogGroup"] == {
         "Ref": next(i for i in groups if i.startswith("DatabaseRotationLogs"))
     }
+
+
+def test_without_reservations_no_function_reserves_concurrency() -> None:
+    # GIVEN the database with the default props (a new account's Lambda quota leaves none to reserve)
+    # WHEN synthesized THEN neither the bootstrap nor the rotation function reserves concurrency
+    functions = database_template().find_resources("AWS::Lambda::Function")
+    handlers = {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
+    assert {"handler.on_event", "rotation.on_rotate"} <= set(handlers)
+    assert all("ReservedConcurrentExecutions" not in props for props in handlers.values())
+
+
+def test_a_reservation_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="bootstrap_reserved_concurrency 0 must be at least 1"):
+        database_template(bootstrap_reserved_concurrency=0)

@@ -118,8 +118,9 @@ class OrkProcessorProps:
     """Memory of the function, in MiB."""
     timeout: Duration = DEFAULT_TIMEOUT
     """Longest run of one invocation."""
-    reserved_concurrency: int = 5
-    """Concurrent executions reserved for (and capping) the function."""
+    reserved_concurrency: int | None = None
+    """Concurrent executions reserved for (and capping) the function; None: none reserved, the
+    function shares the account's unreserved pool (a new account's quota leaves none to reserve)."""
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
     """Retention of the function's log group."""
     log_encryption_key: kms.IKey | None = None
@@ -250,7 +251,7 @@ def _validate(scope: Construct, props: OrkProcessorProps) -> None:
         raise ValueError(f"OrkProcessor memory_size {props.memory_size} must be between 128 and 10240 MiB")
     if not 1 <= props.timeout.to_seconds() <= 900:
         raise ValueError("OrkProcessor timeout must be between 1 second and 15 minutes")
-    if props.reserved_concurrency < 1:
+    if props.reserved_concurrency is not None and props.reserved_concurrency < 1:
         raise ValueError(
             f"OrkProcessor reserved_concurrency {props.reserved_concurrency} must be at least 1 "
             "(0 disables the function)"

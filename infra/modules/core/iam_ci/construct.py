@@ -162,6 +162,7 @@ class CiIdentities(Construct):
         self._allow_bootstrap_roles(self.plan_role, props.cdk_qualifier, regions, ("lookup-role",))
         self._allow_diff(self.plan_role, props.cdk_qualifier)
         self._allow_diff(self.deploy_role, props.cdk_qualifier)
+        self._allow_preflight(self.deploy_role)
         self.verify_policy = self._verify_policy(props)
         self.plan_role.add_managed_policy(self.verify_policy)
         for bucket, prefix in props.frontend_read:
@@ -224,6 +225,51 @@ class CiIdentities(Construct):
                         resource_name=f"cdk-bootstrap/{qualifier}/*",
                     )
                 ],
+            )
+        )
+
+    def _allow_preflight(self, role: iam.Role) -> None:
+        """What `blog-infra preflight` reads, which `deploy` runs first with the role's own
+        credentials: images in the account's ECR repositories, the Lambda quota and the stack's
+        functions' reservations, the zones, an imported CloudFront certificate (us-east-1)."""
+        stack = self._stack
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PreflightReadImages",
+                actions=["ecr:DescribeImages"],
+                resources=[stack.format_arn(service="ecr", resource="repository", resource_name="*")],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PreflightReadFunctionConcurrency",
+                actions=["lambda:GetFunctionConcurrency"],
+                resources=[
+                    stack.format_arn(
+                        service="lambda",
+                        resource="function",
+                        resource_name=f"{stack.stack_name}-*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PreflightReadCertificates",
+                actions=["acm:DescribeCertificate"],
+                resources=[
+                    stack.format_arn(
+                        service="acm", region="us-east-1", resource="certificate", resource_name="*"
+                    )
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PreflightReadAccountSettings",
+                actions=["lambda:GetAccountSettings", "ec2:DescribeAvailabilityZones"],
+                resources=["*"],
             )
         )
 

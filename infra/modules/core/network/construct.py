@@ -10,13 +10,17 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from infra.aws_facts import is_zone_id
+
 
 @dataclass(frozen=True, kw_only=True)
 class NetworkProps:
     """Inputs of the network module."""
 
-    availability_zones: tuple[str, ...]
-    """Availability zones to span, named explicitly so that synthesis needs no AWS lookup."""
+    zone_ids: tuple[str, ...]
+    """Availability zones to span, by zone id (`use1-az1`): an id is the same physical zone in every
+    account, while a zone name (`us-east-1a`) maps to a different zone in each account. The subnets
+    carry `AvailabilityZoneId`, so synthesis needs no AWS lookup and no account's name mapping."""
     cidr: str = "10.40.0.0/16"
     """IPv4 CIDR of the VPC."""
     nat_gateways: int = 1
@@ -38,9 +42,12 @@ class Network(Construct):
 
     def __init__(self, scope: Construct, id: str, *, props: NetworkProps) -> None:
         super().__init__(scope, id)
-        if len(props.availability_zones) < 2:
-            raise ValueError("Network needs at least two availability zones")
-        if props.nat_gateways > len(props.availability_zones):
+        if len(props.zone_ids) < 2 or len(set(props.zone_ids)) != len(props.zone_ids):
+            raise ValueError("Network needs at least two distinct availability zones")
+        not_ids = [zone for zone in props.zone_ids if not is_zone_id(zone)]
+        if not_ids:
+            raise ValueError(f"Network zone_ids {', '.join(not_ids)} are not zone ids such as use1-az1")
+        if props.nat_gateways > len(props.zone_ids):
             raise ValueError("Network cannot have more NAT gateways than availability zones")
 
         application_type = (
@@ -57,7 +64,9 @@ class Network(Construct):
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(props.cidr),
-            availability_zones=list(props.availability_zones),
+            # CDK lays the subnets out per zone name; the ids stand in for the names, and each
+            # subnet then names its zone by id instead (below).
+            availability_zones=list(props.zone_ids),
             nat_gateways=props.nat_gateways,
             restrict_default_security_group=True,
             subnet_configuration=[
@@ -82,6 +91,11 @@ class Network(Construct):
                 )
             },
         )
+        for subnet in (*self.vpc.public_subnets, *self.vpc.private_subnets, *self.vpc.isolated_subnets):
+            cfn_subnet = subnet.node.default_child
+            assert isinstance(cfn_subnet, ec2.CfnSubnet)
+            cfn_subnet.add_property_deletion_override("AvailabilityZone")
+            cfn_subnet.add_property_override("AvailabilityZoneId", subnet.availability_zone)
         self.application_subnets = ec2.SubnetSelection(subnet_group_name=self.APPLICATION)
         self.data_subnets = ec2.SubnetSelection(subnet_group_name=self.DATA)
         self.public_subnets = ec2.SubnetSelection(subnet_group_name=self.PUBLIC)

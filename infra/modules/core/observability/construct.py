@@ -696,7 +696,7 @@ class Observability(Construct):
                 meaning="Uploads arrive faster than the reserved concurrency processes them; events wait "
                 "and expire after an hour.",
                 check_first="the upload burst in the design-files bucket; raise "
-                "ork_processor.reserved_concurrency if it is the normal load.",
+                "lambda_concurrency.ork_processor if it is the normal load (with the account quota).",
                 metric_summary="AWS/Lambda Throttles of the function (sum)",
                 threshold_summary=f">= {t.lambda_throttles} throttle(s)",
                 missing=not_breaching,

@@ -105,6 +105,12 @@ class DatabaseProps:
     consumer's two logins; a login handed to a task stays valid for at least this long."""
     restore: ClusterRestore | None = None
     """Create the cluster from a snapshot or a point in time; keep it set while the restored cluster lives."""
+    bootstrap_reserved_concurrency: int | None = None
+    """Concurrent executions reserved for the bootstrap function (1 runs it one at a time); None: none
+    reserved (a new account's Lambda quota leaves none to reserve)."""
+    rotation_reserved_concurrency: int | None = None
+    """Concurrent executions reserved for the rotation function (one per consumer lets every login
+    rotate at once); None: none reserved."""
 
 
 class Database(Construct):
@@ -122,6 +128,10 @@ class Database(Construct):
             raise ValueError(
                 f"Database consumer_rotation must be whole days from {ROTATION_DAYS[0]} to {ROTATION_DAYS[1]}"
             )
+        for name in ("bootstrap_reserved_concurrency", "rotation_reserved_concurrency"):
+            value = getattr(props, name)
+            if value is not None and value < 1:
+                raise ValueError(f"Database {name} {value} must be at least 1, or None to reserve none")
         major = props.engine_version.split(".")[0]
 
         self.key = kms.Key(
@@ -284,7 +294,7 @@ class Database(Construct):
             description="Creates each consumer's database, login role and grants (idempotent).",
             role=role,
             log_group=log_group,
-            reserved_concurrent_executions=1,
+            reserved_concurrent_executions=props.bootstrap_reserved_concurrency,
         )
         cfn_cluster = self.cluster.node.default_child
         assert isinstance(cfn_cluster, rds.CfnDBCluster)
@@ -359,7 +369,7 @@ class Database(Construct):
             description="Rotates the Aurora consumer logins (alternating users).",
             role=role,
             log_group=log_group,
-            reserved_concurrent_executions=len(self.consumer_secrets),
+            reserved_concurrent_executions=props.rotation_reserved_concurrency,
             environment={
                 "CLUSTER_ARN": self.cluster.cluster_arn,
                 "MASTER_SECRET_ARN": cfn_cluster.attr_master_user_secret_secret_arn,

@@ -1,0 +1,63 @@
+"""Facts about AWS itself that the platform's configuration, the preflight checks and the emulator's
+account shapes share, each with the AWS page that states it, so that the three cannot drift."""
+
+from __future__ import annotations
+
+import re
+
+MIN_UNRESERVED_CONCURRENCY = 100
+"""Lambda keeps this many of an account's concurrent executions in a region unreserved: "You can
+reserve concurrency for as many functions as you like, as long as you leave at least 100
+simultaneous executions unreserved for functions that aren't configured with a per-function limit"
+(Lambda API reference, PutFunctionConcurrency:
+https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html). A function's
+`ReservedConcurrentExecutions` that would leave fewer is refused, so an account whose quota is 100
+or less (a new account's can be 10) cannot reserve any."""
+
+
+def reservation_problem(quota: int, reserved: int) -> str | None:
+    """Why Lambda refuses to reserve `reserved` executions in total out of `quota`, or None."""
+    if reserved <= 0 or quota - reserved >= MIN_UNRESERVED_CONCURRENCY:
+        return None
+    return (
+        f"reserving {reserved} of {quota} concurrent executions leaves {quota - reserved} unreserved, "
+        f"and Lambda keeps at least {MIN_UNRESERVED_CONCURRENCY} unreserved"
+    )
+
+
+VPC_ORIGINS_PAGE = (
+    "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/private-content-vpc-origins.html"
+)
+"""CloudFront Developer Guide, "Restrict access with VPC origins", section "Supported AWS Regions for
+VPC origins": the Regions where VPC origins are offered and the Availability Zones (by zone id) in
+them where they are not."""
+
+VPC_ORIGIN_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3"})
+"""Zone ids where CloudFront VPC origins are not offered (`VPC_ORIGINS_PAGE`): a VPC origin for a
+load balancer with a subnet in one of them cannot be created. Only us-east-1's entry, the Region the
+platform runs in, is recorded here; add another Region's entries from that section before choosing
+zones there."""
+
+_ZONE_ID = re.compile(r"^(?P<region>[a-z]{2,4}[0-9]+)-az(?P<number>[0-9]+)$")
+_DIRECTIONS = {"northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+
+
+def zone_id_prefix(region: str) -> str:
+    """The prefix of the region's zone ids: `use1` for us-east-1, `euw1` for eu-west-1 (the examples
+    of "AWS Availability Zones",
+    https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-availability-zones.html:
+    an AZ ID is the same physical zone in every account, unlike a zone name), `apne1` for
+    ap-northeast-1: the area, the initials of the direction, the number."""
+    area, direction, number = region.split("-")
+    return f"{area}{_DIRECTIONS.get(direction, direction[0])}{number}"
+
+
+def is_zone_id(value: str) -> bool:
+    return bool(_ZONE_ID.match(value))
+
+
+def default_zone_ids(region: str, count: int) -> tuple[str, ...]:
+    """The first `count` zone ids of the region (az1, az2, ...) where VPC origins are offered."""
+    prefix = zone_id_prefix(region)
+    candidates = (f"{prefix}-az{n}" for n in range(1, 10))
+    return tuple(z for z in candidates if z not in VPC_ORIGIN_UNSUPPORTED_ZONE_IDS)[:count]
