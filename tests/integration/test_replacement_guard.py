@@ -154,8 +154,9 @@ def test_a_new_portal_image_goes_through_its_change_set(
     assert main(["deploy", "--env", "local"]) == ExitCode.REFUSED
     assert "integration-next is not in ECR and backstage is running" in capsys.readouterr().err
     assert service_task_definition() == previous
-    # WHEN blog_portal has pushed it (a stand-in manifest here) and it is deployed THEN the plan shows the replaced task definition and the service updated in
-    # place, and the executed change set gives the service the new task definition
+    # WHEN blog_portal has pushed it (a stand-in manifest here) and it is deployed THEN the plan shows
+    # the replaced task definition and the service updated in place, and the executed change set gives
+    # the service the new task definition
     repository = cfn.describe_stack_resource(StackName="blog-local", LogicalResourceId="BackstageRepository")
     register_stand_in(
         resolve(bumped),
