@@ -204,7 +204,8 @@ def http_status(path: str, *, port: int = portal.PORT) -> int | None:
 
 
 def wait_for(condition: Any, *, timeout: float, container: Container, what: str) -> None:
-    """Poll `condition()` until true; fail with the container's log tail when it is not."""
+    """Poll `condition()` until true; fail with the container's log tail when it is not (without the
+    request lines, which the polling itself fills it with)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -212,7 +213,8 @@ def wait_for(condition: Any, *, timeout: float, container: Container, what: str)
         if not container.running():
             break
         time.sleep(0.5)
-    tail = "\n".join(container.log().splitlines()[-25:])
+    lines = [line for line in container.log().splitlines() if '"type":"incomingRequest"' not in line]
+    tail = "\n".join(lines[-25:])
     pytest.fail(f"{what} within {timeout:.0f} s (running: {container.running()}); log tail:\n{tail}")
 
 
