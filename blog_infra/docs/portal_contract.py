@@ -71,6 +71,11 @@ loaded only once `backstage.github_secrets` is on:
   standard image's `node packages/backend --config app-config.yaml --config
   app-config.production.yaml` while the setting is off, with `--config app-config.github.yaml` added
   and the three variables given once it is on. Both states are run by `tests/conformance/backstage`.
+  The command is the CMD of Backstage's own backend Dockerfile
+  (`packages/create-app/templates/default-app/packages/backend/Dockerfile`), which copies
+  `app-config*.yaml` into `/app`, so the new file needs no Dockerfile change. An image without it
+  fails once the setting is on, at once and plainly (`FileConfigSource` in `@backstage/config-loader`:
+  `Config file ".../app-config.github.yaml" does not exist`).
 - **Readiness, not liveness.** When a plugin fails to start, the backend logs `Backend startup
   failed` and keeps running: liveness stays 200, readiness 503. The container health check and the
   load balancer both ask readiness, so ECS replaces a task whose start failed.

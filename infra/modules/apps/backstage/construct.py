@@ -45,7 +45,9 @@ GITHUB_CONFIG_FILE = "app-config.github.yaml"
 the auth backend configures the GitHub provider and refuses to start without a client id, so a first
 deploy, before the GitHub values exist, must not load it."""
 ENTRY_POINT = ("node", "packages/backend")
-"""How the standard Backstage image starts its backend (WORKDIR /app)."""
+"""How the standard Backstage image starts its backend: the CMD of backstage/backstage's
+`packages/create-app/templates/default-app/packages/backend/Dockerfile` (WORKDIR /app, which also
+copies `app-config*.yaml` there) is this with `--config` for each of BASE_CONFIG_FILES."""
 
 
 def command(*, github_secrets: bool) -> tuple[str, ...]:
