@@ -426,9 +426,10 @@ class BackstageSettings(_Model):
     )
     github_secrets: bool = Field(
         False,
-        description="Give the portal its GitHub token and OAuth app from its app secret. Turn on once "
-        "'blog-infra secrets set backstage' has stored them: the secret starts with empty values, and "
-        "the portal does not start with an empty one.",
+        description="Give the portal its GitHub token and OAuth app from its app secret, and load its "
+        "image's app-config.github.yaml (GitHub sign-in). Turn on once 'blog-infra secrets set backstage' "
+        "has stored them: the secret starts with empty values, and the portal does not start with an "
+        "empty one or with GitHub sign-in and no client id.",
     )
 
     @field_validator("image_tag")

@@ -15,8 +15,9 @@ SKELETON = """# The portal image's contract
 
 What the Backstage image that blog_portal builds and pushes must do to run on the platform, and what
 the platform gives it. Generated from the prod task definition and `infra/modules/apps/backstage`;
-`tests/conformance/backstage` runs a stock Backstage backend (`backend-defaults` with the catalog)
-with exactly this task definition against TLS-only PostgreSQL and the role the Aurora bootstrap
+`tests/conformance/backstage` runs a stock Backstage backend (`backend-defaults` with the catalog,
+the auth backend and its GitHub provider) with exactly this task definition, with
+`backstage.github_secrets` off and on, against TLS-only PostgreSQL and the role the Aurora bootstrap
 creates, and checks each point.
 
 ## The container
@@ -31,18 +32,50 @@ creates, and checks each point.
 
 ## Configuration the image's app-config files must give Backstage
 
+`app-config.yaml` and `app-config.production.yaml`, loaded in every state; neither may hold
+`auth.providers.github` or `integrations.github`:
+
 <!-- BEGIN GENERATED: portal-config -->
 <!-- END GENERATED: portal-config -->
 
+`app-config.github.yaml`, beside them in `/app` (the standard Dockerfile copies `app-config*.yaml`),
+loaded only once `backstage.github_secrets` is on:
+
+<!-- BEGIN GENERATED: portal-github-config -->
+<!-- END GENERATED: portal-github-config -->
+
 ## Why
 
-- **Empty secret values.** ECS injects a JSON key holding `""` as an empty variable (the ECS agent
-  prints the key's value with `fmt.Sprintf("%v", ...)`; only a missing key stops the task), and
-  Backstage's config reader refuses an empty string (`Invalid type in config for key
-  'integrations.github[0].token' in 'env', got empty-string, wanted string`): the catalog, and with
-  it the backend, does not start. An unset variable instead leaves the key out. So the GitHub
-  variables are given only once `backstage.github_secrets` is on, after `blog-infra secrets set
-  backstage` stored real values.
+- **GitHub, only once its values exist.** A first deploy runs before `blog-infra secrets set
+  backstage` has stored the GitHub OAuth app and token, and turning `backstage.github_secrets` on
+  later must not need a new image. Three facts of Backstage's source decide how:
+  - While `auth.providers.github` is in the configuration, the auth backend configures the provider
+    and, with `NODE_ENV=production`, fails its start when a value is missing
+    (`bindProviderRouters` in `@backstage/plugin-auth-backend`'s `providers/router`; the GitHub
+    authenticator's `initialize` reads `clientId` and `clientSecret` with `getString`). An unset
+    `${AUTH_GITHUB_CLIENT_ID}` drops only that key (`createSubstitutionTransform` in
+    `@backstage/config-loader`), so the provider's block stays and the backend logs `Missing
+    required config value at 'auth.providers.github.production.clientId'` and stays at readiness
+    503. Without the block the provider is not configured and the backend starts.
+  - An empty variable is no way out: ECS injects a JSON key holding `""` as an empty variable (the
+    ECS agent prints the key's value with `fmt.Sprintf("%v", ...)`; only a missing key stops the
+    task), and Backstage's config reader refuses an empty string (`Invalid type in config for key
+    ... got empty-string, wanted string`).
+  - `APP_CONFIG_*` variables are no way either: `readEnvConfig` in `@backstage/config-loader`'s
+    `EnvConfigSource` parses each value as JSON first, so a secret made of digits (`1234567890`,
+    `1e5`) or `true` becomes a number or a boolean that `getString` refuses, and `"x"` loses its
+    quotes; and a path cannot name an array element (`integrations.github[0]`).
+
+  So the image carries the GitHub configuration in a file of its own, `app-config.github.yaml`, with
+  `${VAR}` substitution (taken verbatim as strings), and the task sets the container's command: the
+  standard image's `node packages/backend --config app-config.yaml --config
+  app-config.production.yaml` while the setting is off, with `--config app-config.github.yaml` added
+  and the three variables given once it is on. Both states are run by `tests/conformance/backstage`.
+  The command is the CMD of Backstage's own backend Dockerfile
+  (`packages/create-app/templates/default-app/packages/backend/Dockerfile`), which copies
+  `app-config*.yaml` into `/app`, so the new file needs no Dockerfile change. An image without it
+  fails once the setting is on, at once and plainly (`FileConfigSource` in `@backstage/config-loader`:
+  `Config file ".../app-config.github.yaml" does not exist`).
 - **Readiness, not liveness.** When a plugin fails to start, the backend logs `Backend startup
   failed` and keeps running: liveness stays 200, readiness 503. The container health check and the
   load balancer both ask readiness, so ECS replaces a task whose start failed.
@@ -119,7 +152,8 @@ def runtime(platform: Platform) -> str:
         f"| CA bundle in the image | `{environment['NODE_EXTRA_CA_CERTS']}` (RDS global bundle) |",
         *(f"| File in the image | `{name}`: {_cell(why)} |" for name, why in portal.IMAGE_FILES.items()),
         f"| Stop | SIGTERM, then SIGKILL after {container['StopTimeout']} s |",
-        "| Command | the image's own (the task sets none) |",
+        f"| Command | `{' '.join(container['Command'])}`, set by the task (the standard Backstage image's "
+        f"CMD); once `{GITHUB_SECRETS_SETTING}` is on, `{' '.join(portal.command(github_secrets=True))}` |",
     ]
     return "\n".join(rows)
 
@@ -150,9 +184,17 @@ def configuration(_platform: Platform) -> str:
     return "\n".join(rows)
 
 
+def github_configuration(_platform: Platform) -> str:
+    rows = ["| Key | Value | Why |", "|---|---|---|"]
+    for key, value, why in portal.GITHUB_CONFIG:
+        rows.append(f"| `{key}` | `{value}` | {_cell(why)} |")
+    return "\n".join(rows)
+
+
 def blocks(platform: Platform) -> dict[str, str]:
     return {
         "portal-runtime": runtime(platform),
         "portal-environment": environment(platform),
         "portal-config": configuration(platform),
+        "portal-github-config": github_configuration(platform),
     }

@@ -9,6 +9,7 @@ what docs/portal-contract.md asks of the image.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -58,13 +59,17 @@ class Platform:
     store: ecs_secrets.SecretStore
 
 
-def _template(profile: str) -> dict[str, Any]:
+def _template(profile: str, *, github_secrets: bool | None = None) -> dict[str, Any]:
+    """Prod's template with `profile`; `github_secrets` replaces prod's `backstage.github_secrets`."""
     from aws_cdk.assertions import Template
 
     from infra.app import build_app
     from infra.config import load_config
 
     config = load_config("prod", profile=profile)
+    if github_secrets is not None:
+        backstage = config.backstage.model_copy(update={"github_secrets": github_secrets})
+        config = config.model_copy(update={"backstage": backstage})
     _, stack = build_app(config)
     return Template.from_stack(stack).to_json()  # type: ignore[no-any-return]
 
@@ -107,6 +112,12 @@ def platform_for(profile: str, template: Mapping[str, Any], postgres: TlsPostgre
         if c.name == CONTAINER_NAME
     )
     return Platform(profile, template, resolver, container, store)
+
+
+@pytest.fixture(scope="session")
+def github_template() -> dict[str, Any]:
+    """Prod's standard template with `backstage.github_secrets` on."""
+    return _template("standard", github_secrets=True)
 
 
 @pytest.fixture(scope="session", params=PROFILES)
@@ -173,14 +184,7 @@ def start_portal(
     container = platform.container
     spec = ContainerSpec(
         name=name,
-        argv=(
-            str(backend.node),
-            "index.js",
-            "--config",
-            "app-config.yaml",
-            "--config",
-            "app-config.production.yaml",
-        ),
+        argv=stand_in_argv(container, backend),
         environment={"PATH": f"{backend.bin}:{IMAGE_PATH}", "HOME": IMAGE_HOME, **environment},
         user=parse_user(container.user),
         read_only_root=container.read_only_root,
@@ -190,6 +194,33 @@ def start_portal(
         working_directory=str(backend.app),
     )
     return start(spec, workdir=workdir)
+
+
+def stand_in_argv(container: taskdef.Container, backend: NodePackage) -> tuple[str, ...]:
+    """The task's command as the stand-in runs it: the image's `node packages/backend` is the stand-in's
+    node and its `index.js`; the arguments (the `--config` files) are the task's own."""
+    assert container.command is not None, "the task sets no command"
+    entry, arguments = (
+        container.command[: len(portal.ENTRY_POINT)],
+        container.command[len(portal.ENTRY_POINT) :],
+    )
+    assert entry == portal.ENTRY_POINT, container.command
+    return (str(backend.node), "index.js", *arguments)
+
+
+def http_response(path: str, *, port: int = portal.PORT) -> tuple[int, Mapping[str, str]] | None:
+    """(status, headers) of GET http://127.0.0.1:port/path, redirects not followed; None when nothing
+    answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status, {name.lower(): value for name, value in response.getheaders()}
+    except OSError:
+        return None
+    finally:
+        connection.close()
 
 
 def http_status(path: str, *, port: int = portal.PORT) -> int | None:
@@ -204,7 +235,8 @@ def http_status(path: str, *, port: int = portal.PORT) -> int | None:
 
 
 def wait_for(condition: Any, *, timeout: float, container: Container, what: str) -> None:
-    """Poll `condition()` until true; fail with the container's log tail when it is not."""
+    """Poll `condition()` until true; fail with the container's log tail when it is not (without the
+    request lines, which the polling itself fills it with)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -212,7 +244,8 @@ def wait_for(condition: Any, *, timeout: float, container: Container, what: str)
         if not container.running():
             break
         time.sleep(0.5)
-    tail = "\n".join(container.log().splitlines()[-25:])
+    lines = [line for line in container.log().splitlines() if '"type":"incomingRequest"' not in line]
+    tail = "\n".join(lines[-25:])
     pytest.fail(f"{what} within {timeout:.0f} s (running: {container.running()}); log tail:\n{tail}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 
+from infra.modules.apps.backstage import construct as portal
 from infra.modules.apps.backstage.construct import Backstage, BackstageProps
 from infra.modules.core.ecs_cluster.construct import EcsCluster, EcsClusterProps
 from infra.modules.core.network.construct import Network, NetworkProps
@@ -190,6 +192,45 @@ def test_secrets_come_from_the_right_json_keys(template: Template, container: di
     }
 
 
+def test_by_default_the_task_runs_the_standard_command_without_the_github_file(
+    container: dict[str, Any],
+) -> None:
+    # THEN a first deploy (github_secrets off) starts the standard image's command: the base files only,
+    # so the auth backend has no GitHub provider to configure and no value to miss
+    assert container["Command"] == [
+        "node",
+        "packages/backend",
+        "--config",
+        "app-config.yaml",
+        "--config",
+        "app-config.production.yaml",
+    ]
+    assert "EntryPoint" not in container
+
+
+def test_the_github_file_holds_all_of_github_and_substitutes_exactly_the_github_variables() -> None:
+    # THEN nothing of GitHub's is asked of the base files, which are loaded in every state
+    assert [
+        key
+        for key, _, _ in portal.IMAGE_CONFIG
+        if key.startswith(("auth.providers.github", "integrations.github"))
+    ] == []
+    # AND the GitHub file uses exactly the variables the task gives once github_secrets is on
+    substituted = {
+        match for _, value, _ in portal.GITHUB_CONFIG for match in re.findall(r"\$\{([A-Z_]+)\}", value)
+    }
+    assert (
+        substituted
+        == set(portal.GITHUB_SECRETS)
+        == {
+            "GITHUB_TOKEN",
+            "AUTH_GITHUB_CLIENT_ID",
+            "AUTH_GITHUB_CLIENT_SECRET",
+        }
+    )
+    assert portal.GITHUB_CONFIG_FILE not in portal.BASE_CONFIG_FILES
+
+
 def test_github_secrets_reach_the_container_once_turned_on() -> None:
     # GIVEN the GitHub values set in the app secret and the portal told so
     deps = new_deps()
@@ -197,7 +238,18 @@ def test_github_secrets_reach_the_container_once_turned_on() -> None:
     [definition] = Template.from_stack(deps.stack).find_resources("AWS::ECS::TaskDefinition").values()
     [container] = definition["Properties"]["ContainerDefinitions"]
     secrets = {item["Name"]: secret_source(item["ValueFrom"]) for item in container["Secrets"]}
-    # THEN the container receives them as well
+    # THEN the task loads the image's GitHub file after its base files, so its keys are the ones used
+    assert container["Command"] == [
+        "node",
+        "packages/backend",
+        "--config",
+        "app-config.yaml",
+        "--config",
+        "app-config.production.yaml",
+        "--config",
+        "app-config.github.yaml",
+    ]
+    # AND the container receives the values the file substitutes
     assert {
         name: secrets[name] for name in ("GITHUB_TOKEN", "AUTH_GITHUB_CLIENT_ID", "AUTH_GITHUB_CLIENT_SECRET")
     } == {

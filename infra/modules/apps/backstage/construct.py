@@ -36,9 +36,26 @@ GITHUB_SECRETS = {
     "AUTH_GITHUB_CLIENT_ID": "auth_github_client_id",
     "AUTH_GITHUB_CLIENT_SECRET": "auth_github_client_secret",
 }
-"""Given to the container only with `github_secrets`: ECS injects a JSON key holding "" as an empty
-variable, and Backstage refuses an empty config value, so the placeholder's empty strings would stop
-the portal (an unset variable leaves the key out of its config instead)."""
+"""Given to the container only with `github_secrets`, together with GITHUB_CONFIG_FILE: ECS injects a
+JSON key holding "" as an empty variable, and Backstage refuses an empty config value."""
+BASE_CONFIG_FILES = ("app-config.yaml", "app-config.production.yaml")
+"""The image's own configuration, loaded in every state (what the standard Backstage image's CMD loads)."""
+GITHUB_CONFIG_FILE = "app-config.github.yaml"
+"""The image's GitHub configuration (GITHUB_CONFIG), loaded only with `github_secrets`: while it is loaded,
+the auth backend configures the GitHub provider and refuses to start without a client id, so a first
+deploy, before the GitHub values exist, must not load it."""
+ENTRY_POINT = ("node", "packages/backend")
+"""How the standard Backstage image starts its backend: the CMD of backstage/backstage's
+`packages/create-app/templates/default-app/packages/backend/Dockerfile` (WORKDIR /app, which also
+copies `app-config*.yaml` there) is this with `--config` for each of BASE_CONFIG_FILES."""
+
+
+def command(*, github_secrets: bool) -> tuple[str, ...]:
+    """The container's command: the standard image's CMD, plus the GitHub file once `github_secrets` is on."""
+    files = (*BASE_CONFIG_FILES, GITHUB_CONFIG_FILE) if github_secrets else BASE_CONFIG_FILES
+    return (*ENTRY_POINT, *(arg for name in files for arg in ("--config", name)))
+
+
 APP_SECRETS = {**GITHUB_SECRETS, "BACKEND_SECRET": BACKEND_SECRET_KEY}
 READINESS_PROBE = (
     f"require('http').get('http://localhost:{PORT}{READINESS_PATH}', "
@@ -52,6 +69,8 @@ USER = ecs_common.NON_ROOT_USER
 SCRATCH_PATH = ecs_common.SCRATCH_PATH
 SCRATCH_SIZE_MIB = 512
 IMAGE_FILES = {
+    "app-config.github.yaml": "in /app beside the other app-config files: the GitHub configuration, which "
+    "the task loads only once `backstage.github_secrets` is on",
     "index.html.tmpl": "in the app bundle (app-backend's): without it app-backend writes the injected "
     "configuration into the bundle on start, which the read-only root refuses",
 }
@@ -76,25 +95,30 @@ IMAGE_CONFIG = (
     ("backend.database.connection.user", "${POSTGRES_USER}", "from the database secret"),
     ("backend.database.connection.password", "${POSTGRES_PASSWORD}", "from the database secret"),
     ("backend.database.connection.database", "${POSTGRES_DB}", "the consumer's own database"),
-    ("integrations.github[0].token", "${GITHUB_TOKEN}", "unset until `github_secrets` is on"),
-    (
-        "auth.providers.github.production.clientId",
-        "${AUTH_GITHUB_CLIENT_ID}",
-        "unset until `github_secrets` is on",
-    ),
-    (
-        "auth.providers.github.production.clientSecret",
-        "${AUTH_GITHUB_CLIENT_SECRET}",
-        "unset until `github_secrets` is on",
-    ),
     (
         "backend.auth.externalAccess[0].options.secret",
         "${BACKEND_SECRET}",
         "generated; a `legacy` access entry",
     ),
 )
-"""(key, value, why) of the configuration the image's app-config files must give Backstage; the task adds
-app.baseUrl, backend.baseUrl and backend.database.connection.ssl.rejectUnauthorized through APP_CONFIG_*."""
+"""(key, value, why) of the configuration the image's BASE_CONFIG_FILES must give Backstage; the task adds
+app.baseUrl, backend.baseUrl and backend.database.connection.ssl.rejectUnauthorized through APP_CONFIG_*.
+They must hold no `auth.providers.github` and no `integrations.github`: those are GITHUB_CONFIG's."""
+GITHUB_CONFIG = (
+    ("integrations.github[0].host", "github.com", "the catalog's and the scaffolder's GitHub"),
+    ("integrations.github[0].token", "${GITHUB_TOKEN}", "the app secret's `github_token`"),
+    (
+        "auth.providers.github.production.clientId",
+        "${AUTH_GITHUB_CLIENT_ID}",
+        "the app secret's `auth_github_client_id`",
+    ),
+    (
+        "auth.providers.github.production.clientSecret",
+        "${AUTH_GITHUB_CLIENT_SECRET}",
+        "the app secret's `auth_github_client_secret`",
+    ),
+)
+"""(key, value, why) of GITHUB_CONFIG_FILE, which the task loads only with `github_secrets`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,8 +149,9 @@ class BackstageProps:
     """Path, inside the image, of the RDS CA bundle the database's certificate is verified against."""
     github_secrets: bool = False
     """Give the container GITHUB_TOKEN, AUTH_GITHUB_CLIENT_ID and AUTH_GITHUB_CLIENT_SECRET from the app
-    secret. Leave it off until `blog-infra secrets set backstage` has stored them: the app secret starts
-    with empty values, which Backstage refuses."""
+    secret and load the image's `app-config.github.yaml` (GitHub sign-in and integration). Leave it off
+    until `blog-infra secrets set backstage` has stored them: the app secret starts with empty values, and
+    the GitHub provider refuses to start without a client id."""
     cpu: int = 1024
     """Task CPU units."""
     memory_mib: int = 2048
@@ -233,6 +258,7 @@ class Backstage(Construct):
         self.container = self.task_definition.add_container(
             "backstage",
             image=ecs.ContainerImage.from_ecr_repository(self.repository, props.image_tag),
+            command=list(command(github_secrets=props.github_secrets)),
             memory_limit_mib=props.memory_mib,
             user=USER,
             readonly_root_filesystem=True,
