@@ -20,7 +20,8 @@ from blog_infra.synthesis import Assembly
 
 ADD = Plan(changes=(ResourceChange("Q", "AWS::SQS::Queue", Action.ADD),))
 DANGER = Plan(changes=(ResourceChange("Raw", "AWS::S3::Bucket", Action.MODIFY, Replacement.YES),))
-ASSEMBLY = Assembly(directory=Path("/tmp/assembly"), stack_name="blog-test")
+ASSEMBLY = Assembly(directory=Path(__file__).parent / "assembly", stack_name="blog-test")
+"""A stand-in assembly whose template (`assembly/blog-test.template.json`) preflight reads."""
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +29,9 @@ def images_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every service's image is in ECR: which services wait for theirs is decided against a real
     emulator (tests/integration/test_day0_images.py)."""
     monkeypatch.setattr(operations.images, "with_waiting_services", lambda config, target: (config, []))
+    # Preflight reads the account; its checks are tested against the emulator in tests/preflight.
+    nothing_found = operations.preflight.Report(env="test", target="the test target", findings=(), checks=())
+    monkeypatch.setattr(operations.preflight, "run", lambda config, target, template, plan: nothing_found)
 
 
 class FakeTarget:
@@ -64,7 +68,9 @@ class Flow:
 
     @contextmanager
     def planned(self, config: Any, target: Any, *, checked: bool = True) -> Iterator[tuple[Assembly, Plan]]:
-        self.calls.append(("gated synthesis", checked))
+        """The gated synthesis and its plan (recorded), or without `checked` the fast plan, as `plan`."""
+        if checked:
+            self.calls.append(("gated synthesis", checked))
         yield ASSEMBLY, self.plans.pop(0)
 
     def stack_command(
@@ -270,7 +276,7 @@ def test_a_stack_command_runs_the_cdk_cli_on_the_assembly(cdk: Cdk) -> None:
         "deploy",
         "blog-test",
         "--app",
-        "/tmp/assembly",
+        str(ASSEMBLY.directory),
         "--x",
         "--progress",
         "events",
@@ -339,9 +345,11 @@ def test_a_stack_to_create_with_deletion_protection_is_created_in_two_steps(
 ) -> None:
     # GIVEN no stack yet (or one whose create was rolled back) and a configuration with protection
     flow.status = status
-    # WHEN it is deployed THEN the two-step first create runs, and nothing else
+    flow.plans.append(ADD)
+    # WHEN it is deployed THEN, after the fast plan that preflight reads, the two-step first create
+    # runs, and nothing else
     assert operations.deploy(ProtectedConfig(), FakeTarget()) is True  # type: ignore[arg-type]
-    assert flow.calls == [("first create", "blog-test")]
+    assert flow.calls == [("first create", "blog-test")] and flow.plans == []
 
 
 def test_an_existing_stack_or_an_unprotected_one_is_deployed_in_one_step(flow: Flow) -> None:
