@@ -116,6 +116,11 @@ def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = 
     try:
         return _deploy_stack(config, target, allow_replace=allow_replace, started=started)
     finally:
+        if config.waiting_for_images:
+            # Read again: a first deploy has just created the repositories these lines name.
+            found = images.states(
+                config, target, deployed=stacks.stack_status(target, config.stack_name) is not None
+            )
         for line in images.waiting_lines(config, found):
             render.console.print(line)
 

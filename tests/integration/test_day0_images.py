@@ -32,7 +32,8 @@ def test_up_deployed_the_services_waiting_then_pushed_their_images_and_started_t
     # GIVEN the up of an empty emulator WHEN it finished
     # THEN it said which services waited and what it pushed, and deployed a second time
     assert "backstage waits at 0 tasks for" in platform.up_output
-    assert "prefect waits at 0 tasks for" in platform.up_output
+    prefect_repository = _repository(platform, "PrefectImageRepository")
+    assert f"prefect waits at 0 tasks for {prefect_repository}:" in platform.up_output
     assert "(a stand-in for images/prefect)" in platform.up_output
     assert platform.up_output.count("Deployed blog-local") == 2
     # AND every service now runs at its configured count

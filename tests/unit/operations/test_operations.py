@@ -50,6 +50,7 @@ class Config:
     account_id = "123456789012"
     region = "us-east-1"
     deletion_protections: tuple[str, ...] = ()
+    waiting_for_images: tuple[str, ...] = ()
 
 
 class ProtectedConfig(Config):
