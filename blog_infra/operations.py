@@ -113,16 +113,13 @@ def deploy(config: EnvConfig, target: Target, *, allow_replace: Iterable[str] = 
     """
     started = time.monotonic()
     config, found = images.with_waiting_services(config, target)
-    try:
-        return _deploy_stack(config, target, allow_replace=allow_replace, started=started)
-    finally:
-        if config.waiting_for_images:
-            # Read again: a first deploy has just created the repositories these lines name.
-            found = images.states(
-                config, target, deployed=stacks.stack_status(target, config.stack_name) is not None
-            )
-        for line in images.waiting_lines(config, found):
-            render.console.print(line)
+    deployed = _deploy_stack(config, target, allow_replace=allow_replace, started=started)
+    if config.waiting_for_images:
+        # Read again: a first deploy has just created the repositories these lines name.
+        found = images.states(config, target, deployed=True)
+    for line in images.waiting_lines(config, found):
+        render.console.print(line)
+    return deployed
 
 
 def _deploy_stack(config: EnvConfig, target: Target, *, allow_replace: Iterable[str], started: float) -> bool:

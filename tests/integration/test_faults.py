@@ -32,7 +32,9 @@ def cli(state_dir: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def platform_stack_exists(endpoint: str) -> bool:
+def platform_stack_being_created(endpoint: str) -> bool:
+    """The platform stack's change set is executing (CREATE_IN_PROGRESS): a stack that only exists may
+    still be REVIEW_IN_PROGRESS, with the change set just prepared and not yet executed."""
     client = boto3.client(
         "cloudformation",
         endpoint_url=endpoint,
@@ -41,7 +43,8 @@ def platform_stack_exists(endpoint: str) -> bool:
         aws_secret_access_key="test",
     )
     try:
-        return bool(client.describe_stacks(StackName="blog-local")["Stacks"])
+        stacks = client.describe_stacks(StackName="blog-local")["Stacks"]
+        return any(stack["StackStatus"] == "CREATE_IN_PROGRESS" for stack in stacks)
     except Exception:
         return False
 
@@ -63,7 +66,8 @@ def run_scenario(state: Path, emulator_state: Path) -> None:
         killed = False
         while time.monotonic() < deadline and first.poll() is None:
             status = control.status(emulator_state)
-            if status.running and status.endpoint and status.pid and platform_stack_exists(status.endpoint):
+            executing = status.running and status.endpoint and platform_stack_being_created(status.endpoint)
+            if executing and status.pid:
                 # WHEN the emulator dies while the platform stack is being created
                 os.kill(status.pid, signal.SIGKILL)
                 killed = True
