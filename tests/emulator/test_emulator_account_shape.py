@@ -1,5 +1,6 @@
 """Account shapes: an emulator started with a shape meets the account as AWS may hand it out, and
-refuses there what AWS refuses; the default emulator stays as forgiving as moto."""
+refuses there what AWS refuses; the default emulator is the default AWS account (a Lambda quota of
+1000, moto's zone mapping, images pulled only from its ECR)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from emulator import control
 from emulator.shape import EmulatorShape, ShapeError
 from tests.emulator.emulator_testlib import Emulator, describe, template
+
+pytestmark = pytest.mark.slow  # starts emulators of their own
 
 ASSUME_LAMBDA = {
     "Version": "2012-10-17",

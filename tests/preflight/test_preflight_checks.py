@@ -8,10 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from blog_infra import preflight
 from emulator.shape import EmulatorShape
 from infra.config import EnvConfig, load_config
 from tests.preflight.conftest import target_of
+
+pytestmark = pytest.mark.slow  # each check runs against emulators started with account shapes
 
 Emulators = Callable[[EmulatorShape | None], Path]
 MANIFEST = '{"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json"}'
