@@ -10,7 +10,8 @@ environment (nothing inherited). `exec_in` runs another command in the same name
 user: a container health check, or a probe of what the container sees.
 
 The host's network is shared: the container reaches servers on 127.0.0.1, and the hosts file maps
-the names it uses (database, Redis, Cloud Map) there.
+the names it uses (database, Redis, Cloud Map) there; or, with `netns`, the task has a network of
+its own, as in ECS's awsvpc mode (`network.TaskNetworks`), and `exec_in` enters it too.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class ContainerSpec:
     files: Mapping[str, Path] = field(default_factory=dict)
     """Path in the container -> file on this machine, bound read-only (files the image carries)."""
     working_directory: str = "/"
+    netns: str | None = None
+    """Network namespace of the task (`network.TaskNetworks`); None: this machine's network."""
 
 
 def parse_user(value: str | None) -> tuple[int, int]:
@@ -100,6 +103,7 @@ class Container:
             f"--target={self.pid}",
             "--mount",
             "--pid",
+            "--net",
             "--",
             *_setpriv(uid, gid),
             *argv,
@@ -187,6 +191,7 @@ def start(spec: ContainerSpec, *, workdir: Path) -> Container:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [
+                *([] if spec.netns is None else ["nsenter", f"--net=/run/netns/{spec.netns}", "--"]),
                 "unshare",
                 "--mount",
                 "--propagation",

@@ -26,6 +26,7 @@ from typing import Any
 from blog_infra.sandbox import container as sandbox_container
 from blog_infra.sandbox import images, runtime
 from blog_infra.sandbox.ecs_secrets import SecretStore, inject, run_bootstrap
+from blog_infra.sandbox.network import RoundRobin, TaskNetwork, TaskNetworks
 from blog_infra.sandbox.services import HttpsFiles, TlsPostgres, TlsRedis, ensure_free
 from blog_infra.sandbox.taskdef import Container, Resolver, TemplateError, containers
 from blog_infra.sandbox.tls import CertificateAuthority
@@ -54,6 +55,15 @@ def _only(template: Mapping[str, Any], kind: str) -> str | None:
             f"the template has {len(found)} {kind} resources; the sandbox expects at most one"
         )
     return found[0] if found else None
+
+
+def desired_counts(template: Mapping[str, Any]) -> dict[str, int]:
+    """Task definition -> the tasks its service starts (`DesiredCount`, 1 when the template omits it)."""
+    return {
+        resource["Properties"]["TaskDefinition"]["Ref"]: int(resource["Properties"].get("DesiredCount", 1))
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::ECS::Service"
+    }
 
 
 def start_order(template: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -113,6 +123,7 @@ class SandboxPlatform:
         ca: CertificateAuthority,
         emulator: Emulator | None = None,
         overrides: Mapping[str, str] | None = None,
+        task_networks: bool = False,
     ) -> None:
         self.template = template
         self.account = account
@@ -131,6 +142,9 @@ class SandboxPlatform:
         self.started: list[sandbox_container.Container] = []
         self._stack = contextlib.ExitStack()
         self.definitions: dict[tuple[str, str], Container] = {}
+        self.networks: TaskNetworks | None = TaskNetworks() if task_networks else None
+        """With `task_networks`, tasks started with a network of their own (`network()`) sit on this
+        bridge; the servers below listen on its gateway too."""
 
     def __enter__(self) -> SandboxPlatform:
         try:
@@ -149,11 +163,17 @@ class SandboxPlatform:
                 started.kill()
         self._stack.close()
 
+    @property
+    def gateway(self) -> str | None:
+        return self.networks.gateway if self.networks is not None else None
+
     def _prepare(self) -> None:
+        if self.networks is not None:
+            self._stack.enter_context(self.networks)
         if self.cluster is not None:
             host = self.resolver.get_att(self.cluster, "Endpoint.Address")
             self.postgres = self._stack.enter_context(
-                TlsPostgres(self.workdir / "postgres", self.ca, host=host)
+                TlsPostgres(self.workdir / "postgres", self.ca, host=host, gateway=self.gateway)
             )
             self.overrides[f"{self.cluster}.Endpoint.Port"] = str(self.postgres.port)
             self.hosts[host] = "127.0.0.1"
@@ -181,7 +201,9 @@ class SandboxPlatform:
             if parsed.scheme != "https" or not parsed.hostname:
                 raise TemplateError(f"DATABASE_CA_BUNDLE_URL {url!r} is not an https address")
             self._stack.enter_context(
-                HttpsFiles(self.ca, host=parsed.hostname, files={parsed.path: self.ca.bundle})
+                HttpsFiles(
+                    self.ca, host=parsed.hostname, files={parsed.path: self.ca.bundle}, gateway=self.gateway
+                )
             )
         if self.postgres is not None:
             self._bootstrap()
@@ -199,6 +221,7 @@ class SandboxPlatform:
                 host=host,
                 port=port,
                 password=self.secrets.values[secret_arn],
+                gateway=self.gateway,
             )
         )
         self.hosts[host] = "127.0.0.1"
@@ -230,8 +253,27 @@ class SandboxPlatform:
             }
         return environment
 
+    def network(self) -> TaskNetwork:
+        """A network of its own for one task (ECS's awsvpc: an interface and an address per task)."""
+        if self.networks is None:
+            raise TemplateError("this sandbox was made without task_networks")
+        return self.networks.add()
+
+    def balance(self, port: int, replicas: list[TaskNetwork]) -> RoundRobin:
+        """The load balancer's and Cloud Map's stand-in: `port` on 127.0.0.1 and on the gateway (where
+        the names of `hosts` lead) spread over `replicas`, a connection each in turn."""
+        listen = [("127.0.0.1", port), *([(self.gateway, port)] if self.gateway else [])]
+        return self._stack.enter_context(
+            RoundRobin(listen=listen, targets=[(replica.address, port) for replica in replicas])
+        )
+
     def spec(
-        self, task: str, name: str, *, environment_overrides: Mapping[str, str] | None = None
+        self,
+        task: str,
+        name: str,
+        *,
+        environment_overrides: Mapping[str, str] | None = None,
+        network: TaskNetwork | None = None,
     ) -> sandbox_container.ContainerSpec:
         """The container as ECS would start it: the image's entry point, environment and working
         directory beneath the task definition's command, environment, secrets and user."""
@@ -254,18 +296,27 @@ class SandboxPlatform:
             user=sandbox_container.parse_user(definition.user or model.user),
             read_only_root=definition.read_only_root,
             tmpfs=definition.tmpfs,
-            hosts=self.hosts,
+            hosts=self.hosts if network is None else dict.fromkeys(self.hosts, self.gateway or ""),
             files={TRUST_STORE: self.ca.bundle},
             working_directory=model.working_directory if Path(model.working_directory).is_dir() else "/",
+            netns=network.netns if network is not None else None,
         )
 
     def start(
-        self, task: str, name: str, *, environment_overrides: Mapping[str, str] | None = None
+        self,
+        task: str,
+        name: str,
+        *,
+        environment_overrides: Mapping[str, str] | None = None,
+        network: TaskNetwork | None = None,
     ) -> sandbox_container.Container:
-        for port in self.definitions[(task, name)].ports:
-            ensure_free(port, what=f"{task}/{name}")
+        """Start one container of `task`; with `network`, in that task network (every container of a
+        task shares its task's network)."""
+        if network is None:
+            for port in self.definitions[(task, name)].ports:
+                ensure_free(port, what=f"{task}/{name}")
         started = sandbox_container.start(
-            self.spec(task, name, environment_overrides=environment_overrides),
+            self.spec(task, name, environment_overrides=environment_overrides, network=network),
             workdir=self.workdir / "containers",
         )
         self.started.append(started)

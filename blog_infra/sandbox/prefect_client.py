@@ -33,6 +33,12 @@ def unknown_settings(names: list[str]) -> dict[str, Any]:
     except ImportError:
         pass
     try:
+        from prefect_redis.cleanup_queue import RedisWorkerCleanupQueueSettings
+
+        classes.append(RedisWorkerCleanupQueueSettings)
+    except ImportError:
+        pass
+    try:
         from prefect_aws.settings import AwsSettings
 
         classes.append(AwsSettings)

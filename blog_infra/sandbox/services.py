@@ -104,7 +104,9 @@ class TlsPostgres:
     with `master_password`. Data lives under `directory`, which `nobody` must be able to traverse.
     """
 
-    def __init__(self, directory: Path, ca: CertificateAuthority, *, host: str) -> None:
+    def __init__(
+        self, directory: Path, ca: CertificateAuthority, *, host: str, gateway: str | None = None
+    ) -> None:
         if not (POSTGRES_BIN / "postgres").exists():
             raise ServiceError(
                 f"PostgreSQL 15 is not installed ({POSTGRES_BIN}); apt-get install postgresql-15"
@@ -112,6 +114,8 @@ class TlsPostgres:
         self.directory = directory
         self.ca = ca
         self.host = host
+        self.gateway = gateway
+        """This machine's address on the task networks (`network.TaskNetworks`), listened on too."""
         self.port = free_port()
         self.master_password = secrets.token_urlsafe(24)
         self._process: subprocess.Popen[bytes] | None = None
@@ -148,7 +152,7 @@ class TlsPostgres:
         )
         password_file.unlink()
         settings = {
-            "listen_addresses": "'127.0.0.1'",
+            "listen_addresses": f"'{','.join(['127.0.0.1', *([self.gateway] if self.gateway else [])])}'",
             "port": str(self.port),
             "unix_socket_directories": f"'{sockets}'",
             "ssl": "on",
@@ -164,6 +168,7 @@ class TlsPostgres:
         (data / "pg_hba.conf").write_text(
             "# TLS only, as Aurora with rds.force_ssl: a plain connection matches no line.\n"
             "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+            + (f"hostssl all all {self.gateway}/24 scram-sha-256\n" if self.gateway else "")
         )
         self._process = _spawn_as_service([str(POSTGRES_BIN / "postgres"), "-D", str(data)], self.directory)
         wait_for_port(self.port, timeout=30, process=self._process)
@@ -219,7 +224,14 @@ class TlsRedis:
     """redis-server with a TLS port only (the plain port is disabled) and a password."""
 
     def __init__(
-        self, directory: Path, ca: CertificateAuthority, *, host: str, port: int, password: str
+        self,
+        directory: Path,
+        ca: CertificateAuthority,
+        *,
+        host: str,
+        port: int,
+        password: str,
+        gateway: str | None = None,
     ) -> None:
         if not REDIS_SERVER.exists():
             raise ServiceError(
@@ -230,6 +242,7 @@ class TlsRedis:
         self.host = host
         self.port = port
         self.password = password
+        self.gateway = gateway
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> TlsRedis:
@@ -243,7 +256,7 @@ class TlsRedis:
             "\n".join(
                 [
                     "port 0",
-                    "bind 127.0.0.1",
+                    " ".join(["bind 127.0.0.1", *([self.gateway] if self.gateway else [])]),
                     f"tls-port {self.port}",
                     f"tls-cert-file {certificate.certificate}",
                     f"tls-key-file {certificate.key}",
@@ -259,12 +272,23 @@ class TlsRedis:
         )
         os.chown(config, account.pw_uid, account.pw_gid)
         config.chmod(0o600)
-        self._process = _spawn_as_service([str(REDIS_SERVER), str(config)], self.directory)
-        wait_for_port(self.port, timeout=15, process=self._process)
+        self._config = config
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the server (again, after `stop`: an empty Redis, as a replaced node without snapshots)."""
+        self._process = _spawn_as_service([str(REDIS_SERVER), str(self._config)], self.directory)
+        wait_for_port(self.port, timeout=15, process=self._process)
+
+    def stop(self) -> None:
         _stop(self._process)
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -286,29 +310,40 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 class HttpsFiles:
-    """Serves `files` (URL path -> file) over HTTPS on 127.0.0.1:443 as `host`, in a thread."""
+    """Serves `files` (URL path -> file) over HTTPS on 127.0.0.1:443 (and `gateway`:443) as `host`."""
 
     def __init__(
-        self, ca: CertificateAuthority, *, host: str, files: Mapping[str, Path], port: int = 443
+        self,
+        ca: CertificateAuthority,
+        *,
+        host: str,
+        files: Mapping[str, Path],
+        port: int = 443,
+        gateway: str | None = None,
     ) -> None:
         self.ca = ca
         self.host = host
         self.port = port
         handler = type("Handler", (_Handler,), {"files": dict(files)})
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
         certificate = ca.issue(f"https-{host}", (host,))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(certificate.certificate, certificate.key)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._servers = []
+        for address in ["127.0.0.1", *([gateway] if gateway else [])]:
+            server = http.server.ThreadingHTTPServer((address, port), handler)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            self._servers.append(server)
+        self._threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in self._servers]
 
     def __enter__(self) -> HttpsFiles:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
 
 def copy_readable(source: Path, destination: Path) -> Path:

@@ -3,7 +3,10 @@
 One module-scoped run per profile: synthesize prod with the profile, start the local emulator as the
 account (cluster, subnets, security groups, observer queue), start a TLS-only PostgreSQL and, where
 the profile has one, a TLS + password Redis, run the Aurora bootstrap's own code, then start every
-Prefect container in ECS's order and wait for its own health check.
+Prefect container in ECS's order, as many tasks of each service as its `DesiredCount`, and wait for
+each one's own health check. A service with more than one task (the standard profile's API) runs each
+task in a network of its own, behind a round-robin stand-in for the load balancer and Cloud Map on
+the port clients use.
 """
 
 from __future__ import annotations
@@ -23,11 +26,20 @@ from blog_infra.sandbox.aws import client as emulator_client
 from blog_infra.sandbox.aws import prepare_account
 from blog_infra.sandbox.container import Container
 from blog_infra.sandbox.ecs_secrets import inject
-from blog_infra.sandbox.platform import SandboxPlatform, start_order
+from blog_infra.sandbox.network import RoundRobin, TaskNetwork
+from blog_infra.sandbox.platform import SandboxPlatform, desired_counts, start_order
 from blog_infra.sandbox.tls import CertificateAuthority
 from emulator import control
 
 PROFILES = ("standard", "lean")
+TEST_TIMINGS = {
+    "PREFECT_SERVER_SERVICES_DB_VACUUM_LOOP_SECONDS": "5",
+    "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_CANCELLING_TIMEOUT_SECONDS": "5",
+}
+"""The only changes to the synthesized configuration, both timings so that a test can watch what they
+time: the vacuum runs every 5 s instead of every hour (what it deletes, and after how long, is as
+configured), and a run that stays CANCELLING for 5 s instead of 300 s gets its infrastructure cleaned
+up."""
 
 
 @dataclass
@@ -40,8 +52,13 @@ class PrefectRun:
     platform: SandboxPlatform
     emulator_endpoint: str
     containers: dict[str, Container] = field(default_factory=dict)
+    """Every started container, by name; a service's second task onwards as `<name>#<n>`."""
     healthy_after: dict[str, float] = field(default_factory=dict)
     order: list[tuple[str, str]] = field(default_factory=list)
+    """(task definition, container key) in start order."""
+    replicas: dict[str, list[TaskNetwork]] = field(default_factory=dict)
+    """Container name -> the task networks of its replicated service's tasks."""
+    balancer: RoundRobin | None = None
 
     @property
     def account(self) -> str:
@@ -55,8 +72,16 @@ class PrefectRun:
         return emulator_client(self.emulator_endpoint, service, region=self.region, account=self.account)
 
     def definition(self, name: str) -> Any:
+        name = name.partition("#")[0]
         [found] = [d for (_, n), d in self.platform.definitions.items() if n == name]
         return found
+
+    def api_addresses(self) -> list[str]:
+        """`http://<address>:4200` of each API task: one replica each, bypassing the balancer."""
+        networks = self.replicas.get("api")
+        if not networks:
+            return ["http://127.0.0.1:4200"]
+        return [f"http://{network.address}:4200" for network in networks]
 
     @property
     def auth_string(self) -> str:
@@ -117,6 +142,7 @@ def prefect_run(
     workdir.chmod(0o755)
     status = control.start(workdir / "emulator")
     assert status.endpoint
+    counts = desired_counts(template)
     try:
         prepared = prepare_account(status.endpoint, template, account=config.account_id, region=config.region)
         with SandboxPlatform(
@@ -127,6 +153,7 @@ def prefect_run(
             ca=ca,
             emulator=prepared.emulator,
             overrides=prepared.overrides,
+            task_networks=any(count > 1 for count in counts.values()),
         ) as platform:
             run = PrefectRun(
                 profile=profile,
@@ -135,13 +162,25 @@ def prefect_run(
                 platform=platform,
                 emulator_endpoint=status.endpoint,
             )
+            networks: dict[str, list[TaskNetwork]] = {}
             for task, name in start_order(template):
-                if not images.is_modeled(platform.definitions[(task, name)].image):
+                definition = platform.definitions[(task, name)]
+                if not images.is_modeled(definition.image):
                     continue
-                started = platform.start(task, name)
-                run.containers[name] = started
-                run.order.append((task, name))
-                run.healthy_after[name] = platform.wait_healthy(started, task, name, limit=240)
+                count = counts[task]
+                if count > 1 and task not in networks:
+                    networks[task] = [platform.network() for _ in range(count)]
+                for replica in range(count):
+                    key = name if replica == 0 else f"{name}#{replica + 1}"
+                    network = networks[task][replica] if task in networks else None
+                    started = platform.start(task, name, network=network, environment_overrides=TEST_TIMINGS)
+                    run.containers[key] = started
+                    run.order.append((task, key))
+                    run.healthy_after[key] = platform.wait_healthy(started, task, name, limit=240)
+                if task in networks:
+                    run.replicas[name] = networks[task]
+                    if definition.ports and run.balancer is None:
+                        run.balancer = platform.balance(definition.ports[0], networks[task])
             yield run
     finally:
         control.stop(workdir / "emulator")

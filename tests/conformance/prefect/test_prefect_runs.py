@@ -302,9 +302,242 @@ def test_the_observer_reads_its_queue_and_marks_a_crashed_flow_run(prefect_run: 
     _wait(drained, timeout=60, what="the observer deleting the message")
 
 
+_CSRF: dict[str, str] = {}
+"""The CSRF client id and token of these tests, issued by whichever replica was asked first: the
+tokens live in the database, so every replica accepts them."""
+
+
+def _call(base: str, method: str, path: str, body: Any, *, auth: str, timeout: float = 15) -> tuple[int, Any]:
+    """One request to one API task (`base`: a replica's own address, or the balancer's), with the
+    CSRF token that Prefect's own client sends (the API has CSRF protection on)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}/api{path}", data=data, method=method)
+    request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    request.add_header("Content-Type", "application/json")
+    if method != "GET":
+        if not _CSRF:
+            client = str(uuid.uuid4())
+            status, issued = _call(base, "GET", f"/csrf-token?client={client}", None, auth=auth)
+            assert status == 200, issued
+            _CSRF.update(client=client, token=issued["token"])
+        request.add_header("Prefect-Csrf-Token", _CSRF["token"])
+        request.add_header("Prefect-Csrf-Client", _CSRF["client"])
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw) if raw else None
+        except ValueError:
+            return error.code, raw.decode(errors="replace")
+
+
+def _alternating(prefect_run: PrefectRun) -> tuple[str, str]:
+    """Two API tasks to alternate between: the standard profile's two replicas; lean's one, twice."""
+    addresses = prefect_run.api_addresses()
+    return addresses[0], addresses[-1]
+
+
+def test_every_api_replica_serves_and_the_balancer_spreads_connections(prefect_run: PrefectRun) -> None:
+    addresses = prefect_run.api_addresses()
+    expected = prefect_run.config.prefect.server.min_capacity
+    assert len(addresses) == expected, addresses
+    for base in addresses:
+        assert _call(base, "GET", "/health", None, auth=prefect_run.auth_string) == (200, True)
+    if prefect_run.balancer is None:
+        assert expected == 1
+        return
+    before = list(prefect_run.balancer.connections)
+    for _ in range(4):
+        assert _get("/api/health", auth=prefect_run.auth_string)[0] == 200
+    after = prefect_run.balancer.connections
+    assert all(b - a >= 2 for a, b in zip(before, after, strict=True)), (before, after)
+
+
+def test_a_global_concurrency_limit_taken_on_one_replica_is_released_on_the_other(
+    prefect_run: PrefectRun,
+) -> None:
+    one, other = _alternating(prefect_run)
+    auth = prefect_run.auth_string
+    name = f"limit-{uuid.uuid4().hex[:8]}"
+    status, _ = _call(one, "POST", "/v2/concurrency_limits/", {"name": name, "limit": 2}, auth=auth)
+    assert status == 201
+
+    def take(base: str) -> tuple[int, Any]:
+        return _call(
+            base,
+            "POST",
+            "/v2/concurrency_limits/increment-with-lease",
+            {"names": [name], "slots": 1, "mode": "concurrency", "lease_duration": 120},
+            auth=auth,
+        )
+
+    def active(base: str) -> int:
+        status, limit = _call(base, "GET", f"/v2/concurrency_limits/{name}", None, auth=auth)
+        assert status == 200, limit
+        return int(limit["active_slots"])
+
+    first, second = take(one), take(other)
+    assert first[0] == 200 and second[0] == 200, (first, second)
+    assert take(one)[0] == 423, "a third slot was granted over a limit of 2"
+    assert active(one) == active(other) == 2
+    lease = first[1]["lease_id"]
+    assert (
+        _call(other, "POST", "/v2/concurrency_limits/decrement-with-lease", {"lease_id": lease}, auth=auth)[0]
+        == 204
+    )
+    assert active(one) == active(other) == 1, "the lease taken on one replica was not released on the other"
+    assert take(one)[0] == 200
+    assert take(other)[0] == 423
+
+
+def test_an_event_posted_to_one_replica_is_persisted_exactly_once(prefect_run: PrefectRun) -> None:
+    one, other = _alternating(prefect_run)
+    auth = prefect_run.auth_string
+    event_id = str(uuid.uuid4())
+    resource = f"conformance.replicas.{event_id}"
+    event = {
+        "id": event_id,
+        "occurred": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+        "event": "conformance.replicas.posted",
+        "resource": {"prefect.resource.id": resource},
+    }
+    assert _call(one, "POST", "/events", [event], auth=auth)[0] == 204
+    query = {
+        "filter": {"any_resource": {"id": [resource]}, "event": {"name": ["conformance.replicas.posted"]}}
+    }
+
+    def found() -> list[Any]:
+        status, page = _call(other, "POST", "/events/filter", query, auth=auth)
+        assert status == 200, page
+        return list(page["events"])
+
+    _wait(found, timeout=60, what="the event posted to one replica appearing through the other")
+    time.sleep(5)
+    events = found()
+    assert [e["id"] for e in events] == [event_id], events
+
+
+def test_a_scheduled_deployment_gets_each_run_once(prefect_run: PrefectRun) -> None:
+    one, other = _alternating(prefect_run)
+    auth = prefect_run.auth_string
+    status, flow = _call(one, "POST", "/flows/", {"name": f"scheduled-{uuid.uuid4().hex[:8]}"}, auth=auth)
+    assert status in (200, 201), flow
+    deployment = {
+        "name": "every-minute",
+        "flow_id": flow["id"],
+        "schedules": [{"schedule": {"interval": 60}, "active": True}],
+        "paused": False,
+    }
+    status, created = _call(other, "POST", "/deployments/", deployment, auth=auth)
+    assert status in (200, 201), created
+    runs_filter = {"deployments": {"id": {"any_": [created["id"]]}}, "limit": 200}
+
+    def scheduled() -> list[Any]:
+        status, runs = _call(one, "POST", "/flow_runs/filter", runs_filter, auth=auth)
+        assert status == 200, runs
+        return list(runs) if len(runs) >= 3 else []
+
+    _wait(scheduled, timeout=90, what="the scheduler creating the deployment's runs")
+    time.sleep(10)
+    status, runs = _call(other, "POST", "/flow_runs/filter", runs_filter, auth=auth)
+    starts = [run["expected_start_time"] for run in runs]
+    assert len(starts) == len(set(starts)), f"a scheduled time got more than one run: {sorted(starts)}"
+    _call(one, "DELETE", f"/deployments/{created['id']}", None, auth=auth)
+
+
+def test_the_vacuum_deletes_flow_runs_past_the_retention_period(prefect_run: PrefectRun) -> None:
+    postgres = prefect_run.platform.postgres
+    assert postgres is not None
+    auth = prefect_run.auth_string
+    one, other = _alternating(prefect_run)
+    status, flow = _call(one, "POST", "/flows/", {"name": f"vacuumed-{uuid.uuid4().hex[:8]}"}, auth=auth)
+    assert status in (200, 201), flow
+    ids = []
+    for _ in range(2):
+        status, run = _call(one, "POST", "/flow_runs/", {"flow_id": flow["id"]}, auth=auth)
+        assert status in (200, 201), run
+        state = {"state": {"type": "COMPLETED"}, "force": True}
+        assert _call(other, "POST", f"/flow_runs/{run['id']}/set_state", state, auth=auth)[0] in (200, 201)
+        ids.append(run["id"])
+    old, recent = ids
+    postgres.execute(
+        f"UPDATE flow_run SET end_time = now() - interval '10 years' WHERE id = '{old}'", "prefect"
+    )
+
+    def gone() -> bool:
+        return _call(other, "GET", f"/flow_runs/{old}", None, auth=auth)[0] == 404
+
+    _wait(gone, timeout=60, what="the vacuum deleting a flow run that ended 10 years ago")
+    assert _call(one, "GET", f"/flow_runs/{recent}", None, auth=auth)[0] == 200
+
+
+def test_a_cancellation_that_times_out_gets_its_ecs_task_stopped_by_the_worker(
+    prefect_run: PrefectRun,
+) -> None:
+    """The services task enqueues the cleanup (cancellation_cleanup), an API replica delivers it over the
+    worker's channel (whichever replica the worker's connection landed on), the worker calls StopTask."""
+    variables = prefect_run.job_variables()
+    submitted = prefect_run.prefect_client(
+        "submit", prefect_run.config.prefect.work_pool, json.dumps(variables)
+    )
+    run_id = submitted["flow_run_id"]
+    one, other = _alternating(prefect_run)
+    auth = prefect_run.auth_string
+
+    def infrastructure() -> str | None:
+        status, run = _call(one, "GET", f"/flow_runs/{run_id}", None, auth=auth)
+        assert status == 200, run
+        return run.get("infrastructure_pid") or None
+
+    identifier = _wait(infrastructure, timeout=90, what="the worker recording the flow run's ECS task")
+    cluster, _, task_arn = identifier.partition("::")
+    for state, base in (("RUNNING", other), ("CANCELLING", one)):
+        body = {"state": {"type": state}, "force": True}
+        status, result = _call(base, "POST", f"/flow_runs/{run_id}/set_state", body, auth=auth)
+        assert status in (200, 201) and result["status"] == "ACCEPT", result
+    ecs = prefect_run.aws("ecs")
+
+    def stopped() -> dict[str, Any] | None:
+        [task] = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"]
+        return task if task["desiredStatus"] == "STOPPED" else None
+
+    task = _wait(stopped, timeout=120, what="the worker stopping the ECS task of a run stuck in CANCELLING")
+    assert task["lastStatus"] == "STOPPED", task
+
+
+def test_losing_redis_fails_requests_clearly_and_the_platform_recovers(prefect_run: PrefectRun) -> None:
+    redis = prefect_run.platform.redis
+    if prefect_run.profile == "lean":
+        assert redis is None
+        return
+    assert redis is not None
+    auth = prefect_run.auth_string
+    one, other = _alternating(prefect_run)
+    status, flow = _call(one, "POST", "/flows/", {"name": f"redis-{uuid.uuid4().hex[:8]}"}, auth=auth)
+    assert status in (200, 201), flow
+    redis.stop()
+    try:
+        status, body = _call(one, "POST", "/flow_runs/", {"flow_id": flow["id"]}, auth=auth, timeout=60)
+        assert status >= 500, f"a state change without Redis answered {status}: {body}"
+        assert _call(other, "GET", "/health", None, auth=auth)[0] == 200, "the API itself went down"
+    finally:
+        redis.start()
+
+    def recovered() -> bool:
+        status, _ = _call(other, "POST", "/flow_runs/", {"flow_id": flow["id"]}, auth=auth, timeout=30)
+        return status in (200, 201)
+
+    _wait(recovered, timeout=120, what="state changes succeeding once Redis is back")
+    for name, container in prefect_run.containers.items():
+        assert container.running(), f"{name} exited when Redis went away: {container.log()[-1500:]}"
+
+
 def test_sigterm_stops_every_container_within_its_stop_timeout(prefect_run: PrefectRun) -> None:
-    for task, name in reversed(prefect_run.order):
-        definition = prefect_run.platform.definitions[(task, name)]
+    for _task, name in reversed(prefect_run.order):
+        definition = prefect_run.definition(name)
         took = prefect_run.containers[name].stop(timeout=float(definition.stop_timeout))
         assert took is not None, f"{name} ignored SIGTERM for {definition.stop_timeout} s and was killed"
         assert prefect_run.containers[name].process.returncode is not None
