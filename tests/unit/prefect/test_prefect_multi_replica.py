@@ -14,6 +14,8 @@ from infra.aws_facts import aurora_postgres_max_connections
 from infra.modules.apps.prefect.construct import (
     API_KEEPALIVE_TIMEOUT_SECONDS,
     DATABASE_CONNECTION_SHARE,
+    LATE_RUN_LOG_TERM,
+    LOGGING_STEP,
     Prefect,
     database_pools,
 )
@@ -24,6 +26,7 @@ from tests.unit.prefect.test_prefect import (
     environment,
     new_deps,
     props,
+    script,
     secret_sources,
 )
 
@@ -277,3 +280,25 @@ def test_a_retention_of_an_hour_or_less_is_refused(validation_deps: Deps) -> Non
 @pytest.fixture(scope="module")
 def validation_deps() -> Deps:
     return new_deps()
+
+
+# --- the late-runs signal -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("shape", "name"), [("standard", "services"), ("lean", "api")])
+def test_the_process_running_the_services_logs_dockets_late_run_tasks(
+    request: pytest.FixtureRequest, shape: str, name: str
+) -> None:
+    # THEN before it starts, it writes Prefect's logging.yml with docket.worker at INFO to $PREFECT_HOME
+    command = script(request.getfixturevalue(shape)[name])
+    assert LOGGING_STEP in command
+    assert '"$PREFECT_HOME/logging.yml"' in LOGGING_STEP and '"docket.worker"' in LOGGING_STEP
+    assert command.index(LOGGING_STEP) < command.index("exec prefect server")
+
+
+def test_the_standard_api_keeps_prefects_logging(standard: dict[str, dict[str, Any]]) -> None:
+    assert LOGGING_STEP not in script(standard["api"])
+
+
+def test_the_late_runs_pattern_matches_dockets_line(standard_built: tuple[Template, Prefect]) -> None:
+    assert standard_built[1].late_runs_filter_pattern.log_pattern_string == f'"{LATE_RUN_LOG_TERM}"'

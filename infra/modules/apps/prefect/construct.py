@@ -60,6 +60,22 @@ LOCAL_API_URL = f"http://localhost:{PORT}/api"
 MIN_EMBEDDED_CONTAINER_MEMORY_MIB = 512
 """With `embedded_worker`, the least memory each of the API and worker containers gets of the task."""
 SERVICES_COMMAND = "prefect server services start"
+LATE_RUN_LOG_TERM = "mark_flow_run_late"
+"""What the late-runs signal counts. Prefect's MarkLateRuns service logs nothing itself: it schedules one
+Docket task `mark_flow_run_late` per late run (prefect/server/services/late_runs.py:85), and Docket's
+worker logs each execution at INFO, `↪ [<punctuality>] mark_flow_run_late(flow_run_id=...)` and
+`↩ [<duration>] ...` (docket/worker.py:1070 and :1178). Prefect's logging.yml leaves third-party loggers
+at the root's WARNING, so the process that runs the services raises `docket.worker` to INFO (`LOGGING_STEP`)."""
+LOGGING_STEP = (
+    "python -c 'import sys, yaml, prefect.logging.configuration as c; "
+    "d = yaml.safe_load(c.DEFAULT_LOGGING_SETTINGS_PATH.read_text()); "
+    'd["loggers"]["docket.worker"] = {"level": "INFO"}; '
+    'open(sys.argv[1], "w").write(yaml.safe_dump(d))\' "$PREFECT_HOME/logging.yml"'
+)
+"""Writes Prefect's own logging.yml, plus `docket.worker` at INFO, to `$PREFECT_HOME/logging.yml`, the file
+Prefect reads when present (LoggingSettings.config_path, prefect/settings/models/logging.py:103, defaults
+to $PREFECT_HOME/logging.yml): no other setting changes. Costs a few Docket lines a minute in the log
+group."""
 _WORK_POOL = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _FAMILY_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 STOP_TIMEOUT_SECONDS = 30
@@ -374,7 +390,7 @@ class Prefect(Construct):
                 name="services",
                 task_role=props.server_task_role,
                 memory_mib=props.server_memory_mib,
-                before=[MIGRATION_COMMAND, f"touch {MIGRATED_MARKER}"],
+                before=[LOGGING_STEP, MIGRATION_COMMAND, f"touch {MIGRATED_MARKER}"],
                 main=SERVICES_COMMAND,
                 health_check=ecs.HealthCheck(
                     command=["CMD-SHELL", f"test -f {MIGRATED_MARKER}"],
@@ -433,7 +449,7 @@ class Prefect(Construct):
             name="api",
             task_role=props.worker_task_role if props.embedded_worker else props.server_task_role,
             memory_mib=props.server_memory_mib - (props.worker_memory_mib if props.embedded_worker else 0),
-            before=[MIGRATION_COMMAND] if props.embedded_services else [],
+            before=[LOGGING_STEP, MIGRATION_COMMAND] if props.embedded_services else [],
             main=EMBEDDED_SERVICES_COMMAND if props.embedded_services else API_COMMAND,
             health_check=ecs.HealthCheck(
                 command=_http_probe(f"http://localhost:{PORT}{HEALTH_PATH}"),
@@ -523,6 +539,8 @@ class Prefect(Construct):
             )
             self.worker_service.node.add_dependency(self.api_service)
 
+        self.late_runs_filter_pattern = logs.FilterPattern.all_terms(LATE_RUN_LOG_TERM)
+        """Matches `log_group`'s lines of a flow run being marked late (`LATE_RUN_LOG_TERM`)."""
         self.database_clients: tuple[ec2.IConnectable, ...] = tuple(
             service for service in (self.api_service, self.services_service) if service is not None
         )
