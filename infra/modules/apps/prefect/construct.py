@@ -64,8 +64,9 @@ LATE_RUN_LOG_TERM = "mark_flow_run_late"
 """What the late-runs signal counts. Prefect's MarkLateRuns service logs nothing itself: it schedules one
 Docket task `mark_flow_run_late` per late run (prefect/server/services/late_runs.py:85), and Docket's
 worker logs each execution at INFO, `↪ [<punctuality>] mark_flow_run_late(flow_run_id=...)` and
-`↩ [<duration>] ...` (docket/worker.py:1070 and :1178). Prefect's logging.yml leaves third-party loggers
-at the root's WARNING, so the process that runs the services raises `docket.worker` to INFO (`LOGGING_STEP`)."""
+`↩ [<duration>] ...` (docket/worker.py:1070 and :1178). Prefect's logging.yml leaves third-party
+loggers at the root's WARNING, so the process that runs the services raises `docket.worker` to INFO
+(`LOGGING_STEP`)."""
 LOGGING_STEP = (
     "python -c 'import sys, yaml, prefect.logging.configuration as c; "
     "d = yaml.safe_load(c.DEFAULT_LOGGING_SETTINGS_PATH.read_text()); "

@@ -117,7 +117,8 @@ class AlarmThresholds:
     aurora_connections_percent: float = 80.0
     """Open database connections (maximum), in percent of the cluster's max_connections."""
     redis_memory_percent: float = 80.0
-    """Memory the broker's data uses, in percent of its maxmemory (DatabaseMemoryUsagePercentage, any node)."""
+    """Memory the broker's data uses, in percent of its maxmemory (DatabaseMemoryUsagePercentage, any
+    node)."""
     redis_evictions: int = 1
     """Keys the broker evicted in one period: an evicted stream or lease is lost Prefect state."""
     redis_connections: int = 1000
@@ -666,8 +667,9 @@ class Observability(Construct):
                 "prefect-services or prefect-server against their pool sizes in docs/performance.md; idle "
                 "connections of a leaking pool), and the task counts of the services that connect.",
                 metric_summary="AWS/RDS DatabaseConnections of the cluster (maximum)",
-                threshold_summary=f"> {connection_limit} connections ({_number(t.aurora_connections_percent)} % "
-                f"of max_connections {max_connections} at {_number(max_capacity)} ACU)",
+                threshold_summary=f"> {connection_limit} connections "
+                f"({_number(t.aurora_connections_percent)} % of max_connections {max_connections} at "
+                f"{_number(max_capacity)} ACU)",
                 missing=not_breaching,
                 missing_reason=paused,
             ),
@@ -896,7 +898,8 @@ class Observability(Construct):
                     "the writes it has not received, or one has just happened and it is resynchronising.",
                     check_first="the replication group's events (aws elasticache describe-events "
                     "--source-type replication-group) for a fail-over, and the memory and network graphs.",
-                    metric_summary="AWS/ElastiCache ReplicationLag, maximum over the nodes (replicas report it)",
+                    metric_summary="AWS/ElastiCache ReplicationLag, maximum over the nodes (the replicas "
+                    "report it)",
                     threshold_summary=f"> {_number(t.redis_replication_lag_seconds)} s",
                     missing=not_breaching,
                     missing_reason="the primary reports no lag; during a node's replacement none does.",
@@ -1100,7 +1103,8 @@ def _validate_thresholds(t: AlarmThresholds) -> None:
             raise ValueError(f"AlarmThresholds {name} ({value}) must be a percentage above 0 and at most 100")
     if t.redis_replication_lag_seconds <= 0:
         raise ValueError(
-            f"AlarmThresholds redis_replication_lag_seconds ({t.redis_replication_lag_seconds}) must be above 0"
+            "AlarmThresholds redis_replication_lag_seconds "
+            f"({t.redis_replication_lag_seconds}) must be above 0"
         )
     if not 0 < t.aurora_capacity_fraction <= 1:
         raise ValueError(
