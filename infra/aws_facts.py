@@ -61,3 +61,39 @@ def default_zone_ids(region: str, count: int) -> tuple[str, ...]:
     prefix = zone_id_prefix(region)
     candidates = (f"{prefix}-az{n}" for n in range(1, 10))
     return tuple(z for z in candidates if z not in VPC_ORIGIN_UNSUPPORTED_ZONE_IDS)[:count]
+
+
+AURORA_SERVERLESS_V2_MAX_CONNECTIONS_PAGE = (
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/"
+    "aurora-serverless-v2.setting-capacity.html#aurora-serverless-v2.max-connections"
+)
+"""Aurora User Guide, "Maximum connections for Aurora Serverless v2": Aurora derives the default
+`max_connections` of a Serverless v2 instance from the memory of its *maximum* ACU, and caps it at
+2,000 on Aurora PostgreSQL when the minimum is 0 or 0.5 ACU (an AWS re:Post article explaining that page
+shows `SHOW max_connections` = 189 for 0.5-1 ACU, 2,000 for 0.5-16 and 3,360 for 1-16)."""
+
+AURORA_POSTGRES_SERVERLESS_V2_MAX_CONNECTIONS = (
+    (1.0, 189),
+    (4.0, 823),
+    (8.0, 1669),
+    (16.0, 3360),
+    (32.0, 5000),
+)
+"""`(maximum ACU, max_connections)` rows of that page's Aurora PostgreSQL column; 5,000 from 32 ACU up."""
+
+AURORA_POSTGRES_LOW_MINIMUM_CAP = 2000
+"""The cap on Aurora PostgreSQL's `max_connections` with a minimum capacity of 0 or 0.5 ACU."""
+
+
+def aurora_postgres_max_connections(min_capacity: float, max_capacity: float) -> int:
+    """Aurora PostgreSQL Serverless v2's default `max_connections` for a capacity range: the row of the
+    largest documented maximum ACU not above `max_capacity` (conservative between rows), capped at
+    2,000 when the minimum is 0 or 0.5 ACU."""
+    if max_capacity < AURORA_POSTGRES_SERVERLESS_V2_MAX_CONNECTIONS[0][0]:
+        raise ValueError(f"Aurora Serverless v2 max_capacity {max_capacity} is below the table's 1 ACU")
+    connections = max(
+        count for acu, count in AURORA_POSTGRES_SERVERLESS_V2_MAX_CONNECTIONS if acu <= max_capacity
+    )
+    if min_capacity <= 0.5:
+        connections = min(connections, AURORA_POSTGRES_LOW_MINIMUM_CAP)
+    return connections

@@ -466,6 +466,21 @@ class PrefectSettings(_Model):
         "which control of the API grants in effect anyway. Needs workers = 1 and server.max_capacity = 1.",
     )
     flow_run_spot: bool = Field(False, description="Flow runs start on Fargate Spot.")
+    redis_replicas: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Replicas of the Redis message broker besides the primary; one or more gives automatic "
+        "fail-over and Multi-AZ (Redis is on the API's hot path: a failed write fails the request). Needs "
+        "embedded_services off (embedded, there is no Redis).",
+    )
+    flow_run_retention_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="The database vacuum deletes flow runs (with their task runs, states, logs and "
+        "artifacts) this many days after they ended.",
+    )
 
     @field_validator("work_pool")
     @classmethod
@@ -485,6 +500,10 @@ class PrefectSettings(_Model):
 
     @model_validator(mode="after")
     def _embedded_single_server(self) -> Self:
+        if self.embedded_services and self.redis_replicas:
+            raise ValueError(
+                f"embedded_services needs redis_replicas = 0 (got {self.redis_replicas}): there is no Redis"
+            )
         if self.embedded_services and self.server.max_capacity != 1:
             raise ValueError(
                 f"embedded_services needs server.max_capacity = 1 (got {self.server.max_capacity}): "

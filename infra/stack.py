@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from infra.aws_facts import aurora_postgres_max_connections
 from infra.config import CpuArchitecture, EnvConfig
 from infra.contract import Contract
 from infra.modules.apps.backstage.construct import Backstage, BackstageProps
@@ -204,6 +205,9 @@ class PlatformStack(Stack):
                 log_encryption_key=logs_key,
             ),
         )
+        database_max_connections = aurora_postgres_max_connections(
+            config.aurora.min_capacity, config.aurora.max_capacity
+        )
         self.prefect = Prefect(
             self,
             "Prefect",
@@ -235,6 +239,10 @@ class PlatformStack(Stack):
                 flow_run_spot=config.prefect.flow_run_spot,
                 embedded_services=config.prefect.embedded_services,
                 embedded_worker=config.prefect.embedded_worker,
+                redis_replicas=config.prefect.redis_replicas,
+                flow_run_retention=Duration.days(config.prefect.flow_run_retention_days),
+                database_max_connections=database_max_connections,
+                database_auto_pauses=config.aurora.min_capacity == 0,
                 log_retention=retention(config.log_retention_days),
                 log_encryption_key=logs_key,
             ),
@@ -297,6 +305,11 @@ class PlatformStack(Stack):
                 ),
                 database=self.database.cluster,
                 database_max_capacity=config.aurora.max_capacity,
+                database_max_connections=database_max_connections,
+                broker=self.prefect.redis,
+                broker_nodes=1 + config.prefect.redis_replicas,
+                late_runs_log_group=self.prefect.log_group,
+                late_runs_filter_pattern=self.prefect.late_runs_filter_pattern,
                 database_rotation=self.database.rotation_function,
                 ork_processor=self.ork_processor,
                 dashboard=config.observability.dashboard,

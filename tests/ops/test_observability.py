@@ -36,7 +36,7 @@ THRESHOLDS = AlarmThresholds(
     alb_5xx_percent=7.5,
     min_requests=50,
     aurora_capacity_fraction=0.75,
-    aurora_connections=321,
+    aurora_connections_percent=50.0,
     aurora_freeable_memory_mib=512,
     ecs_cpu_percent=91.0,
     cloudfront_5xx_percent=3.0,
@@ -144,6 +144,7 @@ class _Platform:
             ),
             "database": self.database,
             "database_max_capacity": 4.0,
+            "database_max_connections": 823,
             "ork_processor": LambdaWithQueue(self.function, self.queue),
         } | changes
         return ObservabilityProps(**values)
@@ -258,7 +259,8 @@ def test_thresholds_and_evaluation_come_from_props(alarms: dict[str, dict[str, A
     assert alarms["edge-elb-5xx-rate"]["Threshold"] == 7.5
     assert alarms["edge-cloudfront-5xx-rate"]["Threshold"] == 3
     assert alarms["portal-web-cpu"]["Threshold"] == 91
-    assert alarms["database-connections"]["Threshold"] == 321
+    # AND the connections alarm is the given share of the cluster's max_connections (823 at 4 ACU)
+    assert alarms["database-connections"]["Threshold"] == 411
     assert alarms["database-freeable-memory"]["Threshold"] == 512 * 1024 * 1024
     assert alarms["database-freeable-memory"]["ComparisonOperator"] == "LessThanThreshold"
     # AND capacity at max compares with the given fraction of the maximum ACU

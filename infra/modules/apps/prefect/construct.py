@@ -60,9 +60,55 @@ LOCAL_API_URL = f"http://localhost:{PORT}/api"
 MIN_EMBEDDED_CONTAINER_MEMORY_MIB = 512
 """With `embedded_worker`, the least memory each of the API and worker containers gets of the task."""
 SERVICES_COMMAND = "prefect server services start"
+LATE_RUN_LOG_TERM = "mark_flow_run_late"
+"""What the late-runs signal counts. Prefect's MarkLateRuns service logs nothing itself: it schedules one
+Docket task `mark_flow_run_late` per late run (prefect/server/services/late_runs.py:85), and Docket's
+worker logs each execution at INFO, `↪ [<punctuality>] mark_flow_run_late(flow_run_id=...)` and
+`↩ [<duration>] ...` (docket/worker.py:1070 and :1178). Prefect's logging.yml leaves third-party
+loggers at the root's WARNING, so the process that runs the services raises `docket.worker` to INFO
+(`LOGGING_STEP`)."""
+LOGGING_STEP = (
+    "python -c 'import sys, yaml, prefect.logging.configuration as c; "
+    "d = yaml.safe_load(c.DEFAULT_LOGGING_SETTINGS_PATH.read_text()); "
+    'd["loggers"]["docket.worker"] = {"level": "INFO"}; '
+    'open(sys.argv[1], "w").write(yaml.safe_dump(d))\' "$PREFECT_HOME/logging.yml"'
+)
+"""Writes Prefect's own logging.yml, plus `docket.worker` at INFO, to `$PREFECT_HOME/logging.yml`, the file
+Prefect reads when present (LoggingSettings.config_path, prefect/settings/models/logging.py:103, defaults
+to $PREFECT_HOME/logging.yml): no other setting changes. Costs a few Docket lines a minute in the log
+group."""
 _WORK_POOL = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _FAMILY_PREFIX = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 STOP_TIMEOUT_SECONDS = 30
+API_KEEPALIVE_TIMEOUT_SECONDS = 65
+"""uvicorn's keep-alive (`PREFECT_SERVER_API_KEEPALIVE_TIMEOUT`, ServerAPISettings.keepalive_timeout,
+prefect/settings/models/server/api.py:50, default 5: "When the API is hosted behind a load balancer, you
+may want to set this to a value greater than the load balancer's idle timeout"). The shared ALB keeps its
+default idle timeout of 60 s (infra/modules/core/edge sets none), so 5 s closes connections the ALB still
+reuses: intermittent 502s."""
+DATABASE_RESUME_CONNECTION_TIMEOUT_SECONDS = 45
+"""Connection timeout (`PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT`,
+ServerDatabaseSettings.connection_timeout, prefect/settings/models/server/database.py:273, default 5)
+when the database auto-pauses: Aurora Serverless v2 resumes a paused instance in about 15 s, and longer
+(about 30 s) after a pause of more than a day (Aurora User Guide, "Scaling to Zero ACUs with automatic
+pause and resume"); 45 s covers both."""
+DEFAULT_FLOW_RUN_RETENTION = Duration.days(90)
+"""Prefect's own default (ServerServicesDBVacuumSettings.retention_period,
+prefect/settings/models/server/services.py:144) and the platform's log retention (three months): a run's
+database records go when its CloudWatch logs do."""
+CLEANUP_QUEUE_STORAGE = "prefect_redis.cleanup_queue"
+"""prefect-redis's `WorkerCleanupQueue` (prefect_redis/cleanup_queue.py:144); it reads its own connection
+settings, `RedisWorkerCleanupQueueSettings` (cleanup_queue.py:74, env prefix
+PREFECT_REDIS_WORKER_CLEANUP_QUEUE_), not the messaging ones."""
+DATABASE_CONNECTION_SHARE = 0.5
+"""Of the database's max_connections, the most the Prefect server processes may hold together; the rest is
+the flow runs' (blog_data connects directly), the portal's, the bootstrap and rotation functions' and
+psql sessions'."""
+POOL_TARGETS: dict[str, tuple[int, int]] = {"api": (10, 20), "services": (15, 25), "embedded": (15, 25)}
+"""`(pool_size, max_overflow)` each kind of server process aims for before the budget is applied. Prefect's
+default is 5 + 10 (SQLAlchemySettings.pool_size / max_overflow, settings/models/server/database.py:114/134);
+the services process shares its pool among the event persister, the task-run recorder, the triggers and
+Docket's perpetual services, and the embedded API adds the API's requests to those."""
 
 
 def _http_probe(url: str) -> list[str]:
@@ -163,6 +209,68 @@ class PrefectProps:
     """How long the server's, the workers' and the flow runs' logs are kept."""
     log_encryption_key: kms.IKey | None = None
     """KMS key that encrypts the server's and the flow runs' log groups; None: CloudWatch's own key."""
+    database_max_connections: int = 823
+    """The database's `max_connections` (Aurora's default for the configured capacity, from
+    `aurora_postgres_max_connections` in `infra.aws_facts`; 823 is Aurora PostgreSQL's at 4 ACU). The server processes' pools are
+    sized so that together they hold at most `DATABASE_CONNECTION_SHARE` of it."""
+    database_auto_pauses: bool = False
+    """The database pauses when idle (Aurora Serverless v2 at 0 ACU minimum): the servers wait up to
+    `DATABASE_RESUME_CONNECTION_TIMEOUT_SECONDS` for a connection instead of Prefect's 5 s."""
+    flow_run_retention: Duration = DEFAULT_FLOW_RUN_RETENTION
+    """The database vacuum deletes flow runs (with their task runs, states, logs and artifacts) this long
+    after they ended; at least one hour (Prefect refuses less)."""
+
+
+@dataclass(frozen=True)
+class DatabasePool:
+    """The connection pool of one kind of Prefect server process."""
+
+    application_name: str
+    """What its connections report as `application_name` in `pg_stat_activity`."""
+    processes: int
+    """How many such processes may run at once (the API's autoscaling maximum, or 1)."""
+    pool_size: int
+    """`PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE`: connections kept open."""
+    max_overflow: int
+    """`PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW`: connections opened beyond it under load."""
+
+    @property
+    def per_process(self) -> int:
+        """The most connections one process holds."""
+        return self.pool_size + self.max_overflow
+
+    @property
+    def total(self) -> int:
+        """The most connections all such processes hold."""
+        return self.per_process * self.processes
+
+
+def database_pools(props: PrefectProps) -> tuple[DatabasePool, ...]:
+    """The pools of the server processes `props` runs, sized from the database's max_connections: each
+    kind aims for `POOL_TARGETS`, and all are scaled down together when they would hold more than
+    `DATABASE_CONNECTION_SHARE` of `database_max_connections` at the API's maximum scale.
+
+    Assumes one SQLAlchemy engine per process (Prefect caches its engine per event loop and the server runs
+    one). The short migration (`prefect server database upgrade`) before a process starts is not counted.
+    E.g. prod (8 ACU: 1,669 connections, budget 834) with 2 API tasks and the services task: 2 x 30 + 40 =
+    100 connections, 6 % of max_connections."""
+    if props.embedded_services:
+        kinds = [("embedded", "prefect-server", 1)]
+    else:
+        kinds = [("api", "prefect-api", props.api_max_capacity), ("services", "prefect-services", 1)]
+    budget = int(props.database_max_connections * DATABASE_CONNECTION_SHARE)
+    wanted = sum(sum(POOL_TARGETS[kind]) * processes for kind, _, processes in kinds)
+    scale = min(1.0, budget / wanted)
+    pools = tuple(
+        DatabasePool(
+            application_name=name,
+            processes=processes,
+            pool_size=max(1, int(POOL_TARGETS[kind][0] * scale)),
+            max_overflow=int(POOL_TARGETS[kind][1] * scale),
+        )
+        for kind, name, processes in kinds
+    )
+    return pools
 
 
 class Prefect(Construct):
@@ -179,6 +287,9 @@ class Prefect(Construct):
         self.internal_api_url = f"http://{API_DISCOVERY_NAME}.{props.namespace.namespace_name}:{PORT}/api"
         self.embedded_services = props.embedded_services
         self.embedded_worker = props.embedded_worker
+        self.database_pools = database_pools(props)
+        """The server processes' connection pools (`database_pools`), for the docs and the load test."""
+        pools = {pool.application_name: pool for pool in self.database_pools}
         self.repository = ecs_common.image_repository(
             self,
             "ImageRepository",
@@ -280,7 +391,7 @@ class Prefect(Construct):
                 name="services",
                 task_role=props.server_task_role,
                 memory_mib=props.server_memory_mib,
-                before=[MIGRATION_COMMAND, f"touch {MIGRATED_MARKER}"],
+                before=[LOGGING_STEP, MIGRATION_COMMAND, f"touch {MIGRATED_MARKER}"],
                 main=SERVICES_COMMAND,
                 health_check=ecs.HealthCheck(
                     command=["CMD-SHELL", f"test -f {MIGRATED_MARKER}"],
@@ -294,6 +405,11 @@ class Prefect(Construct):
                 extra_environment={
                     "PREFECT_API_URL": self.internal_api_url,
                     "PREFECT_SERVER_UI_ENABLED": "false",
+                    # Links in automation notifications point at the public UI, not the internal API
+                    # (Settings.ui_url, prefect/settings/models/root.py:212; else derived from the API URL).
+                    "PREFECT_UI_URL": props.public_url,
+                    **self._services_environment(props),
+                    **self._pool_environment(pools["prefect-services"]),
                 },
             )
             self.services_service = ecs_common.fargate_service(
@@ -316,16 +432,25 @@ class Prefect(Construct):
             "PREFECT_SERVER_API_PORT": str(PORT),
             "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
             "PREFECT_UI_STATIC_DIRECTORY": UI_STATIC_DIRECTORY,
+            # ServerAPISettings.keepalive_timeout (settings/models/server/api.py:50): above the ALB's 60 s.
+            "PREFECT_SERVER_API_KEEPALIVE_TIMEOUT": str(API_KEEPALIVE_TIMEOUT_SECONDS),
+            # ServerAPISettings.cors_allowed_origins (settings/models/server/api.py:105, default "*"): the UI
+            # is served from the public origin; no other origin's scripts may call the API.
+            "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": props.public_url,
         }
         if props.embedded_services:
             api_extra_environment["PREFECT_API_URL"] = LOCAL_API_URL
+            api_extra_environment |= self._services_environment(props)
+            api_extra_environment |= self._pool_environment(pools["prefect-server"])
+        else:
+            api_extra_environment |= self._pool_environment(pools["prefect-api"])
         self.api_task_definition = self._server_task_definition(
             "ApiTaskDefinition",
             props,
             name="api",
             task_role=props.worker_task_role if props.embedded_worker else props.server_task_role,
             memory_mib=props.server_memory_mib - (props.worker_memory_mib if props.embedded_worker else 0),
-            before=[MIGRATION_COMMAND] if props.embedded_services else [],
+            before=[LOGGING_STEP, MIGRATION_COMMAND] if props.embedded_services else [],
             main=EMBEDDED_SERVICES_COMMAND if props.embedded_services else API_COMMAND,
             health_check=ecs.HealthCheck(
                 command=_http_probe(f"http://localhost:{PORT}{HEALTH_PATH}"),
@@ -415,6 +540,8 @@ class Prefect(Construct):
             )
             self.worker_service.node.add_dependency(self.api_service)
 
+        self.late_runs_filter_pattern = logs.FilterPattern.all_terms(LATE_RUN_LOG_TERM)
+        """Matches `log_group`'s lines of a flow run being marked late (`LATE_RUN_LOG_TERM`)."""
         self.database_clients: tuple[ec2.IConnectable, ...] = tuple(
             service for service in (self.api_service, self.services_service) if service is not None
         )
@@ -430,6 +557,10 @@ class Prefect(Construct):
             "task_role_arn": props.flow_run_task_role.role_arn,
             "execution_role_arn": props.flow_run_execution_role.role_arn,
             "prefect_api_auth_string_secret_arn": self.auth_secret.secret_arn,
+            # ECSVariables.match_latest_revision_in_family (prefect_aws/workers/ecs_worker.py:671): reuse the
+            # family's latest revision when it equals the wanted one (ecs_worker.py:979) instead of
+            # registering a new revision after every worker restart (its cache is in memory).
+            "match_latest_revision_in_family": True,
             "configure_cloudwatch_logs": True,
             "cloudwatch_logs_options": {
                 "awslogs-group": self.flow_run_log_group.log_group_name,
@@ -502,6 +633,12 @@ class Prefect(Construct):
             "PREFECT_API_DATABASE_MIGRATE_ON_START": "false",
             "DATABASE_CA_BUNDLE_URL": props.database_ca_bundle_url,
         }
+        if props.database_auto_pauses:
+            # ServerDatabaseSettings.connection_timeout (settings/models/server/database.py:273, default 5):
+            # a paused Aurora Serverless v2 instance takes ~15-30 s to accept the first connection.
+            environment["PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT"] = str(
+                DATABASE_RESUME_CONNECTION_TIMEOUT_SECONDS
+            )
         if self.redis is not None:
             environment |= {
                 "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
@@ -512,8 +649,48 @@ class Prefect(Construct):
                 "PREFECT_REDIS_MESSAGING_PORT": str(REDIS_PORT),
                 "PREFECT_REDIS_MESSAGING_DB": "0",
                 "PREFECT_REDIS_MESSAGING_SSL": "true",
+                # The worker channel's cleanup queue (ServerWorkerChannelSettings.cleanup_queue_storage,
+                # settings/models/server/worker_channel.py:18) defaults to one process's memory: the
+                # services task enqueues a timed-out cancellation's "stop this task"
+                # (server/services/cancellation_cleanup.py:45) and whichever API replica holds the worker's
+                # websocket delivers it (server/api/workers.py:53), so both need the shared Redis queue.
+                # Embedded, services and API are one process and Prefect's in-memory queue is right.
+                "PREFECT_SERVER_WORKER_CHANNEL_CLEANUP_QUEUE_STORAGE": CLEANUP_QUEUE_STORAGE,
+                # RedisWorkerCleanupQueueSettings (prefect_redis/cleanup_queue.py:74-105); the password is
+                # an ECS secret (see _server_task_definition).
+                "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_HOST": self.redis.attr_primary_end_point_address,
+                "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_PORT": str(REDIS_PORT),
+                "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_DB": "0",
+                "PREFECT_REDIS_WORKER_CLEANUP_QUEUE_SSL": "true",
             }
         return environment
+
+    @staticmethod
+    def _services_environment(props: PrefectProps) -> dict[str, str]:
+        """Settings of the process that runs the background services (the services task, or the API
+        when embedded)."""
+        return {
+            # ServerServicesDBVacuumSettings.enabled (settings/models/server/services.py:96): a
+            # comma-separated set; the default {"events"} never deletes flow runs, task runs, states,
+            # logs or artifacts. "flow_runs" also enables the orphan cleanup (services.py:128). Events
+            # keep their own retention (ServerEventsSettings.retention_period, events.py:92, 7 days).
+            "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+            # ServerServicesDBVacuumSettings.retention_period (services.py:144): seconds, more than 1 hour.
+            "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(
+                int(props.flow_run_retention.to_seconds())
+            ),
+        }
+
+    @staticmethod
+    def _pool_environment(pool: DatabasePool) -> dict[str, str]:
+        """One process's pool and its name in pg_stat_activity (SQLAlchemySettings.pool_size and
+        max_overflow, settings/models/server/database.py:114 and :134;
+        SQLAlchemyConnectArgsSettings.application_name, database.py:64)."""
+        return {
+            "PREFECT_SERVER_DATABASE_SQLALCHEMY_POOL_SIZE": str(pool.pool_size),
+            "PREFECT_SERVER_DATABASE_SQLALCHEMY_MAX_OVERFLOW": str(pool.max_overflow),
+            "PREFECT_SERVER_DATABASE_SQLALCHEMY_CONNECT_ARGS_APPLICATION_NAME": pool.application_name,
+        }
 
     def _server_task_definition(
         self,
@@ -553,6 +730,9 @@ class Prefect(Construct):
         docket: list[str] = []
         if self.redis_auth_secret is not None:
             secrets["PREFECT_REDIS_MESSAGING_PASSWORD"] = ecs.Secret.from_secrets_manager(
+                self.redis_auth_secret
+            )
+            secrets["PREFECT_REDIS_WORKER_CLEANUP_QUEUE_PASSWORD"] = ecs.Secret.from_secrets_manager(
                 self.redis_auth_secret
             )
             docket.append(
@@ -601,6 +781,11 @@ class Prefect(Construct):
             "PREFECT_WORKER_WEBSERVER_PORT": str(WORKER_HEALTH_PORT),
             "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_NAME": self.observer_queue.queue_name,
             "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_SQS_QUEUE_REGION": Stack.of(self).region,
+            # WorkerSettings.enable_cancellation (prefect/settings/models/worker.py:52, default off):
+            # the worker watches for Cancelling runs (prefect/workers/base.py:1432) and stops the ECS
+            # task of a run cancelled while still PENDING (prefect_aws ECSWorker.kill_infrastructure,
+            # ecs_worker.py:1685), which no runner is there yet to do.
+            "PREFECT_WORKER_ENABLE_CANCELLATION": "true",
         }
         ecs_common.assert_no_plain_secrets(environment)
         return task_definition.add_container(
@@ -730,6 +915,18 @@ class Prefect(Construct):
                 )
         if props.embedded_worker:
             Prefect._validate_embedded_worker(props)
+        if props.flow_run_retention.to_seconds() <= 3600:
+            raise ValueError(
+                "Prefect flow_run_retention must exceed one hour (the minimum of Prefect's db_vacuum "
+                "retention_period)"
+            )
+        for pool in database_pools(props):
+            if pool.per_process < 5:
+                raise ValueError(
+                    f"Prefect database_max_connections {props.database_max_connections} leaves the "
+                    f"{pool.application_name} processes {pool.per_process} connection(s) each; give the "
+                    "database more capacity (aurora.max_capacity) or run fewer API tasks"
+                )
 
     @staticmethod
     def _validate_embedded_worker(props: PrefectProps) -> None:

@@ -17,10 +17,12 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_elasticache as elasticache
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -43,6 +45,9 @@ STATUS_WIDTH = 4
 EDGE = "edge"
 DATABASE = "database"
 ORK_PROCESSOR = "ork-processor"
+BROKER = "pipelines-broker"
+SCHEDULING = "pipelines-scheduling"
+ELASTICACHE_NAMESPACE = "AWS/ElastiCache"
 
 _SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
@@ -109,8 +114,19 @@ class AlarmThresholds:
     """CPU utilisation of the Aurora cluster."""
     aurora_capacity_fraction: float = 1.0
     """Alarm when the cluster's capacity reaches this fraction of its maximum ACU (1.0: at the maximum)."""
-    aurora_connections: int = 400
-    """Open database connections (maximum); set it to about 80 % of `SHOW max_connections`."""
+    aurora_connections_percent: float = 80.0
+    """Open database connections (maximum), in percent of the cluster's max_connections."""
+    redis_memory_percent: float = 80.0
+    """Memory the broker's data uses, in percent of its maxmemory (DatabaseMemoryUsagePercentage, any
+    node)."""
+    redis_evictions: int = 1
+    """Keys the broker evicted in one period: an evicted stream or lease is lost Prefect state."""
+    redis_connections: int = 1000
+    """Client connections to one broker node (CurrConnections, maximum)."""
+    redis_replication_lag_seconds: float = 10.0
+    """How far a broker replica is behind its primary (ReplicationLag, maximum), in seconds."""
+    late_flow_runs: int = 1
+    """Flow runs marked Late in one period (their worker did not start them in time)."""
     aurora_freeable_memory_mib: int = 256
     """Freeable memory of the cluster (minimum), in MiB, below which it alarms."""
     lambda_errors: int = 1
@@ -184,6 +200,17 @@ class ObservabilityProps:
     """The Aurora Serverless v2 cluster."""
     database_max_capacity: float | None = None
     """Maximum ACU of `database`; required with it (the capacity-at-max alarm compares against it)."""
+    database_max_connections: int | None = None
+    """The `max_connections` of `database` at its configured capacity (`infra.aws_facts.
+    aurora_postgres_max_connections`); required with it (the connections alarm is a share of it)."""
+    broker: elasticache.CfnReplicationGroup | None = None
+    """Prefect's Redis message broker: memory, evictions, connections and (with replicas) replication lag."""
+    broker_nodes: int = 1
+    """Nodes of `broker` (its primary and its replicas); ElastiCache names them `<group id>-001`, `-002`..."""
+    late_runs_log_group: logs.ILogGroup | None = None
+    """The log group of the process that runs Prefect's services: a metric filter counts its late runs."""
+    late_runs_filter_pattern: logs.IFilterPattern | None = None
+    """The lines of `late_runs_log_group` that mark one flow run late; required with it."""
     ork_processor: FunctionMetrics | None = None
     """The ork processor (or `LambdaWithQueue(function, queue)`): errors, throttles, failure queue."""
     database_rotation: lambda_.IFunction | None = None
@@ -272,12 +299,20 @@ class Observability(Construct):
         self._edge(stack, props)
         for app in props.apps:
             self._app(app)
-        if props.database is not None and props.database_max_capacity is not None:
-            self._database(props.database, props.database_max_capacity)
+        if (
+            props.database is not None
+            and props.database_max_capacity is not None
+            and props.database_max_connections is not None
+        ):
+            self._database(props.database, props.database_max_capacity, props.database_max_connections)
         if props.ork_processor is not None:
             self._ork_processor(props.ork_processor)
         if props.database_rotation is not None:
             self._database_rotation(props.database_rotation)
+        if props.broker is not None:
+            self._broker(props.broker, props.broker_nodes)
+        if props.late_runs_log_group is not None and props.late_runs_filter_pattern is not None:
+            self._late_runs(props.late_runs_log_group, props.late_runs_filter_pattern)
 
     # --- alarms -----------------------------------------------------------------------------------
 
@@ -576,7 +611,7 @@ class Observability(Construct):
         services = ", ".join(name for name, _ in app.services)
         self._row(app.name.capitalize(), f"ECS services: {services}.", alarms, graphs)
 
-    def _database(self, cluster: rds.IDatabaseCluster, max_capacity: float) -> None:
+    def _database(self, cluster: rds.IDatabaseCluster, max_capacity: float, max_connections: int) -> None:
         t = self._thresholds
         period = t.period
         gt = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -591,6 +626,7 @@ class Observability(Construct):
         )
         memory = cluster.metric_freeable_memory(period=period, statistic="Minimum", label="Freeable memory")
         at_max = max_capacity * t.aurora_capacity_fraction
+        connection_limit = int(max_connections * t.aurora_connections_percent / 100)
         alarms: list[cloudwatch.IAlarm] = [
             self._alarm(
                 key="database-cpu",
@@ -624,13 +660,16 @@ class Observability(Construct):
                 key="database-connections",
                 surface=DATABASE,
                 metric=connections,
-                threshold=t.aurora_connections,
+                threshold=connection_limit,
                 comparison=gt,
                 meaning="Many connections are open; at max_connections new ones are refused.",
-                check_first="pg_stat_activity by application_name and state (idle connections of a "
-                "leaking pool), and the task counts of the services that connect.",
+                check_first="pg_stat_activity by application_name and state (prefect-api, "
+                "prefect-services or prefect-server against their pool sizes in docs/performance.md; idle "
+                "connections of a leaking pool), and the task counts of the services that connect.",
                 metric_summary="AWS/RDS DatabaseConnections of the cluster (maximum)",
-                threshold_summary=f"> {t.aurora_connections} connections",
+                threshold_summary=f"> {connection_limit} connections "
+                f"({_number(t.aurora_connections_percent)} % of max_connections {max_connections} at "
+                f"{_number(max_capacity)} ACU)",
                 missing=not_breaching,
                 missing_reason=paused,
             ),
@@ -656,7 +695,11 @@ class Observability(Construct):
                 [capacity],
                 annotations=[cloudwatch.HorizontalAnnotation(value=max_capacity, label="maximum")],
             ),
-            _graph("Connections", [connections]),
+            _graph(
+                "Connections",
+                [connections],
+                annotations=[cloudwatch.HorizontalAnnotation(value=max_connections, label="max_connections")],
+            ),
             _graph("Freeable memory", [memory]),
         ]
         self._row("Database", "Aurora PostgreSQL Serverless v2.", alarms, graphs)
@@ -751,6 +794,157 @@ class Observability(Construct):
             [_graph("Rotation errors", [errors])],
         )
 
+    def _broker(self, group: elasticache.CfnReplicationGroup, nodes: int) -> None:
+        """Prefect's Redis: ElastiCache reports per node (`CacheClusterId` `<group id>-00n`), and the
+        primary moves on fail-over, so each alarm reads every node."""
+        t = self._thresholds
+        period = t.period
+        gt = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+        gte = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        not_breaching = cloudwatch.TreatMissingData.NOT_BREACHING
+        node_ids = [f"{group.ref}-{index:03d}" for index in range(1, nodes + 1)]
+
+        def across(metric_name: str, statistic: str, function: str, label: str) -> cloudwatch.MathExpression:
+            using = {
+                f"n{index}": cloudwatch.Metric(
+                    namespace=ELASTICACHE_NAMESPACE,
+                    metric_name=metric_name,
+                    dimensions_map={"CacheClusterId": node_id},
+                    statistic=statistic,
+                    period=period,
+                )
+                for index, node_id in enumerate(node_ids)
+            }
+            return cloudwatch.MathExpression(
+                expression=f"{function}([{', '.join(using)}])",
+                using_metrics=using,
+                period=period,
+                label=label,
+            )
+
+        memory = across("DatabaseMemoryUsagePercentage", "Maximum", "MAX", "Memory %")
+        evictions = across("Evictions", "Sum", "SUM", "Evictions")
+        connections = across("CurrConnections", "Maximum", "MAX", "Connections")
+        missing_reason = (
+            "ElastiCache reports every minute; a node that reports nothing is covered by the API's 5xx and "
+            "unhealthy-hosts alarms."
+        )
+        alarms: list[cloudwatch.IAlarm] = [
+            self._alarm(
+                key="pipelines-broker-memory",
+                surface=BROKER,
+                metric=memory,
+                threshold=t.redis_memory_percent,
+                comparison=gt,
+                meaning="Prefect's Redis is filling up; at its maxmemory it evicts keys (events, leases, "
+                "Docket tasks) or refuses writes, and the API's state changes fail.",
+                check_first="the size of the event streams (XLEN of the prefect messaging streams) and "
+                "whether the services task is running to consume them; then a larger redis node type.",
+                metric_summary="AWS/ElastiCache DatabaseMemoryUsagePercentage, maximum over the nodes",
+                threshold_summary=f"> {_number(t.redis_memory_percent)} %",
+                missing=not_breaching,
+                missing_reason=missing_reason,
+            ),
+            self._alarm(
+                key="pipelines-broker-evictions",
+                surface=BROKER,
+                metric=evictions,
+                threshold=t.redis_evictions,
+                comparison=gte,
+                meaning="Prefect's Redis evicted keys: events, concurrency leases or Docket tasks were lost.",
+                check_first="the pipelines-broker-memory alarm and the memory graph; runs whose concurrency "
+                "slots or events went missing in the Prefect UI.",
+                metric_summary="AWS/ElastiCache Evictions, sum over the nodes",
+                threshold_summary=f">= {t.redis_evictions} key(s)",
+                missing=not_breaching,
+                missing_reason=missing_reason,
+                sustained=False,
+            ),
+            self._alarm(
+                key="pipelines-broker-connections",
+                surface=BROKER,
+                metric=connections,
+                threshold=t.redis_connections,
+                comparison=gt,
+                meaning="Unusually many clients are connected to Prefect's Redis: a process leaks "
+                "connections or the API scaled far out.",
+                check_first="CLIENT LIST grouped by address (which tasks), against the API's running task "
+                "count; restart the task that holds most.",
+                metric_summary="AWS/ElastiCache CurrConnections, maximum over the nodes",
+                threshold_summary=f"> {t.redis_connections} connections",
+                missing=not_breaching,
+                missing_reason=missing_reason,
+            ),
+        ]
+        graphs: list[_Graph] = [
+            _graph("Memory %", [memory]),
+            _graph("Evictions", [evictions]),
+            _graph("Connections", [connections]),
+        ]
+        if nodes > 1:
+            # Fail-over: ReplicationLag rather than ElastiCache's fail-over events, which ElastiCache sends
+            # to an SNS topic of its own (NotificationTopicArn), not through CloudWatch alarms and this
+            # runbook; a replica that falls behind is what loses writes when the primary fails over, and
+            # a fail-over shows as lag while the new replica resynchronises.
+            lag = across("ReplicationLag", "Maximum", "MAX", "Replication lag (s)")
+            alarms.append(
+                self._alarm(
+                    key="pipelines-broker-replication-lag",
+                    surface=BROKER,
+                    metric=lag,
+                    threshold=t.redis_replication_lag_seconds,
+                    comparison=gt,
+                    meaning="A replica of Prefect's Redis is behind its primary: a fail-over now loses "
+                    "the writes it has not received, or one has just happened and it is resynchronising.",
+                    check_first="the replication group's events (aws elasticache describe-events "
+                    "--source-type replication-group) for a fail-over, and the memory and network graphs.",
+                    metric_summary="AWS/ElastiCache ReplicationLag, maximum over the nodes (the replicas "
+                    "report it)",
+                    threshold_summary=f"> {_number(t.redis_replication_lag_seconds)} s",
+                    missing=not_breaching,
+                    missing_reason="the primary reports no lag; during a node's replacement none does.",
+                )
+            )
+            graphs.append(_graph("Replication lag (s)", [lag]))
+        self._row("Pipelines broker", "Prefect's Redis (ElastiCache).", alarms, graphs)
+
+    def _late_runs(self, log_group: logs.ILogGroup, pattern: logs.IFilterPattern) -> None:
+        """Flow runs marked Late, counted by a metric filter on the log group of the process that runs
+        Prefect's services (Prefect sends nothing to CloudWatch by itself)."""
+        t = self._thresholds
+        metric_filter = logs.MetricFilter(
+            self,
+            "LateFlowRunsFilter",
+            log_group=log_group,
+            filter_pattern=pattern,
+            metric_namespace=f"{self._props.name_prefix}/prefect",
+            metric_name="LateFlowRunLines",
+            metric_value="1",
+            default_value=0,
+        )
+        metric = metric_filter.metric(period=t.period, statistic="Sum", label="Late-run lines")
+        alarm = self._alarm(
+            key="pipelines-late-flow-runs",
+            surface=SCHEDULING,
+            metric=metric,
+            threshold=t.late_flow_runs,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            meaning="Prefect marked flow runs Late: they were due and no worker started them (the worker is "
+            "down or cannot reach the API, its pool or queue is paused, or a concurrency limit holds them).",
+            check_first="the Prefect UI's Late runs and their work pool (paused? workers online?), the "
+            "pipelines-worker-tasks-below-desired alarm, and the worker's log for RunTask errors.",
+            metric_summary="lines of Docket's mark_flow_run_late task in the Prefect log group (metric "
+            "filter; two lines per run: started and finished)",
+            threshold_summary=f">= {t.late_flow_runs} line(s)",
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            missing_reason="the filter reports 0 while the services log; silence means the services "
+            "process is down, which the tasks-below-desired alarms cover.",
+            sustained=False,
+        )
+        self._row(
+            "Pipelines scheduling", "Prefect's late flow runs.", [alarm], [_graph("Late runs", [metric])]
+        )
+
     # --- dashboard --------------------------------------------------------------------------------
 
     def _row(
@@ -832,6 +1026,18 @@ def _validate(props: ObservabilityProps) -> None:
         raise ValueError(
             f"Observability database_max_capacity {props.database_max_capacity} must be a positive ACU count"
         )
+    if props.database is not None and props.database_max_connections is None:
+        raise ValueError(
+            "Observability database needs database_max_connections: the connections alarm is a share of it"
+        )
+    if props.database_max_connections is not None and props.database_max_connections < 1:
+        raise ValueError("Observability database_max_connections must be at least 1")
+    if (props.late_runs_log_group is None) != (props.late_runs_filter_pattern is None):
+        raise ValueError("Observability late_runs_log_group and late_runs_filter_pattern go together")
+    if not 1 <= props.broker_nodes <= 6:
+        raise ValueError(
+            f"Observability broker_nodes {props.broker_nodes} must be 1 to 6 (a primary and 0-5 replicas)"
+        )
     names: list[str] = []
     for app in props.apps:
         if not _SLUG.fullmatch(app.name):
@@ -850,7 +1056,7 @@ def _validate(props: ObservabilityProps) -> None:
                 raise ValueError(
                     f"Observability app {app.name!r} names a {kind} twice: {', '.join(pair_names)}"
                 )
-    reserved = {EDGE, DATABASE, ORK_PROCESSOR}
+    reserved = {EDGE, DATABASE, ORK_PROCESSOR, BROKER, SCHEDULING}
     if len(set(names)) != len(names) or reserved & set(names):
         raise ValueError(
             f"Observability app names must be distinct and not {', '.join(sorted(reserved))}: "
@@ -889,10 +1095,17 @@ def _validate_thresholds(t: AlarmThresholds) -> None:
         "ecs_memory_percent",
         "aurora_cpu_percent",
         "cloudfront_5xx_percent",
+        "aurora_connections_percent",
+        "redis_memory_percent",
     ):
         value = getattr(t, name)
         if not 0 < value <= 100:
             raise ValueError(f"AlarmThresholds {name} ({value}) must be a percentage above 0 and at most 100")
+    if t.redis_replication_lag_seconds <= 0:
+        raise ValueError(
+            "AlarmThresholds redis_replication_lag_seconds "
+            f"({t.redis_replication_lag_seconds}) must be above 0"
+        )
     if not 0 < t.aurora_capacity_fraction <= 1:
         raise ValueError(
             f"AlarmThresholds aurora_capacity_fraction ({t.aurora_capacity_fraction}) must be above 0 and at "
@@ -902,8 +1115,10 @@ def _validate_thresholds(t: AlarmThresholds) -> None:
         "min_requests",
         "unhealthy_hosts",
         "tasks_below_desired",
-        "aurora_connections",
         "aurora_freeable_memory_mib",
+        "redis_evictions",
+        "redis_connections",
+        "late_flow_runs",
         "lambda_errors",
         "lambda_throttles",
         "failure_queue_messages",

@@ -14,9 +14,11 @@ from pathlib import Path
 from aws_cdk import Stack
 
 from infra.modules.core.observability.construct import (
+    BROKER,
     DATABASE,
     EDGE,
     ORK_PROCESSOR,
+    SCHEDULING,
     AlarmRecord,
     Observability,
 )
@@ -25,7 +27,13 @@ RUNBOOK_ENV = "prod"
 """The environment whose alarms the runbook lists (names and thresholds)."""
 RUNBOOK_PATH = Path(__file__).resolve().parents[4] / "docs" / "runbook.md"
 COMMAND = "python -m infra.modules.core.observability.runbook"
-_TITLES = {EDGE: "Edge", DATABASE: "Database", ORK_PROCESSOR: "Ork processor"}
+_TITLES = {
+    EDGE: "Edge",
+    DATABASE: "Database",
+    ORK_PROCESSOR: "Ork processor",
+    BROKER: "Pipelines broker (Prefect's Redis)",
+    SCHEDULING: "Pipelines scheduling",
+}
 
 
 def _title(surface: str) -> str:
