@@ -211,8 +211,9 @@ class PrefectProps:
     """KMS key that encrypts the server's and the flow runs' log groups; None: CloudWatch's own key."""
     database_max_connections: int = 823
     """The database's `max_connections` (Aurora's default for the configured capacity, from
-    `aurora_postgres_max_connections` in `infra.aws_facts`; 823 is Aurora PostgreSQL's at 4 ACU). The server processes' pools are
-    sized so that together they hold at most `DATABASE_CONNECTION_SHARE` of it."""
+    `aurora_postgres_max_connections` in `infra.aws_facts`; 823 is Aurora PostgreSQL's at 4 ACU). The
+    server processes' pools are sized so that together they hold at most `DATABASE_CONNECTION_SHARE` of
+    it."""
     database_auto_pauses: bool = False
     """The database pauses when idle (Aurora Serverless v2 at 0 ACU minimum): the servers wait up to
     `DATABASE_RESUME_CONNECTION_TIMEOUT_SECONDS` for a connection instead of Prefect's 5 s."""
