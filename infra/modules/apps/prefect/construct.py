@@ -89,9 +89,11 @@ reuses: intermittent 502s."""
 DATABASE_RESUME_CONNECTION_TIMEOUT_SECONDS = 45
 """Connection timeout (`PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT`,
 ServerDatabaseSettings.connection_timeout, prefect/settings/models/server/database.py:273, default 5)
-when the database auto-pauses: Aurora Serverless v2 resumes a paused instance in about 15 s, and longer
-(about 30 s) after a pause of more than a day (Aurora User Guide, "Scaling to Zero ACUs with automatic
-pause and resume"); 45 s covers both."""
+when the database auto-pauses: Aurora Serverless v2 resumes a paused instance in about 15 s, and about
+30 s after a pause of more than a day (Aurora User Guide, "Scaling to Zero ACUs with automatic pause and
+resume", https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html,
+as summarised in AWS's own aws/agent-toolkit-for-aws serverless-advisory-concepts.md; docs/cost.md's
+"~15 s" is the same figure); 45 s covers both."""
 DEFAULT_FLOW_RUN_RETENTION = Duration.days(90)
 """Prefect's own default (ServerServicesDBVacuumSettings.retention_period,
 prefect/settings/models/server/services.py:144) and the platform's log retention (three months): a run's
