@@ -89,9 +89,11 @@ reuses: intermittent 502s."""
 DATABASE_RESUME_CONNECTION_TIMEOUT_SECONDS = 45
 """Connection timeout (`PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT`,
 ServerDatabaseSettings.connection_timeout, prefect/settings/models/server/database.py:273, default 5)
-when the database auto-pauses: Aurora Serverless v2 resumes a paused instance in about 15 s, and longer
-(about 30 s) after a pause of more than a day (Aurora User Guide, "Scaling to Zero ACUs with automatic
-pause and resume"); 45 s covers both."""
+when the database auto-pauses: Aurora Serverless v2 resumes a paused instance in about 15 s, and about
+30 s after a pause of more than a day (Aurora User Guide, "Scaling to Zero ACUs with automatic pause and
+resume", https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html,
+as summarised in AWS's own aws/agent-toolkit-for-aws serverless-advisory-concepts.md; docs/cost.md's
+"~15 s" is the same figure); 45 s covers both."""
 DEFAULT_FLOW_RUN_RETENTION = Duration.days(90)
 """Prefect's own default (ServerServicesDBVacuumSettings.retention_period,
 prefect/settings/models/server/services.py:144) and the platform's log retention (three months): a run's
@@ -211,8 +213,9 @@ class PrefectProps:
     """KMS key that encrypts the server's and the flow runs' log groups; None: CloudWatch's own key."""
     database_max_connections: int = 823
     """The database's `max_connections` (Aurora's default for the configured capacity, from
-    `aurora_postgres_max_connections` in `infra.aws_facts`; 823 is Aurora PostgreSQL's at 4 ACU). The server processes' pools are
-    sized so that together they hold at most `DATABASE_CONNECTION_SHARE` of it."""
+    `aurora_postgres_max_connections` in `infra.aws_facts`; 823 is Aurora PostgreSQL's at 4 ACU). The
+    server processes' pools are sized so that together they hold at most `DATABASE_CONNECTION_SHARE` of
+    it."""
     database_auto_pauses: bool = False
     """The database pauses when idle (Aurora Serverless v2 at 0 ACU minimum): the servers wait up to
     `DATABASE_RESUME_CONNECTION_TIMEOUT_SECONDS` for a connection instead of Prefect's 5 s."""
