@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help setup up down status synth diff deploy outputs test test-fresh test-fast test-conformance conformance-tools lint format clean docs docs-check check
+.PHONY: help setup up down status synth diff deploy outputs test test-fresh test-fast test-conformance load conformance-tools lint format clean docs docs-check check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,7 +73,7 @@ test: setup gate-tools conformance-tools ## Every test: lint, types, unit, synth
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not conformance" $(call junit,tests)
-	$(BIN)/pytest -m conformance $(call junit,conformance)
+	$(BIN)/pytest -m "conformance and not load" $(call junit,conformance)
 
 test-fresh: ## make test as a fresh machine runs it: a clone of HEAD, no installs, caches or sandbox runtimes (.ci/fresh-machine)
 	bash .ci/fresh-machine
@@ -82,7 +82,10 @@ test-fast: setup ## Under a minute: the tests that deploy nothing, run no image'
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not integration and not conformance and not slow"
 
 test-conformance: setup conformance-tools ## The real Prefect (and portal backend) run with the synthesized configuration
-	$(BIN)/pytest -m conformance
+	$(BIN)/pytest -m "conformance and not load"
+
+load: setup conformance-tools ## Bounded load on the standard profile's two API replicas (LOAD_RUNS=120); figures in bench/load-results.json
+	$(BIN)/pytest -m load -s -p no:cacheprovider
 
 clean: ## Remove build output and local state (stops the emulator first)
 	-$(BIN)/blog-infra local down --env local
@@ -96,7 +99,7 @@ docs: setup ## Regenerate the docs, catalog-info.yaml and the diagram from the c
 docs-check: setup ## Fail, naming each file, when a generated doc is out of date
 	$(BIN)/blog-infra docs --check
 
-CONFORMANCE_PACKAGES := postgresql-15 redis-server redis-tools tini python3.11-venv util-linux
+CONFORMANCE_PACKAGES := postgresql-15 redis-server redis-tools tini python3.11-venv util-linux iproute2
 
 conformance-tools: ## Install what the conformance layer runs beside the images (Debian packages; root)
 	@missing=$$(for p in $(CONFORMANCE_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \

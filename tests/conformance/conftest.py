@@ -23,6 +23,7 @@ _NEEDED = {
     "/usr/bin/redis-server": "redis-server",
     "/usr/bin/tini": "tini",
     "/usr/bin/python3.11": "python3.11-venv",
+    "/bin/ip": "iproute2",
 }
 
 

@@ -522,6 +522,10 @@ def test_losing_redis_fails_requests_clearly_and_the_platform_recovers(prefect_r
     try:
         status, body = _call(one, "POST", "/flow_runs/", {"flow_id": flow["id"]}, auth=auth, timeout=60)
         assert status >= 500, f"a state change without Redis answered {status}: {body}"
+        # The client sees Prefect's generic 500; the replica's log (CloudWatch on AWS) names the cause.
+        log = prefect_run.containers["api"].log()
+        assert f"redis.exceptions.ConnectionError: Error 111 connecting to {redis.host}:{redis.port}" in log
+
         assert _call(other, "GET", "/health", None, auth=auth)[0] == 200, "the API itself went down"
     finally:
         redis.start()
