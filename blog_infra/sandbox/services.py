@@ -172,7 +172,27 @@ class TlsPostgres:
         )
         self._process = _spawn_as_service([str(POSTGRES_BIN / "postgres"), "-D", str(data)], self.directory)
         wait_for_port(self.port, timeout=30, process=self._process)
+        self._wait_ready(timeout=30)
         return self
+
+    def _wait_ready(self, *, timeout: float) -> None:
+        """The port opens before recovery ends ("the database system is starting up"): wait until
+        the server accepts sessions, as pg_isready reports it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise ServiceError(f"PostgreSQL exited with {self._process.returncode}")
+            ready = subprocess.run(
+                [str(POSTGRES_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+                check=False,
+                timeout=10,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise ServiceError(
+            f"PostgreSQL on 127.0.0.1:{self.port} did not accept sessions within {timeout:.0f} s"
+        )
 
     def __exit__(self, *exc: object) -> None:
         _stop(self._process)

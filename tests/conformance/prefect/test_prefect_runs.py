@@ -302,9 +302,9 @@ def test_the_observer_reads_its_queue_and_marks_a_crashed_flow_run(prefect_run: 
     _wait(drained, timeout=60, what="the observer deleting the message")
 
 
-_CSRF: dict[str, str] = {}
-"""The CSRF client id and token of these tests, issued by whichever replica was asked first: the
-tokens live in the database, so every replica accepts them."""
+_CSRF: dict[str, dict[str, str]] = {}
+"""Per platform (by its auth string), the CSRF client id and token of these tests, issued by whichever
+replica was asked first: the tokens live in the database, so every replica accepts them."""
 
 
 def _call(base: str, method: str, path: str, body: Any, *, auth: str, timeout: float = 15) -> tuple[int, Any]:
@@ -315,13 +315,13 @@ def _call(base: str, method: str, path: str, body: Any, *, auth: str, timeout: f
     request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
     request.add_header("Content-Type", "application/json")
     if method != "GET":
-        if not _CSRF:
+        if auth not in _CSRF:
             client = str(uuid.uuid4())
             status, issued = _call(base, "GET", f"/csrf-token?client={client}", None, auth=auth)
             assert status == 200, issued
-            _CSRF.update(client=client, token=issued["token"])
-        request.add_header("Prefect-Csrf-Token", _CSRF["token"])
-        request.add_header("Prefect-Csrf-Client", _CSRF["client"])
+            _CSRF[auth] = {"client": client, "token": issued["token"]}
+        request.add_header("Prefect-Csrf-Token", _CSRF[auth]["token"])
+        request.add_header("Prefect-Csrf-Client", _CSRF[auth]["client"])
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read()
