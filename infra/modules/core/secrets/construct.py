@@ -33,7 +33,7 @@ class ExternalSecretSpec:
 
 NEO4J_AURA = ExternalSecretSpec(
     construct_id="Neo4jAura",
-    description="Neo4j Aura connection for blog_data flows, the ork processor and the frontend.",
+    description="Neo4j Aura connection (read-write) for blog_data flows and the ork processor.",
     keys=("uri", "username"),
     generated_key="password",
 )
@@ -42,6 +42,20 @@ CLOUDINARY = ExternalSecretSpec(
     description="Cloudinary API credentials for blog_data flows and the ork processor.",
     keys=("cloud_name", "api_key"),
     generated_key="api_secret",
+)
+
+
+FRONTEND_NEO4J_AURA = ExternalSecretSpec(
+    construct_id="FrontendNeo4jAura",
+    description="Read-only Neo4j Aura login of the public frontend (blog_code on Vercel).",
+    keys=("uri", "username"),
+    generated_key="password",
+)
+FRONTEND_CLOUDINARY = ExternalSecretSpec(
+    construct_id="FrontendCloudinary",
+    description="Cloudinary values the public frontend needs: cloud name and API key, never the API secret.",
+    keys=("cloud_name",),
+    generated_key="api_key",
 )
 
 
@@ -74,6 +88,8 @@ class ExternalSecrets(Construct):
         restrict_grants_to_aws_services(self.key)
         self.neo4j_aura = self._secret(NEO4J_AURA, props, "neo4j-aura")
         self.cloudinary = self._secret(CLOUDINARY, props, "cloudinary")
+        self.frontend_neo4j_aura = self._secret(FRONTEND_NEO4J_AURA, props, "frontend-neo4j-aura")
+        self.frontend_cloudinary = self._secret(FRONTEND_CLOUDINARY, props, "frontend-cloudinary")
 
     def _secret(self, spec: ExternalSecretSpec, props: SecretsProps, slug: str) -> secretsmanager.Secret:
         template = {key: "" for key in spec.keys} | {PLACEHOLDER_KEY: "true"}
