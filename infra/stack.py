@@ -175,6 +175,7 @@ class PlatformStack(Stack):
                 deletion_protection=config.edge.deletion_protection,
                 log_retention=Duration.days(config.edge.access_log_retention_days),
                 price_class=_PRICE_CLASSES[config.edge.price_class],
+                origin_secret_key=self.secrets.key,
                 origin_secret_name=f"blog/{config.name}/edge/origin-verify",
                 origin_secret_version=config.edge.origin_secret_version,
                 accept_previous_origin_value=config.edge.accept_previous_origin_value,

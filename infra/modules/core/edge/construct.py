@@ -13,6 +13,7 @@ from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.region_info import RegionInfo
@@ -77,6 +78,9 @@ class EdgeProps:
     """Access logs of CloudFront and of the load balancer are deleted after this."""
     price_class: cloudfront.PriceClass = cloudfront.PriceClass.PRICE_CLASS_100
     """CloudFront edge locations used; the default is North America and Europe."""
+    origin_secret_key: kms.IKey | None = None
+    """Customer-managed key that encrypts the origin-lock secret; None: Secrets Manager's AWS-managed
+    key."""
     origin_secret_name: str | None = None
     """Name of the secret holding the origin-lock header's values (`current`, and `previous` during a
     rotation); None lets CloudFormation name it."""
@@ -237,6 +241,7 @@ class Edge(Construct):
             "OriginVerifySecret",
             secret_name=props.origin_secret_name,
             description="Origin lock: the header value Cloudflare adds and the load balancer requires.",
+            encryption_key=props.origin_secret_key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps({}),
                 generate_string_key=ORIGIN_CURRENT_KEY,
