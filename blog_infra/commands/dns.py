@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import string
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,7 @@ from infra.dns import (
     DISTRIBUTION_DOMAIN_OUTPUT,
     ORIGIN_CURRENT_KEY,
     ORIGIN_HEADER,
+    ORIGIN_PREVIOUS_KEY,
     ORIGIN_SECRET_LOGICAL_ID,
     PENDING,
     SECRET_SHOWN,
@@ -109,18 +112,36 @@ def read_edge_state(target: Target, stack_name: str) -> EdgeState:
     return EdgeState(status, domain, len(certificates), unique, origin_secret)
 
 
-def read_origin_value(target: Target, secret_arn: str) -> str:
-    """The origin secret's current value, for `dns apply` to compare and write; never printed."""
+@dataclass(frozen=True)
+class OriginSecret:
+    """The origin secret's current version; `repr` never shows the values."""
+
+    value: str = field(repr=False)
+    previous: str | None = field(repr=False)
+    version_id: str
+
+
+def read_origin_secret(target: Target, secret_arn: str) -> OriginSecret:
+    """The origin secret's current version, for `dns apply` and `dns rotate-origin`; never printed."""
     try:
-        raw = target.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-        value = json.loads(raw)[ORIGIN_CURRENT_KEY]
+        answer = target.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+        document = json.loads(answer["SecretString"])
+        value = document[ORIGIN_CURRENT_KEY]
     except _AWS_ERRORS as exc:
         raise CliError(f"cannot read the origin secret {secret_arn}: {type(exc).__name__}") from None
     except (KeyError, ValueError, TypeError):
         raise CliError(f"the origin secret {secret_arn} holds no '{ORIGIN_CURRENT_KEY}' value") from None
     if not isinstance(value, str) or not value:
         raise CliError(f"the origin secret {secret_arn} holds an empty '{ORIGIN_CURRENT_KEY}' value")
-    return value
+    previous = document.get(ORIGIN_PREVIOUS_KEY)
+    return OriginSecret(
+        value, previous if isinstance(previous, str) else None, str(answer.get("VersionId", ""))
+    )
+
+
+def read_origin_value(target: Target, secret_arn: str) -> str:
+    """The origin secret's current value; never printed."""
+    return read_origin_secret(target, secret_arn).value
 
 
 def _pages(operation: Any, key: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -403,7 +424,8 @@ def apply_command(env: str, yes: bool) -> None:
         )
     config, target, state, records = _modeled(env)
     rule = origin_rule((config.portal_host, config.pipelines_host), state.origin_secret_arn)
-    value = read_origin_value(target, state.origin_secret_arn) if state.origin_secret_arn else None
+    secret = read_origin_secret(target, state.origin_secret_arn) if state.origin_secret_arn else None
+    value = secret.value if secret else None
     import cloudflare
 
     try:
@@ -411,6 +433,7 @@ def apply_command(env: str, yes: bool) -> None:
         zone = zone_id(client, config.domain, os.environ.get("CLOUDFLARE_ZONE_ID") or None)
         planned = plan_changes(client, zone, records)
         planned_rule = plan_rule(client, zone, rule, value)
+        _refuse_unaccepted_value(config, planned_rule, secret)
         render.console.print(_plan_table(planned, f"Cloudflare plan for {config.domain} ({config.name})"))
         render.console.print(_rule_plan_table(planned_rule))
         pending = [change for change in planned if change.changes]
@@ -439,6 +462,19 @@ def apply_command(env: str, yes: bool) -> None:
         raise CliError(f"records in the way of {names}: remove them in Cloudflare, then apply again")
 
 
+def _refuse_unaccepted_value(config: Any, planned: PlannedRule, secret: OriginSecret | None) -> None:
+    """During a rotation, Cloudflare may send the new value only once the load balancer accepts it: the
+    environment's config must pin the secret's current version (and be deployed)."""
+    if secret is None or secret.previous is None or not planned.changes:
+        return
+    if config.edge.origin_secret_version != secret.version_id:
+        raise CliError(
+            f"the origin secret's version {secret.version_id} is not the one the load balancer resolves "
+            f"({config.edge.origin_secret_version or 'none pinned'}): set edge.origin_secret_version = "
+            f'"{secret.version_id}" and edge.accept_previous_origin_value = true, deploy, then apply again'
+        )
+
+
 def _rule_plan_table(planned: PlannedRule) -> Table:
     table = Table(title="Origin lock transform rule", title_justify="left")
     for column in ("Action", "Phase", "Expression", "Header", "Current"):
@@ -451,6 +487,81 @@ def _rule_plan_table(planned: PlannedRule) -> Table:
         planned.current,
     )
     return table
+
+
+ORIGIN_VALUE_ALPHABET = string.ascii_letters + string.digits
+ORIGIN_VALUE_LENGTH = 64
+
+
+def new_origin_value() -> str:
+    """Letters and digits only: ALB reads `*` and `?` in header values as wildcards."""
+    return "".join(secrets.choice(ORIGIN_VALUE_ALPHABET) for _ in range(ORIGIN_VALUE_LENGTH))
+
+
+@dns_group.command("rotate-origin")
+@env_option
+@json_option
+def rotate_origin_command(env: str, as_json: bool) -> None:
+    """Start a rotation of the origin-lock header value: write a new version of the origin secret whose
+    `current` is a new random value and whose `previous` is the value Cloudflare sends now. No value is
+    printed.
+
+    Then, in order: pin the printed version in the environment's config with
+    accept_previous_origin_value = true and deploy (the load balancer accepts both values); run
+    `dns apply` (Cloudflare sends the new value); set accept_previous_origin_value = false and deploy
+    (the old value stops working). Nothing fails in between.
+
+    Example: blog-infra dns rotate-origin --env prod
+    """
+    config = config_for(env)
+    target = resolve(config)
+    state = read_edge_state(target, config.stack_name)
+    if not state.origin_secret_arn:
+        raise CliError(
+            f"stack {config.stack_name} has no origin secret on {target.description}: deploy it first"
+        )
+    current = read_origin_secret(target, state.origin_secret_arn)
+    if (
+        current.previous is not None
+        and current.previous != current.value
+        and (
+            config.edge.accept_previous_origin_value
+            or config.edge.origin_secret_version != current.version_id
+        )
+    ):
+        raise CliError(
+            f"a rotation is in progress (version {current.version_id}): finish it first (dns apply, then "
+            "edge.accept_previous_origin_value = false and deploy)"
+        )
+    document = {ORIGIN_CURRENT_KEY: new_origin_value(), ORIGIN_PREVIOUS_KEY: current.value}
+    try:
+        answer = target.client("secretsmanager").put_secret_value(
+            SecretId=state.origin_secret_arn, SecretString=json.dumps(document)
+        )
+    except _AWS_ERRORS as exc:
+        raise CliError(
+            f"cannot write the origin secret {state.origin_secret_arn}: {type(exc).__name__}"
+        ) from None
+    version = str(answer["VersionId"])
+    lines = [
+        "[edge]",
+        f'origin_secret_version = "{version}"',
+        "accept_previous_origin_value = true",
+    ]
+    if as_json:
+        click.echo(
+            json.dumps({"secret": state.origin_secret_arn, "version_id": version, "config": lines}, indent=2)
+        )
+        return
+    render.console.print(f"Wrote version {version} of {state.origin_secret_arn} (values not shown).")
+    render.console.print(f"Next: set in infra/envs/{config.name}/config.toml, then deploy:", soft_wrap=True)
+    for line in lines:
+        render.console.print(f"  {line}", soft_wrap=True, markup=False)
+    render.console.print(
+        f"Then: blog-infra dns apply --env {config.name}; "
+        "then accept_previous_origin_value = false and deploy.",
+        soft_wrap=True,
+    )
 
 
 def _api_message(exc: Exception) -> str:

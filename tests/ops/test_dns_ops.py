@@ -4,6 +4,7 @@ mocked at the HTTP transport."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -373,6 +374,7 @@ class SecretsTarget:
 
     def __init__(self, secret: str) -> None:
         self.secret = secret
+        self.version = "v0-" + "0" * 30
         self.read: list[str] = []
 
     def client(self, service: str) -> Any:
@@ -381,13 +383,19 @@ class SecretsTarget:
 
     def get_secret_value(self, SecretId: str) -> dict[str, Any]:
         self.read.append(SecretId)
-        return {"SecretString": self.secret}
+        return {"SecretString": self.secret, "VersionId": self.version}
+
+    def put_secret_value(self, SecretId: str, SecretString: str) -> dict[str, Any]:
+        assert SecretId == ORIGIN_ARN
+        self.secret = SecretString
+        self.version = f"v{int(self.version[1]) + 1}-" + "0" * 30
+        return {"ARN": SecretId, "VersionId": self.version}
 
 
 @pytest.fixture
 def locked(monkeypatch: pytest.MonkeyPatch, cloudflare: FakeCloudflare) -> SecretsTarget:
     """A deployed stack whose origin secret holds ORIGIN_VALUE, its records already in Cloudflare."""
-    target = SecretsTarget(json.dumps({"current": ORIGIN_VALUE, "previous": "old"}))
+    target = SecretsTarget(json.dumps({"current": ORIGIN_VALUE}))
     state = EdgeState("CREATE_COMPLETE", CLOUDFRONT, 0, (), ORIGIN_ARN)
     monkeypatch.setattr(dns_command, "resolve", lambda config: target)
     monkeypatch.setattr(dns_command, "read_edge_state", lambda target, stack: state)
@@ -462,3 +470,44 @@ def test_a_secret_without_a_current_value_is_refused_in_one_line(
     result = _apply()
     assert result.exit_code == 1
     assert str(result.exception) == f"the origin secret {ORIGIN_ARN} holds no 'current' value"
+
+
+def _config_with(monkeypatch: pytest.MonkeyPatch, **edge: Any) -> None:
+    """`dns` reads prod's config with these edge settings."""
+    from infra.config import load_config
+
+    base = load_config("prod")
+    config = base.model_copy(update={"edge": base.edge.model_copy(update=edge)})
+    monkeypatch.setattr(dns_command, "config_for", lambda env: config)
+
+
+def test_a_rotation_is_applied_only_once_the_load_balancer_accepts_the_new_value(
+    cloudflare: FakeCloudflare, locked: SecretsTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Cloudflare sends the value in place, then a rotation writes a new version
+    cloudflare.phase_rules = []
+    assert _apply("--yes").exit_code == 0
+    (sent,) = [r for r in cloudflare.phase_rules if r["ref"] == "blog_infra_origin_verify"]
+    rotated = CliRunner().invoke(dns_group, ["rotate-origin", "--env", "prod", "--json"])
+    assert rotated.exit_code == 0, rotated.output
+    version = json.loads(rotated.output)["version_id"]
+    written = json.loads(locked.secret)
+    # THEN the new version keeps the value Cloudflare sends as previous, and a new 64-character current
+    assert written["previous"] == ORIGIN_VALUE and re.fullmatch(r"[A-Za-z0-9]{64}", written["current"])
+    assert ORIGIN_VALUE not in rotated.output and written["current"] not in rotated.output
+    assert f'origin_secret_version = "{version}"' in json.loads(rotated.output)["config"]
+    # WHEN dns apply runs before the config pins that version (the load balancer would refuse it)
+    early = _apply("--yes")
+    # THEN it refuses in one line and Cloudflare keeps sending the old value
+    assert early.exit_code == 1
+    assert "set edge.origin_secret_version" in str(early.exception) and version in str(early.exception)
+    assert cloudflare.phase_rules == [sent]
+    # WHEN the config pins it (and is deployed): the apply goes through with the new value
+    _config_with(monkeypatch, origin_secret_version=version, accept_previous_origin_value=True)
+    done = _apply("--yes")
+    assert done.exit_code == 0, done.output
+    (now,) = [r for r in cloudflare.phase_rules if r["ref"] == "blog_infra_origin_verify"]
+    assert now["action_parameters"]["headers"][ORIGIN_HEADER]["value"] == written["current"]
+    # AND a second rotation is refused until this one is finished
+    again = CliRunner().invoke(dns_group, ["rotate-origin", "--env", "prod"])
+    assert again.exit_code == 1 and "a rotation is in progress" in str(again.exception)
