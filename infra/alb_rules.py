@@ -85,6 +85,7 @@ def _outcome(rule: str, actions: list[Mapping[str, Any]], value: Callable[[Any],
     action = min(actions, key=lambda a: int(a.get("Order", 0)))
     kind = str(action["Type"])
     if kind == "forward":
+        groups: tuple[str, ...]
         if "TargetGroupArn" in action:
             groups = (value(action["TargetGroupArn"]),)
         else:

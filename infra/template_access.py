@@ -120,8 +120,8 @@ class TemplateAccess:
                     policies.append(managed[arn])
                 else:
                     raise NotEvaluated(f"{logical_id}: managed policy {arn} is not known to the walk")
-            name = props.get("RoleName")
-            key = str(name).removeprefix(prefix) if isinstance(name, str) else _HASH.sub("", logical_id)
+            role_name = props.get("RoleName")
+            key = role_name.removeprefix(prefix) if isinstance(role_name, str) else _HASH.sub("", logical_id)
             roles[key] = Role(logical_id, key, self.intrinsics.get_att(logical_id, "Arn"), tuple(policies))
         return roles
 
@@ -202,7 +202,7 @@ class TemplateAccess:
             steps.insert(0, Step("s3:ListBucket", logical_id, evaluate(listing, role.policies, policy)))
         return steps
 
-    def object_samples(self, role: Role, logical_id: str) -> list[str | None]:
+    def object_samples(self, role: Role, logical_id: str) -> list[str]:
         """Keys to try when asking whether `role` can read any object of a bucket: one per object
         pattern of its policies and of the bucket policy (wildcards filled in), and a neutral key."""
         bucket_arn = str(self.intrinsics.get_att(logical_id, "Arn"))

@@ -1,4 +1,5 @@
-"""Secrets of the external services the platform integrates with (Neo4j Aura, Cloudinary).
+"""Secrets of the external services the platform integrates with (Neo4j Aura, Cloudinary), for the
+pipelines and, separately and with less, for the public frontend.
 
 The stack creates each secret with a placeholder: the JSON keys the consumers read, a generated
 throw-away value for the sensitive key, and `"placeholder": "true"`. Operators set the real value
@@ -70,7 +71,8 @@ class SecretsProps:
 
 
 class ExternalSecrets(Construct):
-    """A customer-managed KMS key and one placeholder secret per external service."""
+    """A customer-managed KMS key and placeholder secrets: one per external service for the pipelines,
+    and the public frontend's own (read-only Neo4j login, browser-facing Cloudinary values)."""
 
     def __init__(self, scope: Construct, id: str, *, props: SecretsProps) -> None:
         super().__init__(scope, id)
