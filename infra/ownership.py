@@ -165,8 +165,9 @@ EXTERNAL_SERVICES: tuple[ExternalService, ...] = (
         name="Cloudflare",
         slug="cloudflare",
         kind="DNS and proxy",
-        integration="Modeled, not provisioned: `blog-infra dns plan` prints the proxied CNAMEs to "
-        "CloudFront and the certificate's validation records to create in Cloudflare.",
+        integration="Modeled: `blog-infra dns plan` prints the proxied CNAMEs to CloudFront, the "
+        "certificate's validation records and the origin lock's request header transform rule (its value "
+        "from Secrets Manager, never printed); `blog-infra dns apply` manages them in the zone.",
         components=("edge",),
         repositories=(),
         url="https://www.cloudflare.com",
