@@ -37,17 +37,14 @@ class Platform:
 
 
 @pytest.fixture(scope="module", params=ENVIRONMENTS)
-def platform(request: pytest.FixtureRequest) -> Platform:
-    from aws_cdk.assertions import Template
-
-    from infra.app import build_app
-    from infra.config import load_config
-
-    config = load_config(request.param)
-    _, stack = build_app(config)
+def platform(
+    request: pytest.FixtureRequest, synthesized_stacks: dict[str, Any], synthesized: dict[str, Any]
+) -> Platform:
+    stack = synthesized_stacks[request.param]
+    config = stack.config
     return Platform(
         config.name,
-        Template.from_stack(stack).to_json(),
+        synthesized[request.param].to_json(),
         tuple(stack.contract.values),
         stack.contract.ssm_prefix,
         Place(account=config.account_id, region=config.region, stack_name=config.stack_name),
