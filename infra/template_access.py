@@ -3,11 +3,17 @@ policies of its buckets, secrets and KMS keys, resolved to concrete ARNs for a f
 (`infra.cfn_intrinsics`) and decided by `infra.iam_evaluation`.
 
 A read is what a consumer does with a contract value: `ssm:GetParameter` on the parameter, then
-`secretsmanager:GetSecretValue` on a secret together with `kms:Decrypt` on its key (Secrets Manager
-decrypts with the caller's permission: the request to KMS carries `kms:ViaService` =
-`secretsmanager.<region>.amazonaws.com` and the secret's ARN as encryption context, Secrets Manager User
-Guide, "Secret encryption and decryption in AWS Secrets Manager"), or `s3:ListBucket` on a bucket and
-`s3:GetObject` on its objects (or only on objects under a key prefix).
+`secretsmanager:GetSecretValue` on a secret together with `kms:Decrypt` on its key when the secret uses
+a customer-managed key ("If the secret is encrypted using a customer-managed key instead of the AWS
+managed key aws/secretsmanager, then you also need kms:Decrypt permissions for that key": Secrets
+Manager API Reference, GetSecretValue), or `s3:ListBucket` on a bucket and `s3:GetObject` on its
+objects (or only on objects under a key prefix).
+
+The KMS request is evaluated with `kms:ViaService` = `secretsmanager.<region>.amazonaws.com`,
+`kms:CallerAccount` and the secret's ARN as `kms:EncryptionContext:SecretARN`: the decrypt happens
+through Secrets Manager on the caller's behalf. Those context values are this walk's model, not quoted
+from a page we found; no key policy of ours conditions on the encryption context, and CDK's grants
+condition on `kms:ViaService`, which the model sets as Secrets Manager does.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from infra.cfn_intrinsics import Intrinsics, Place
 from infra.iam_evaluation import Decision, NotEvaluated, Request, evaluate
 
 AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
-    # AWS managed policy reference: both grant CloudWatch Logs writes only.
+    # Copied from the AWS Managed Policy Reference (docs.aws.amazon.com/aws-managed-policy/latest/
+    # reference/<name>.html, version v1 of each): CloudWatch Logs writes only.
     "AWSLambdaBasicExecutionRole": {
         "Statement": [
             {
@@ -36,19 +43,19 @@ AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
         "Statement": [
             {
                 "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:PutRetentionPolicy"],
+                "Resource": ["arn:aws:logs:*:*:log-group:RDS*"],
+            },
+            {
+                "Effect": "Allow",
                 "Action": [
-                    "logs:CreateLogGroup",
-                    "logs:PutRetentionPolicy",
                     "logs:CreateLogStream",
                     "logs:PutLogEvents",
                     "logs:DescribeLogStreams",
                     "logs:GetLogEvents",
                 ],
-                "Resource": [
-                    "arn:aws:logs:*:*:log-group:RDS*",
-                    "arn:aws:logs:*:*:log-group:RDS*:log-stream:*",
-                ],
-            }
+                "Resource": ["arn:aws:logs:*:*:log-group:RDS*:log-stream:*"],
+            },
         ]
     },
 }
@@ -162,8 +169,7 @@ class TemplateAccess:
         steps = [Step("secretsmanager:GetSecretValue", logical_id, evaluate(request, role.policies, policy))]
         key = self.resources[logical_id]["Properties"].get("KmsKeyId")
         if key is None:
-            # aws/secretsmanager: its key policy lets every principal of the account decrypt through
-            # Secrets Manager, so GetSecretValue decides alone.
+            # aws/secretsmanager: no kms:Decrypt permission is needed (GetSecretValue API reference).
             return steps
         key_id = self._key_logical_id(key)
         key_arn = str(self.intrinsics.get_att(key_id, "Arn"))

@@ -210,7 +210,11 @@ class Edge(Construct):
         self, *, host: str, target_group: elbv2.IApplicationTargetGroup, priority: int
     ) -> elbv2.ApplicationListenerRule:
         """Forward HTTPS requests whose Host header is `host` and that carry the origin header with an
-        accepted value to `target_group`; the rest fall to the default action (403)."""
+        accepted value to `target_group`; the rest fall to the default action (403).
+
+        Health checks do not pass through these rules: each load balancer node sends them straight to
+        the registered targets with the target group's settings (ELB docs, "Health checks for
+        Application Load Balancer target groups"), so they need no header."""
         if host not in self.hostnames:
             raise ValueError(
                 f"Edge cannot route {host!r}: it is not one of the hostnames {', '.join(self.hostnames)} "
