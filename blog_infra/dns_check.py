@@ -24,7 +24,14 @@ import dns.rcode
 import dns.rdatatype
 import httpx
 
-from infra.dns import CLOUDFLARE_AUTO_TTL, CNAME, DnsRecord
+from infra.dns import (
+    CLOUDFLARE_AUTO_TTL,
+    CNAME,
+    ORIGIN_RULE_REF,
+    TRANSFORM_PHASE,
+    DnsRecord,
+    OriginHeaderRule,
+)
 
 DEFAULT_PORT = 53
 DEFAULT_TIMEOUT_S = 3.0
@@ -267,3 +274,82 @@ def apply_changes(client: Any, zone: str, planned: Sequence[PlannedChange]) -> l
             client.dns.records.update(change.record_id, **fields)
         done.append(change)
     return done
+
+
+# --- origin lock: the request header transform rule ----------------------------------------------------
+
+_RULE_FIELDS = ("id", "ref", "description", "expression", "action", "action_parameters", "enabled")
+"""The fields of a phase rule that an update of the phase's entry point takes back unchanged."""
+
+
+@dataclass(frozen=True)
+class PlannedRule:
+    """What `apply_rule` would do with the origin-lock transform rule; never holds the header value."""
+
+    rule: OriginHeaderRule
+    action: Action
+    current: str
+    others: tuple[dict[str, Any], ...] = ()
+    """The phase's other rules, kept as they are."""
+
+    @property
+    def changes(self) -> bool:
+        return self.action in (Action.CREATE, Action.UPDATE)
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    dumped = item.to_dict() if hasattr(item, "to_dict") else item.model_dump(exclude_none=True)
+    return dict(dumped)
+
+
+def _phase_rules(client: Any, zone: str) -> list[dict[str, Any]]:
+    """The rules of the zone's transform phase; none when the phase has no entry point yet."""
+    import cloudflare
+
+    try:
+        ruleset = client.rulesets.phases.get(TRANSFORM_PHASE, zone_id=zone)
+    except cloudflare.NotFoundError:
+        return []
+    return [_as_dict(rule) for rule in (_as_dict(ruleset).get("rules") or [])]
+
+
+def plan_rule(client: Any, zone: str, rule: OriginHeaderRule, value: str | None) -> PlannedRule:
+    """Compare the zone's transform rules with the modeled one. `value` is the secret's current value
+    (None before the stack is deployed); it is compared, never shown."""
+    if value is None:
+        return PlannedRule(rule, Action.SKIP, "the origin secret exists once the stack is deployed")
+    rules = _phase_rules(client, zone)
+    ours = [r for r in rules if r.get("ref") == ORIGIN_RULE_REF]
+    others = tuple(
+        {k: r[k] for k in _RULE_FIELDS if k in r} for r in rules if r.get("ref") != ORIGIN_RULE_REF
+    )
+    if not ours:
+        return PlannedRule(rule, Action.CREATE, "-", others)
+    wanted = rule.to_rule(value)
+    found = ours[0]
+    headers = (found.get("action_parameters") or {}).get("headers") or {}
+    differences = [
+        name
+        for name, same in (
+            ("expression", found.get("expression") == wanted["expression"]),
+            ("action", found.get("action") == wanted["action"]),
+            ("enabled", found.get("enabled", True) is True),
+            ("header", list(headers) == [rule.header]),
+            ("value", (headers.get(rule.header) or {}).get("value") == value),
+        )
+        if not same
+    ]
+    if not differences:
+        return PlannedRule(rule, Action.UNCHANGED, "matches (value is the current secret)", others)
+    return PlannedRule(rule, Action.UPDATE, f"differs in: {', '.join(differences)}", others)
+
+
+def apply_rule(client: Any, zone: str, planned: PlannedRule, value: str) -> bool:
+    """Write the phase's rules: the others as they were, then the origin-lock rule; whether it wrote."""
+    if not planned.changes:
+        return False
+    rules = [*planned.others, planned.rule.to_rule(value)]
+    client.rulesets.phases.update(TRANSFORM_PHASE, zone_id=zone, rules=rules)
+    return True

@@ -19,9 +19,11 @@ from functools import partial
 from typing import Any
 
 import botocore.exceptions
+import httpx
 
 from blog_infra.exit_codes import ExitCode
 from blog_infra.target import Target
+from infra.dns import DISTRIBUTION_DOMAIN_OUTPUT, ORIGIN_HEADER
 
 DRIFT_TIMEOUT_S = 600.0
 DRIFT_POLL_S = 5.0
@@ -47,6 +49,9 @@ _EMPTY = {
     "NoSuchBucketPolicy": "none",
 }
 MINIMUM_TLS_VERSION = 1.2
+ORIGIN_PROBE_TIMEOUT_S = 10.0
+ORIGIN_REFUSAL = (403, "Forbidden")
+"""What the load balancer's default action answers (infra.modules.core.edge: FORBIDDEN_BODY)."""
 
 
 class Status(StrEnum):
@@ -286,6 +291,7 @@ class Verifier:
             ("secrets", self._secrets),
             ("load balancer", self._load_balancers),
             ("distribution", self._distributions),
+            ("origin lock", self._origin_lock),
             ("consumer contract", self._contract),
             ("drift detection", self._drift),
         )
@@ -598,6 +604,94 @@ class Verifier:
                 self._compare(protocol, actual_protocol)[1],
             )
 
+    def _origin_lock(self) -> Iterator[Check]:
+        """The deployed listener refuses by default and every forwarding rule requires the Cloudflare
+        header; on AWS, a request through CloudFront without the header is refused by the load balancer.
+        Values are never read or shown, only header names."""
+        elbv2 = self.target.client("elbv2")
+        for logical_id, _ in self._of_type("AWS::ElasticLoadBalancingV2::Listener"):
+            arn = self.physical.get(logical_id)
+            if not arn:
+                continue
+            expected = f"fixed-response {ORIGIN_REFUSAL[0]}"
+
+            def read_default(arn: str = arn, expected: str = expected) -> tuple[str, Status]:
+                (listener,) = _call(elbv2.describe_listeners, ListenerArns=[arn])["Listeners"]
+                action = (listener.get("DefaultActions") or [{}])[0]
+                status = (action.get("FixedResponseConfig") or {}).get("StatusCode")
+                actual = f"{action.get('Type')} {status}" if status else str(action.get("Type"))
+                return self._compare(expected, actual)
+
+            yield self._guarded("origin lock: default action", logical_id, expected, read_default)
+            routes = f"every forwarding rule requires {ORIGIN_HEADER}"
+
+            def read_rules(arn: str = arn) -> tuple[str, Status]:
+                rules = _call(elbv2.describe_rules, ListenerArn=arn)["Rules"]
+                forwarding = [
+                    r
+                    for r in rules
+                    if not r.get("IsDefault") and any(a.get("Type") == "forward" for a in r["Actions"])
+                ]
+                open_rules = [
+                    str(r.get("Priority"))
+                    for r in forwarding
+                    if not any(
+                        c.get("Field") == "http-header"
+                        and str((c.get("HttpHeaderConfig") or {}).get("HttpHeaderName", "")).lower()
+                        == ORIGIN_HEADER.lower()
+                        for c in r.get("Conditions", [])
+                    )
+                ]
+                if open_rules:
+                    return f"priority {', '.join(open_rules)} forward(s) without it", Status.DRIFT
+                return f"{len(forwarding)} of {len(forwarding)} do", Status.PASS
+
+            yield self._guarded("origin lock: routes", logical_id, routes, read_rules)
+        yield from self._origin_probe()
+
+    def _origin_probe(self) -> Iterator[Check]:
+        hostnames = sorted(
+            str(alias)
+            for _, props in self._of_type("AWS::CloudFront::Distribution")
+            for alias in (props.get("DistributionConfig") or {}).get("Aliases") or []
+            if isinstance(alias, str)
+        )
+        expected = f"{ORIGIN_REFUSAL[0]} from the load balancer"
+        if not hostnames:
+            return
+        if self.target.config.is_emulated:
+            for host in hostnames:
+                yield Check(
+                    "origin lock: request without the header",
+                    host,
+                    expected,
+                    "the emulator serves no HTTP traffic: only the deployed rules were checked",
+                    Status.SKIPPED,
+                )
+            return
+        try:
+            stacks = self.target.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
+            outputs = {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, IndexError) as exc:
+            for host in hostnames:
+                yield Check(
+                    "origin lock: request without the header", host, expected, str(exc), Status.UNAVAILABLE
+                )
+            return
+        domain = outputs.get(DISTRIBUTION_DOMAIN_OUTPUT)
+        for host in hostnames:
+            if not domain:
+                yield Check(
+                    "origin lock: request without the header",
+                    host,
+                    expected,
+                    "no distribution domain output",
+                    Status.UNAVAILABLE,
+                )
+                continue
+            actual, status = probe_origin(domain, host)
+            yield Check("origin lock: request without the header", host, expected, actual, status)
+
     def _contract(self) -> Iterator[Check]:
         outputs_by_value = {
             json.dumps(output.get("Value"), sort_keys=True): key
@@ -705,3 +799,31 @@ class Verifier:
                 f"{drift.get('StackResourceDriftStatus')}: {paths}",
                 Status.DRIFT,
             )
+
+
+def probe_origin(
+    distribution_domain: str, host: str, timeout: float = ORIGIN_PROBE_TIMEOUT_S
+) -> tuple[str, Status]:
+    """Send what a Cloudflare bypass sends: TLS to the distribution with the hostname's SNI and Host
+    (as `curl --resolve host:443:<CloudFront address>`), without the origin header. Passes only when
+    the load balancer's own refusal comes back; any other answer means the origin is reachable."""
+    try:
+        with origin_client(timeout) as client:
+            response = client.get(
+                f"https://{distribution_domain}/",
+                headers={"Host": host},
+                extensions={"sni_hostname": host},
+            )
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__})", Status.UNAVAILABLE
+    refused = (response.status_code, response.text.strip()) == ORIGIN_REFUSAL
+    if refused:
+        return f"{response.status_code} {ORIGIN_REFUSAL[1]}", Status.PASS
+    if response.status_code == ORIGIN_REFUSAL[0]:
+        return "403 not from the load balancer (CloudFront or WAF?)", Status.UNAVAILABLE
+    return f"answered {response.status_code} without the header", Status.DRIFT
+
+
+def origin_client(timeout: float) -> httpx.Client:
+    """The HTTP client of the origin probe; tests replace this function."""
+    return httpx.Client(timeout=timeout, follow_redirects=False)

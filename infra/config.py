@@ -337,6 +337,33 @@ class EdgeSettings(_Model):
         90, gt=0, description="Edge access logs are kept this long."
     )
     deletion_protection: bool = Field(True, description="Refuse deletion of the load balancer.")
+    origin_secret_version: str | None = Field(
+        None,
+        description="Version id of the origin-lock secret the load balancer rules resolve; each rotation "
+        "records its new version here (blog-infra dns rotate-origin). Unset: the version current at "
+        "the first deploy.",
+    )
+    accept_previous_origin_value: bool = Field(
+        False,
+        description="During an origin-lock rotation: the load balancer also accepts the previous "
+        "header value, until Cloudflare sends the new one.",
+    )
+
+    @field_validator("origin_secret_version")
+    @classmethod
+    def _secret_version(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{32,64}", value):
+            raise ValueError("must be a Secrets Manager version id (32 to 64 letters, digits or '-')")
+        return value
+
+    @model_validator(mode="after")
+    def _rotation(self) -> EdgeSettings:
+        if self.accept_previous_origin_value and self.origin_secret_version is None:
+            raise ValueError(
+                "accept_previous_origin_value needs origin_secret_version: the previous value exists only "
+                "in the version a rotation wrote"
+            )
+        return self
 
     @field_validator("certificate_arn")
     @classmethod

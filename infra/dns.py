@@ -15,6 +15,16 @@ from typing import Any, NamedTuple
 
 DISTRIBUTION_DOMAIN_OUTPUT = "EdgeDistributionDomain"
 """Id (and output key) of the stack output that holds the CloudFront distribution's domain name."""
+ORIGIN_HEADER = "X-Blog-Origin-Verify"
+"""The request header Cloudflare adds to every proxied request and every load balancer rule requires."""
+ORIGIN_SECRET_LOGICAL_ID = "EdgeOriginVerifySecret"
+"""Logical id of the Secrets Manager secret that holds the header's values."""
+ORIGIN_CURRENT_KEY = "current"
+"""JSON key of the value Cloudflare sends."""
+ORIGIN_PREVIOUS_KEY = "previous"
+"""JSON key of the value still accepted during a rotation."""
+TRANSFORM_PHASE = "http_request_late_transform"
+"""Cloudflare's ruleset phase of request header transform rules (zone level)."""
 PENDING = "<pending deploy>"
 """Content of a record whose value is only known once the stack is deployed."""
 CLOUDFLARE_AUTO_TTL = 1
@@ -160,3 +170,71 @@ def to_bind(records: Iterable[DnsRecord], origin: str) -> str:
         line = f"{record.name}.\t{record.ttl}\tIN\t{record.type}\t{record.content}."
         lines.append(f"{line} ; cf_tags=cf-proxied:true" if record.proxied else line)
     return "\n".join(lines) + "\n"
+
+
+# --- origin lock: the request header transform rule --------------------------------------------------
+
+ORIGIN_RULE_REF = "blog_infra_origin_verify"
+"""`ref` of the managed transform rule: how `dns apply` finds it among the zone's other rules."""
+SECRET_SHOWN = "<secret: current value of the origin-verify secret>"
+"""What a plan shows instead of the header's value, which is never printed."""
+
+
+@dataclass(frozen=True)
+class OriginHeaderRule:
+    """The request header transform rule Cloudflare runs on every proxied request to the platform's
+    hostnames: it sets `ORIGIN_HEADER` to the secret's current value, which every load balancer rule
+    requires. "Set static" overwrites a header of the same name sent by the client (Cloudflare docs,
+    rules/transform/request-header-modification/create-dashboard), so a client cannot supply its own.
+    """
+
+    hostnames: tuple[str, ...]
+    header: str = ORIGIN_HEADER
+    secret_name: str | None = None
+    """Name or ARN of the secret holding the value; None before the stack is deployed."""
+
+    @property
+    def expression(self) -> str:
+        """Cloudflare's rules language: the request's host is one of the platform's hostnames."""
+        hosts = " ".join(f'"{_normalized(host)}"' for host in self.hostnames)
+        return f"(http.host in {{{hosts}}})"
+
+    @property
+    def description(self) -> str:
+        return f"managed by blog_infra: origin lock header for {', '.join(self.hostnames)}"
+
+    def to_rule(self, value: str) -> dict[str, Any]:
+        """The rule in the shape of Cloudflare's Rulesets API (phase `TRANSFORM_PHASE`, action `rewrite`,
+        header operation `set`: developers.cloudflare.com/rules/transform/request-header-modification/
+        create-api)."""
+        if not value:
+            raise ValueError("the origin header value is empty: set the origin-verify secret first")
+        return {
+            "ref": ORIGIN_RULE_REF,
+            "description": self.description,
+            "expression": self.expression,
+            "action": "rewrite",
+            "action_parameters": {"headers": {self.header: {"operation": "set", "value": value}}},
+            "enabled": True,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule as a plan shows it: the value is named, never given."""
+        return {
+            "phase": TRANSFORM_PHASE,
+            "ref": ORIGIN_RULE_REF,
+            "expression": self.expression,
+            "header": self.header,
+            "value": SECRET_SHOWN,
+            "secret": self.secret_name or PENDING,
+        }
+
+
+def origin_rule(config_hostnames: Sequence[str], secret_name: str | None) -> OriginHeaderRule:
+    """The transform rule of the platform's hostnames."""
+    if not config_hostnames:
+        raise ValueError("origin_rule needs at least one hostname")
+    for hostname in config_hostnames:
+        if not _NAME.fullmatch(_normalized(hostname)):
+            raise ValueError(f"{hostname!r} is not a DNS name such as portal.rocketclub.online")
+    return OriginHeaderRule(tuple(_normalized(h) for h in config_hostnames), secret_name=secret_name)

@@ -165,8 +165,9 @@ EXTERNAL_SERVICES: tuple[ExternalService, ...] = (
         name="Cloudflare",
         slug="cloudflare",
         kind="DNS and proxy",
-        integration="Modeled, not provisioned: `blog-infra dns plan` prints the proxied CNAMEs to "
-        "CloudFront and the certificate's validation records to create in Cloudflare.",
+        integration="Modeled: `blog-infra dns plan` prints the proxied CNAMEs to CloudFront, the "
+        "certificate's validation records and the origin lock's request header transform rule (its value "
+        "from Secrets Manager, never printed); `blog-infra dns apply` manages them in the zone.",
         components=("edge",),
         repositories=(),
         url="https://www.cloudflare.com",
@@ -175,8 +176,9 @@ EXTERNAL_SERVICES: tuple[ExternalService, ...] = (
         name="Neo4j Aura",
         slug="neo4j-aura",
         kind="Graph database",
-        integration="Connection secret in Secrets Manager (placeholder until operators set it), readable "
-        "by the flow runs and the ork processor; its ARN is published in the consumer contract.",
+        integration="A read-write connection secret for the flow runs and the ork processor, and a "
+        "read-only login of its own for the public frontend, in Secrets Manager (placeholders until "
+        "operators set them); their ARNs are published in the consumer contract.",
         components=("secrets", "ork-processor"),
         repositories=(Repository.BLOG_DATA, Repository.BLOG_CODE),
         url="https://neo4j.com/cloud/platform/aura-graph-database/",
@@ -185,8 +187,9 @@ EXTERNAL_SERVICES: tuple[ExternalService, ...] = (
         name="Cloudinary",
         slug="cloudinary",
         kind="Image CDN",
-        integration="Credentials secret in Secrets Manager (placeholder until operators set it), readable "
-        "by the flow runs and the ork processor; its ARN is published in the consumer contract.",
+        integration="Credentials (with the API secret) for the flow runs and the ork processor, and the "
+        "browser-facing values only (cloud name, API key) for the public frontend, in Secrets Manager "
+        "(placeholders until operators set them); their ARNs are published in the consumer contract.",
         components=("secrets", "ork-processor"),
         repositories=(Repository.BLOG_DATA, Repository.BLOG_CODE),
         url="https://cloudinary.com",
@@ -196,7 +199,8 @@ EXTERNAL_SERVICES: tuple[ExternalService, ...] = (
         slug="vercel",
         kind="Hosting of the public blog frontend",
         integration="An OIDC provider for the Vercel team and a read-only role the production "
-        "deployments of blog_code assume to read the design-files bucket's public prefix.",
+        "deployments of blog_code assume to read the design-files bucket's public prefix, the frontend's "
+        "own secrets (read-only Neo4j login, Cloudinary cloud name and API key) and its contract values.",
         components=("iam-ci",),
         repositories=(Repository.BLOG_CODE,),
         url="https://vercel.com",
@@ -252,8 +256,9 @@ NOT_OWNED: tuple[Ownership, ...] = (
     Ownership(
         component="blog-frontend",
         title="Public blog frontend",
-        description="The Next.js public blog on Vercel; it reads the design-files bucket through the "
-        "read-only frontend role, Neo4j Aura and Cloudinary.",
+        description="The Next.js public blog on Vercel; through the read-only frontend role it reads the "
+        "design-files bucket's public/ prefix and secrets of its own: a read-only Neo4j Aura login and "
+        "only the Cloudinary values a browser-facing site needs (never the pipelines' credentials).",
         consumers=("Uses Neo4j Aura, Cloudinary, S3",),
         repositories=(Repository.BLOG_CODE,),
         owned=Owned.NO,
@@ -261,6 +266,122 @@ NOT_OWNED: tuple[Ownership, ...] = (
     ),
 )
 """Items of the seed's ownership map that other repositories own."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadAccess:
+    """Who may read one secret or bucket, and why: the ownership map at the level of roles."""
+
+    resource: str
+    """The pinned logical id of the secret or bucket, e.g. `Neo4jAuraSecret`."""
+    readers: tuple[str, ...]
+    """Roles, named as `infra.template_access.Role.key`: the role name after `<stack>-`, or the
+    logical id without CDK's hash for roles CloudFormation names."""
+    reason: str
+
+
+_EXECUTION = "ECS injects it into the task's containers at start (the task definition's execution role)"
+READ_ACCESS: tuple[ReadAccess, ...] = (
+    ReadAccess(
+        resource="DatabaseBackstageSecret",
+        readers=(
+            "DatabaseBootstrapRole",
+            "DatabaseRotationRole",
+            "BackstageTaskDefinitionExecutionRole",
+            "backstage-task",
+        ),
+        reason="Backstage's database login: created and rotated by the rds module's functions; "
+        f"{_EXECUTION}; the portal task reads it by the ARN the contract hands blog_portal.",
+    ),
+    ReadAccess(
+        resource="DatabasePrefectSecret",
+        readers=(
+            "DatabaseBootstrapRole",
+            "DatabaseRotationRole",
+            "PrefectApiTaskDefinitionExecutionRole",
+            "PrefectServicesTaskDefinitionExecutionRole",
+        ),
+        reason=f"The Prefect server's database login: created and rotated by the rds module; {_EXECUTION}.",
+    ),
+    ReadAccess(
+        resource="DatabasePipelinesSecret",
+        readers=("DatabaseBootstrapRole", "DatabaseRotationRole", "flow-run-task"),
+        reason="The pipelines' database login: created and rotated by the rds module; read by blog_data's "
+        "flow runs.",
+    ),
+    ReadAccess(
+        resource="Neo4jAuraSecret",
+        readers=("flow-run-task", "ork-processor"),
+        reason="The read-write Neo4j Aura login: blog_data's flow runs and the ork processor write "
+        "the graph.",
+    ),
+    ReadAccess(
+        resource="CloudinarySecret",
+        readers=("flow-run-task", "ork-processor"),
+        reason="Cloudinary credentials with the API secret: blog_data's flow runs and the ork "
+        "processor upload.",
+    ),
+    ReadAccess(
+        resource="FrontendNeo4jAuraSecret",
+        readers=("frontend",),
+        reason="The public frontend's read-only Neo4j Aura login (least privilege: the site only reads).",
+    ),
+    ReadAccess(
+        resource="FrontendCloudinarySecret",
+        readers=("frontend",),
+        reason="The Cloudinary values a browser-facing site needs (cloud name, API key), never the "
+        "API secret.",
+    ),
+    ReadAccess(
+        resource="PrefectAuthSecret",
+        readers=(
+            "PrefectApiTaskDefinitionExecutionRole",
+            "PrefectServicesTaskDefinitionExecutionRole",
+            "PrefectWorkerTaskDefinitionExecutionRole",
+            "flow-run-execution",
+            "flow-run-task",
+        ),
+        reason=f"PREFECT_API_AUTH_STRING: {_EXECUTION} for the server, the workers and every flow run; "
+        "flows may also read it by the ARN the contract hands blog_data.",
+    ),
+    ReadAccess(
+        resource="PrefectRedisAuthSecret",
+        readers=("PrefectApiTaskDefinitionExecutionRole", "PrefectServicesTaskDefinitionExecutionRole"),
+        reason=f"The Redis AUTH token of Prefect's messaging: {_EXECUTION}.",
+    ),
+    ReadAccess(
+        resource="BackstageAppSecret",
+        readers=("BackstageTaskDefinitionExecutionRole",),
+        reason=f"Backstage's own settings (GitHub credentials): {_EXECUTION}.",
+    ),
+    ReadAccess(
+        resource="EdgeOriginVerifySecret",
+        readers=(),
+        reason="The origin-lock header value: CloudFormation resolves it while deploying; no role of the "
+        "platform reads it (`blog-infra dns apply` runs with the operator's credentials).",
+    ),
+    ReadAccess(
+        resource="DataBucketCached",
+        readers=("flow-run-task",),
+        reason="Re-creatable copies the flows cache.",
+    ),
+    ReadAccess(resource="DataBucketRaw", readers=("flow-run-task",), reason="Raw inputs of the flows."),
+    ReadAccess(resource="DataBucketClean", readers=("flow-run-task",), reason="The flows' cleaned outputs."),
+    ReadAccess(
+        resource="DataBucketDesignFiles",
+        readers=("flow-run-task", "ork-processor", "frontend"),
+        reason="Design files: the flows read them, the ork processor reads the uploaded .ork files, and the "
+        "public frontend reads the public/ prefix only.",
+    ),
+    ReadAccess(resource="DataAccessLogBucket", readers=(), reason="S3 server access logs: operators only."),
+    ReadAccess(
+        resource="EdgeCloudFrontLogBucket", readers=(), reason="CloudFront access logs: operators only."
+    ),
+    ReadAccess(resource="EdgeLoadBalancerLogBucket", readers=(), reason="ALB access logs: operators only."),
+)
+"""Every role that may read a secret or a bucket's objects, by resource. The inverted contract walk
+(`tests/invariants/test_contract_access.py`) fails on any other reader, and on a secret or bucket
+missing here; `docs/ownership.md` lists it."""
 
 
 @dataclass(frozen=True)

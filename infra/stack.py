@@ -158,7 +158,7 @@ class PlatformStack(Stack):
                 vercel_team_slug=config.vercel.team_slug,
                 vercel_project=config.vercel.project,
                 vercel_environment=config.vercel.environment,
-                frontend_read=((self.data.design_files, "public/"),),
+                frontend_read=((self.data.design_files, FRONTEND_PREFIX),),
                 verified_buckets=tuple(self.data.buckets.values()),
                 role_name_prefix=config.stack_name,
             ),
@@ -176,6 +176,10 @@ class PlatformStack(Stack):
                 deletion_protection=config.edge.deletion_protection,
                 log_retention=Duration.days(config.edge.access_log_retention_days),
                 price_class=_PRICE_CLASSES[config.edge.price_class],
+                origin_secret_key=self.secrets.key,
+                origin_secret_name=f"blog/{config.name}/edge/origin-verify",
+                origin_secret_version=config.edge.origin_secret_version,
+                accept_previous_origin_value=config.edge.accept_previous_origin_value,
             ),
         )
         self.backstage = Backstage(
@@ -317,7 +321,16 @@ class PlatformStack(Stack):
         )
 
         self._grant_images()
-        self.contract = Contract(self, "Contract", ssm_prefix=config.ssm_prefix)
+        self.contract = Contract(
+            self,
+            "Contract",
+            ssm_prefix=config.ssm_prefix,
+            readers={
+                "blog_data": (self.runtime_roles.flow_run_task,),
+                "blog_portal": (self.runtime_roles.backstage_task,),
+                "blog_code": (self.ci.frontend_role,),
+            },
+        )
         self._publish_contract()
         self._publish_own_outputs()
 
@@ -385,8 +398,16 @@ class PlatformStack(Stack):
             self.secrets.neo4j_aura,
             self.secrets.cloudinary,
             database.consumer_secrets["pipelines"],
+            # The contract hands blog_data its ARN; flows already hold the value (ECS injects it as
+            # PREFECT_API_AUTH_STRING), so reading it by ARN exposes nothing new.
+            prefect.auth_secret,
         ):
             secret.grant_read(roles.flow_run_task)
+        # Backstage reads its rotated login by the ARN the contract hands blog_portal (ECS injects it
+        # only at task start).
+        database.consumer_secrets["backstage"].grant_read(roles.backstage_task)
+        for secret in (self.secrets.frontend_neo4j_aura, self.secrets.frontend_cloudinary):
+            secret.grant_read(self.ci.frontend_role)
 
     def _grant_images(self) -> None:
         """CI reads whether the services' images are in ECR (plan and deploy: `blog-infra images status`,
@@ -423,6 +444,9 @@ class PlatformStack(Stack):
                 consumers=("blog_data", "blog_code")
                 if purpose is DataBucket.DESIGN_FILES
                 else ("blog_data",),
+                object_prefixes=(("blog_code", FRONTEND_PREFIX),)
+                if purpose is DataBucket.DESIGN_FILES
+                else (),
             )
         publish(
             "database/endpoint",
@@ -440,14 +464,19 @@ class PlatformStack(Stack):
             publish(
                 f"database/secrets/{consumer}",
                 secret.secret_arn,
-                description=f"ARN of the {consumer} database login secret.",
-                consumers=("blog_portal",) if consumer == "backstage" else ("blog_data",),
+                description=f"ARN of the {consumer} database login secret."
+                + (
+                    " The Prefect server's own login, read by its tasks; for operators."
+                    if consumer == "prefect"
+                    else ""
+                ),
+                consumers=_DATABASE_SECRET_CONSUMERS[consumer],
             )
         publish(
             "secrets/neo4j-aura",
             self.secrets.neo4j_aura.secret_arn,
-            description="ARN of the Neo4j Aura connection secret.",
-            consumers=("blog_data", "blog_code"),
+            description="ARN of the Neo4j Aura connection secret (read-write: the pipelines).",
+            consumers=("blog_data",),
         )
         publish(
             "compute/cluster-arn",
@@ -524,9 +553,32 @@ class PlatformStack(Stack):
         publish(
             "secrets/cloudinary",
             self.secrets.cloudinary.secret_arn,
-            description="ARN of the Cloudinary credentials secret.",
-            consumers=("blog_data", "blog_code"),
+            description="ARN of the Cloudinary credentials secret (API secret included: the pipelines).",
+            consumers=("blog_data",),
         )
+        publish(
+            "frontend/secrets/neo4j-aura",
+            self.secrets.frontend_neo4j_aura.secret_arn,
+            description="ARN of the public frontend's read-only Neo4j Aura login.",
+            consumers=("blog_code",),
+        )
+        publish(
+            "frontend/secrets/cloudinary",
+            self.secrets.frontend_cloudinary.secret_arn,
+            description="ARN of the public frontend's Cloudinary values (cloud name, API key; no secret).",
+            consumers=("blog_code",),
+        )
+
+
+FRONTEND_PREFIX = "public/"
+"""The only key prefix of the design-files bucket the public frontend reads."""
+_DATABASE_SECRET_CONSUMERS: dict[str, tuple[str, ...]] = {
+    "backstage": ("blog_portal",),
+    "pipelines": ("blog_data",),
+    "prefect": (),
+}
+"""Who reads each database login through the contract. The Prefect server's login is injected into
+its own tasks by ECS; blog_data talks to the Prefect API and never needs it."""
 
 
 def cluster_restore(config: EnvConfig) -> ClusterRestore | None:

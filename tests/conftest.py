@@ -124,17 +124,19 @@ def local_config() -> Any:
 
 
 @pytest.fixture(scope="session")
-def synthesized(prod_config: Any, local_config: Any) -> dict[str, Any]:
+def synthesized_stacks(prod_config: Any, local_config: Any) -> dict[str, Any]:
+    """Both environments' root stacks (`PlatformStack`), keyed by environment name."""
+    from infra.app import build_app
+
+    return {config.name: build_app(config)[1] for config in (prod_config, local_config)}
+
+
+@pytest.fixture(scope="session")
+def synthesized(synthesized_stacks: dict[str, Any]) -> dict[str, Any]:
     """Both environments' root stacks as `assertions.Template`, keyed by environment name."""
     from aws_cdk.assertions import Template
 
-    from infra.app import build_app
-
-    result = {}
-    for config in (prod_config, local_config):
-        _, stack = build_app(config)
-        result[config.name] = Template.from_stack(stack)
-    return result
+    return {name: Template.from_stack(stack) for name, stack in synthesized_stacks.items()}
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import string
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +23,14 @@ from blog_infra.dns_check import (
     DnsCheckError,
     Outcome,
     PlannedChange,
+    PlannedRule,
     Resolver,
     apply_changes,
+    apply_rule,
     check_records,
     cloudflare_client,
     plan_changes,
+    plan_rule,
     zone_id,
 )
 from blog_infra.errors import BadInput, CliError
@@ -34,11 +39,19 @@ from blog_infra.options import config_for, env_option, json_option
 from blog_infra.target import Target, resolve
 from infra.dns import (
     DISTRIBUTION_DOMAIN_OUTPUT,
+    ORIGIN_CURRENT_KEY,
+    ORIGIN_HEADER,
+    ORIGIN_PREVIOUS_KEY,
+    ORIGIN_SECRET_LOGICAL_ID,
     PENDING,
+    SECRET_SHOWN,
     TABLE_COLUMNS,
+    TRANSFORM_PHASE,
     DnsRecord,
+    OriginHeaderRule,
     ValidationRecord,
     dns_model,
+    origin_rule,
     to_bind,
     to_json,
     to_table_rows,
@@ -59,6 +72,8 @@ class EdgeState:
     certificates: int = 0
     """Certificates the stack creates; 0 when it imports one (validated outside the stack)."""
     validation_records: tuple[ValidationRecord, ...] = field(default_factory=tuple)
+    origin_secret_arn: str | None = None
+    """ARN of the origin-lock secret; None until the stack has created it."""
 
     @property
     def deployed(self) -> bool:
@@ -85,7 +100,48 @@ def read_edge_state(target: Target, stack_name: str) -> EdgeState:
     if not all(per_certificate):
         records.extend(_event_records(cloudformation, stack_name))
     unique = tuple(dict.fromkeys(records))
-    return EdgeState(status, domain, len(certificates), unique)
+    origin_secret = next(
+        (
+            str(r["PhysicalResourceId"])
+            for r in resources
+            if r.get("LogicalResourceId") == ORIGIN_SECRET_LOGICAL_ID
+            and str(r.get("PhysicalResourceId", "")).startswith("arn:")
+        ),
+        None,
+    )
+    return EdgeState(status, domain, len(certificates), unique, origin_secret)
+
+
+@dataclass(frozen=True)
+class OriginSecret:
+    """The origin secret's current version; `repr` never shows the values."""
+
+    value: str = field(repr=False)
+    previous: str | None = field(repr=False)
+    version_id: str
+
+
+def read_origin_secret(target: Target, secret_arn: str) -> OriginSecret:
+    """The origin secret's current version, for `dns apply` and `dns rotate-origin`; never printed."""
+    try:
+        answer = target.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+        document = json.loads(answer["SecretString"])
+        value = document[ORIGIN_CURRENT_KEY]
+    except _AWS_ERRORS as exc:
+        raise CliError(f"cannot read the origin secret {secret_arn}: {type(exc).__name__}") from None
+    except (KeyError, ValueError, TypeError):
+        raise CliError(f"the origin secret {secret_arn} holds no '{ORIGIN_CURRENT_KEY}' value") from None
+    if not isinstance(value, str) or not value:
+        raise CliError(f"the origin secret {secret_arn} holds an empty '{ORIGIN_CURRENT_KEY}' value")
+    previous = document.get(ORIGIN_PREVIOUS_KEY)
+    return OriginSecret(
+        value, previous if isinstance(previous, str) else None, str(answer.get("VersionId", ""))
+    )
+
+
+def read_origin_value(target: Target, secret_arn: str) -> str:
+    """The origin secret's current value; never printed."""
+    return read_origin_secret(target, secret_arn).value
 
 
 def _pages(operation: Any, key: str, **kwargs: Any) -> list[dict[str, Any]]:
@@ -152,7 +208,28 @@ def notes(state: EdgeState, stack_name: str, where: str) -> list[str]:
     if not state.certificates:
         lines.append("The certificate is imported (certificate_arn): it is validated outside the stack.")
     lines.append("Proxied records need Cloudflare's SSL/TLS mode Full (strict).")
+    lines.extend(origin_notes(state))
     return lines
+
+
+def origin_notes(state: EdgeState) -> list[str]:
+    """What the Cloudflare operator must do for the origin lock."""
+    secret = state.origin_secret_arn or "the origin-verify secret (created by the deploy)"
+    return [
+        f"Origin lock: the load balancer answers 403 to every request without the header {ORIGIN_HEADER}. "
+        f"Keep the request header transform rule below (phase {TRANSFORM_PHASE}, Set static) in place: "
+        "`blog-infra dns apply` writes it (its token also needs Zone > Transform Rules > Edit), or "
+        f"create it by hand with the value of key '{ORIGIN_CURRENT_KEY}' of {secret}. Never proxy a "
+        "platform hostname through another zone or Worker that drops the header.",
+    ]
+
+
+def rule_table(rule: OriginHeaderRule, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("Phase", "Expression", "Header", "Value"):
+        table.add_column(column, overflow="fold")
+    table.add_row(TRANSFORM_PHASE, rule.expression, f"set {rule.header}", SECRET_SHOWN)
+    return table
 
 
 def records_table(records: list[DnsRecord], title: str) -> Table:
@@ -165,13 +242,16 @@ def records_table(records: list[DnsRecord], title: str) -> Table:
     return table
 
 
-def plan_document(env: str, stack_name: str, state: EdgeState, records: list[DnsRecord]) -> dict[str, Any]:
+def plan_document(
+    env: str, stack_name: str, state: EdgeState, records: list[DnsRecord], rule: OriginHeaderRule
+) -> dict[str, Any]:
     return {
         "environment": env,
         "stack": stack_name,
         "deployed": state.deployed,
         "stack_status": state.stack_status,
         "records": to_json(records),
+        "origin_rule": rule.to_json(),
     }
 
 
@@ -193,7 +273,8 @@ def dns_group() -> None:
 )
 def plan_command(env: str, as_json: bool, output_format: str | None) -> None:
     """Print the Cloudflare records the environment needs: a proxied CNAME per hostname to CloudFront and
-    the DNS-only CNAMEs that validate the ACM certificate.
+    the DNS-only CNAMEs that validate the ACM certificate; then the request header transform rule of
+    the origin lock (its value is named, never printed).
 
     On a first deploy, run it while the deploy waits for certificate validation, create the validation
     records, and the deploy completes.
@@ -208,19 +289,24 @@ def plan_command(env: str, as_json: bool, output_format: str | None) -> None:
     state = read_edge_state(target, config.stack_name)
     hostnames = (config.portal_host, config.pipelines_host)
     records = dns_model(hostnames, state.distribution_domain, state.validation_records)
+    rule = origin_rule(hostnames, state.origin_secret_arn)
     messages = notes(state, config.stack_name, target.description)
     if chosen == "json":
-        click.echo(json.dumps(plan_document(config.name, config.stack_name, state, records), indent=2))
+        document = plan_document(config.name, config.stack_name, state, records, rule)
+        click.echo(json.dumps(document, indent=2))
     elif chosen == "bind":
         click.echo(to_bind(records, config.domain), nl=False)
+        messages.append("A zone file cannot hold the transform rule: see `dns plan` (table or JSON).")
     else:
         render.console.print(records_table(records, f"Cloudflare records of {config.domain} ({config.name})"))
+        render.console.print(rule_table(rule, "Cloudflare request header transform rule (origin lock)"))
     out = render.console if chosen == "table" else render.err_console
     for message in messages:
         out.print(message, soft_wrap=True)
 
 
 def _modeled(env: str) -> tuple[Any, Target, EdgeState, list[DnsRecord]]:
+    """The configuration, its target, the deployed edge and the modeled records."""
     config = config_for(env)
     target = resolve(config)
     state = read_edge_state(target, config.stack_name)
@@ -318,11 +404,14 @@ def _plan_table(planned: list[PlannedChange], title: str) -> Table:
 @env_option
 @click.option("--yes", is_flag=True, help="Apply without asking (CI).")
 def apply_command(env: str, yes: bool) -> None:
-    """Create or update the modeled records in Cloudflare, after showing the plan.
+    """Create or update the modeled records and the origin lock's request header transform rule in
+    Cloudflare, after showing the plan.
 
     Uses the official Cloudflare SDK with an API token from CLOUDFLARE_API_TOKEN (Zone > DNS > Edit on
-    the zone; never printed) and the zone id from CLOUDFLARE_ZONE_ID, or the zone named like the
-    domain (the token then also needs Zone > Zone > Read). Nothing changes without confirmation:
+    the zone, and Zone > Transform Rules > Edit for the origin lock; never printed) and the zone id
+    from CLOUDFLARE_ZONE_ID, or the zone named like the domain (the token then also needs Zone > Zone >
+    Read). The rule's value is read from the origin secret in Secrets Manager and never shown; the
+    zone's other transform rules are kept as they are. Nothing changes without confirmation:
     without --yes it asks on a terminal, and elsewhere prints the plan and exits 3. Records that other
     records conflict with are never touched.
 
@@ -333,28 +422,37 @@ def apply_command(env: str, yes: bool) -> None:
         raise BadInput(
             "CLOUDFLARE_API_TOKEN is not set: create an API token with Zone > DNS > Edit on the zone"
         )
-    config, _, _, records = _modeled(env)
+    config, target, state, records = _modeled(env)
+    rule = origin_rule((config.portal_host, config.pipelines_host), state.origin_secret_arn)
+    secret = read_origin_secret(target, state.origin_secret_arn) if state.origin_secret_arn else None
+    value = secret.value if secret else None
     import cloudflare
 
     try:
         client = cloudflare_client(token.strip())
         zone = zone_id(client, config.domain, os.environ.get("CLOUDFLARE_ZONE_ID") or None)
         planned = plan_changes(client, zone, records)
+        planned_rule = plan_rule(client, zone, rule, value)
+        _refuse_unaccepted_value(config, planned_rule, secret)
         render.console.print(_plan_table(planned, f"Cloudflare plan for {config.domain} ({config.name})"))
+        render.console.print(_rule_plan_table(planned_rule))
         pending = [change for change in planned if change.changes]
         conflicts = [change for change in planned if change.action is Action.CONFLICT]
-        if not pending:
-            render.console.print("No changes: the Cloudflare records match the model.")
+        count = len(pending) + int(planned_rule.changes)
+        if not count:
+            render.console.print("No changes: the Cloudflare records and transform rule match the model.")
         else:
             if not yes:
                 if not sys.stdin.isatty():
                     render.console.print(
-                        f"Nothing changed: {len(pending)} change(s) planned; pass --yes to apply them."
+                        f"Nothing changed: {count} change(s) planned; pass --yes to apply them."
                     )
                     raise SystemExit(ExitCode.CHANGES)
-                click.confirm(f"Apply {len(pending)} change(s) to {config.domain}?", abort=True)
-            done = apply_changes(client, zone, planned)
-            render.console.print(f"Applied {len(done)} change(s) to {config.domain}.")
+                click.confirm(f"Apply {count} change(s) to {config.domain}?", abort=True)
+            done = len(apply_changes(client, zone, planned))
+            if value is not None and apply_rule(client, zone, planned_rule, value):
+                done += 1
+            render.console.print(f"Applied {done} change(s) to {config.domain}.")
     except cloudflare.APIError as exc:
         raise CliError(f"Cloudflare refused the request: {_api_message(exc)}") from None
     except DnsCheckError as exc:
@@ -362,6 +460,108 @@ def apply_command(env: str, yes: bool) -> None:
     if conflicts:
         names = ", ".join(change.record.name for change in conflicts)
         raise CliError(f"records in the way of {names}: remove them in Cloudflare, then apply again")
+
+
+def _refuse_unaccepted_value(config: Any, planned: PlannedRule, secret: OriginSecret | None) -> None:
+    """During a rotation, Cloudflare may send the new value only once the load balancer accepts it: the
+    environment's config must pin the secret's current version (and be deployed)."""
+    if secret is None or secret.previous is None or not planned.changes:
+        return
+    if config.edge.origin_secret_version != secret.version_id:
+        raise CliError(
+            f"the origin secret's version {secret.version_id} is not the one the load balancer resolves "
+            f"({config.edge.origin_secret_version or 'none pinned'}): set edge.origin_secret_version = "
+            f'"{secret.version_id}" and edge.accept_previous_origin_value = true, deploy, then apply again'
+        )
+
+
+def _rule_plan_table(planned: PlannedRule) -> Table:
+    table = Table(title="Origin lock transform rule", title_justify="left")
+    for column in ("Action", "Phase", "Expression", "Header", "Current"):
+        table.add_column(column, overflow="fold")
+    table.add_row(
+        f"[{_ACTION_STYLE[planned.action]}]{planned.action.value}[/]",
+        TRANSFORM_PHASE,
+        planned.rule.expression,
+        f"set {planned.rule.header} = {SECRET_SHOWN}",
+        planned.current,
+    )
+    return table
+
+
+ORIGIN_VALUE_ALPHABET = string.ascii_letters + string.digits
+ORIGIN_VALUE_LENGTH = 64
+
+
+def new_origin_value() -> str:
+    """Letters and digits only: ALB reads `*` and `?` in header values as wildcards."""
+    return "".join(secrets.choice(ORIGIN_VALUE_ALPHABET) for _ in range(ORIGIN_VALUE_LENGTH))
+
+
+@dns_group.command("rotate-origin")
+@env_option
+@json_option
+def rotate_origin_command(env: str, as_json: bool) -> None:
+    """Start a rotation of the origin-lock header value: write a new version of the origin secret whose
+    `current` is a new random value and whose `previous` is the value Cloudflare sends now. No value is
+    printed.
+
+    Then, in order: pin the printed version in the environment's config with
+    accept_previous_origin_value = true and deploy (the load balancer accepts both values); run
+    `dns apply` (Cloudflare sends the new value); set accept_previous_origin_value = false and deploy
+    (the old value stops working). Nothing fails in between.
+
+    Example: blog-infra dns rotate-origin --env prod
+    """
+    config = config_for(env)
+    target = resolve(config)
+    state = read_edge_state(target, config.stack_name)
+    if not state.origin_secret_arn:
+        raise CliError(
+            f"stack {config.stack_name} has no origin secret on {target.description}: deploy it first"
+        )
+    current = read_origin_secret(target, state.origin_secret_arn)
+    if (
+        current.previous is not None
+        and current.previous != current.value
+        and (
+            config.edge.accept_previous_origin_value
+            or config.edge.origin_secret_version != current.version_id
+        )
+    ):
+        raise CliError(
+            f"a rotation is in progress (version {current.version_id}): finish it first (dns apply, then "
+            "edge.accept_previous_origin_value = false and deploy)"
+        )
+    document = {ORIGIN_CURRENT_KEY: new_origin_value(), ORIGIN_PREVIOUS_KEY: current.value}
+    try:
+        answer = target.client("secretsmanager").put_secret_value(
+            SecretId=state.origin_secret_arn, SecretString=json.dumps(document)
+        )
+    except _AWS_ERRORS as exc:
+        raise CliError(
+            f"cannot write the origin secret {state.origin_secret_arn}: {type(exc).__name__}"
+        ) from None
+    version = str(answer["VersionId"])
+    lines = [
+        "[edge]",
+        f'origin_secret_version = "{version}"',
+        "accept_previous_origin_value = true",
+    ]
+    if as_json:
+        click.echo(
+            json.dumps({"secret": state.origin_secret_arn, "version_id": version, "config": lines}, indent=2)
+        )
+        return
+    render.console.print(f"Wrote version {version} of {state.origin_secret_arn} (values not shown).")
+    render.console.print(f"Next: set in infra/envs/{config.name}/config.toml, then deploy:", soft_wrap=True)
+    for line in lines:
+        render.console.print(f"  {line}", soft_wrap=True, markup=False)
+    render.console.print(
+        f"Then: blog-infra dns apply --env {config.name}; "
+        "then accept_previous_origin_value = false and deploy.",
+        soft_wrap=True,
+    )
 
 
 def _api_message(exc: Exception) -> str:

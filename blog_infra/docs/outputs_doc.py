@@ -23,7 +23,7 @@ def contract_table(platform: Platform) -> str:
     for value in contract.values:
         rows.append(
             f"| `{contract.ssm_prefix}/{value.path}` | `{value.output_id}` | {_cell(value.description)} "
-            f"| {', '.join(value.consumers)} |"
+            f"| {', '.join(value.consumers) or 'operators (no sibling repository)'} |"
         )
     return "\n".join(rows)
 

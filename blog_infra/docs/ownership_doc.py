@@ -9,6 +9,7 @@ from blog_infra.docs.platform import Platform
 from infra.ownership import (
     EXTERNAL_SERVICES,
     NOT_OWNED,
+    READ_ACCESS,
     RELATED_REPOSITORIES,
     ROOT_COMPONENTS,
     Owned,
@@ -130,9 +131,18 @@ def component_resources(platform: Platform) -> str:
     return "\n".join(rows)
 
 
+def read_access() -> str:
+    rows = ["| Secret or bucket | Readers | Why |", "|---|---|---|"]
+    for item in READ_ACCESS:
+        readers = ", ".join(f"`{reader}`" for reader in item.readers) or "none (operators only)"
+        rows.append(f"| `{item.resource}` | {readers} | {_cell(item.reason)} |")
+    return "\n".join(rows)
+
+
 def blocks(platform: Platform) -> dict[str, str]:
     """The generated blocks of `docs/ownership.md`, by name."""
     return {
+        "read-access": read_access(),
         "ownership-map": ownership_map(platform),
         "related-repositories": related_repositories(platform),
         "external-services": external_services(),
@@ -165,4 +175,9 @@ after changing them.
 
 <!-- BEGIN GENERATED: component-resources -->
 <!-- END GENERATED: component-resources -->
+
+## Who reads which secret and bucket
+
+<!-- BEGIN GENERATED: read-access -->
+<!-- END GENERATED: read-access -->
 """

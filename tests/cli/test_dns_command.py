@@ -170,6 +170,10 @@ def test_plan_prints_a_table_with_notes(with_state: Any, monkeypatch: pytest.Mon
     assert CLOUDFRONT in result.output
     assert "_a1b2.portal.rocketclub.online" in result.output
     assert "Full (strict)" in result.output
+    # AND the origin lock's transform rule, its value named but never given, and what the operator does
+    assert "http_request_late_transform" in result.output and "set X-Blog-Origin-Verify" in result.output
+    assert "<secret: current value of the origin-verify secret>" in result.output
+    assert "Origin lock: the load balancer answers 403" in result.output
 
 
 def test_plan_json_is_machine_readable(with_state: Any) -> None:
@@ -184,6 +188,10 @@ def test_plan_json_is_machine_readable(with_state: Any) -> None:
         ("_a1b2.portal.rocketclub.online", False),
         ("_e5f6.pipelines.rocketclub.online", False),
     ]
+    rule = document["origin_rule"]
+    assert (rule["phase"], rule["header"]) == ("http_request_late_transform", "X-Blog-Origin-Verify")
+    assert rule["expression"] == '(http.host in {"portal.rocketclub.online" "pipelines.rocketclub.online"})'
+    assert rule["value"].startswith("<secret:")
 
 
 def test_plan_bind_is_a_zone_fragment_on_stdout(with_state: Any) -> None:

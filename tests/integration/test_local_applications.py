@@ -33,14 +33,23 @@ def test_listener_routes_each_host_to_its_service(platform: LocalPlatform) -> No
     (listener,) = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
     assert listener["Port"] == 443 and listener["Protocol"] == "HTTPS"
     rules = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    origin = json.loads(
+        platform.client("secretsmanager").get_secret_value(SecretId="blog/local/edge/origin-verify")[
+            "SecretString"
+        ]
+    )
     hosts = {}
     for rule in rules:
         if rule["IsDefault"]:
             assert rule["Actions"][0]["Type"] == "fixed-response"
-            assert rule["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
+            assert rule["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "403"
             continue
-        (condition,) = rule["Conditions"]
+        condition, header = rule["Conditions"]
         values = condition.get("HostHeaderConfig", {}).get("Values") or condition["Values"]
+        # The origin lock: the dynamic reference was resolved to the secret's current value at deploy
+        assert header["HttpHeaderConfig"]["HttpHeaderName"] == "X-Blog-Origin-Verify"
+        assert header["HttpHeaderConfig"]["Values"] == [origin["current"]]
+        assert len(origin["current"]) == 64 and origin["current"].isalnum()
         groups = elbv2.describe_target_groups(TargetGroupArns=[rule["Actions"][0]["TargetGroupArn"]])
         hosts[values[0]] = groups["TargetGroups"][0]
     assert set(hosts) == {"portal.rocketclub.test", "pipelines.rocketclub.test"}

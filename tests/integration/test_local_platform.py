@@ -73,6 +73,9 @@ def test_secrets_exist_and_hold_no_real_values(platform: LocalPlatform) -> None:
         "blog/local/database/pipelines",
         "blog/local/external/neo4j-aura",
         "blog/local/external/cloudinary",
+        "blog/local/external/frontend-neo4j-aura",
+        "blog/local/external/frontend-cloudinary",
+        "blog/local/edge/origin-verify",
     ):
         assert name in names
     neo4j = json.loads(sm.get_secret_value(SecretId="blog/local/external/neo4j-aura")["SecretString"])

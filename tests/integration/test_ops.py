@@ -57,10 +57,19 @@ def test_verify_conforms_on_a_fresh_deploy(platform: LocalPlatform) -> None:
         "distribution aliases",
         "distribution minimum TLS",
         "contract parameter",
+        "origin lock: default action",
+        "origin lock: routes",
     ):
         rows = _rows(report, check)
         assert rows and {r["status"] for r in rows} == {"pass"}, check
     assert len(_rows(report, "contract parameter")) >= 20
+    # AND the bypass request is skipped on the emulator (it serves no HTTP), saying so, never a pass
+    probes = _rows(report, "origin lock: request without the header")
+    assert {(r["resource"], r["status"]) for r in probes} == {
+        ("pipelines.rocketclub.test", "skipped"),
+        ("portal.rocketclub.test", "skipped"),
+    }, probes
+    assert all("serves no HTTP traffic" in r["actual"] for r in probes)
     # AND drift detection is skipped on the emulator, never counted as a pass
     (drift,) = _rows(report, "drift detection")
     assert (drift["status"], drift["actual"]) == ("skipped", "not supported by this engine")

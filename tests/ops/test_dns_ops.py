@@ -4,6 +4,7 @@ mocked at the HTTP transport."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from blog_infra import dns_check
 from blog_infra.commands import dns as dns_command
 from blog_infra.commands.dns import EdgeState, dns_group
 from blog_infra.dns_check import DnsCheckError, Resolver
-from infra.dns import ValidationRecord
+from infra.dns import ORIGIN_HEADER, TRANSFORM_PHASE, ValidationRecord
 
 CLOUDFRONT = "d111111abcdef8.cloudfront.net"
 PORTAL = "portal.rocketclub.online"
@@ -193,6 +194,9 @@ class FakeCloudflare:
         self.records = records
         self.writes: list[tuple[str, dict[str, Any]]] = []
         self.authorizations: set[str] = set()
+        self.phase_rules: list[dict[str, Any]] | None = None
+        """The transform phase's rules; None: the zone has no entry point for the phase (404)."""
+        self.phase_writes: list[dict[str, Any]] = []
 
     @staticmethod
     def _page(items: list[dict[str, Any]], page: int = 1) -> dict[str, Any]:
@@ -213,6 +217,8 @@ class FakeCloudflare:
             assert request.url.params.get("name") == "rocketclub.online"
             page = int(request.url.params.get("page", "1"))
             return httpx.Response(200, json=self._page([{"id": ZONE, "name": "rocketclub.online"}], page))
+        if path.endswith(f"/zones/{ZONE}/rulesets/phases/{TRANSFORM_PHASE}/entrypoint"):
+            return self._phase(request)
         assert f"/zones/{ZONE}/dns_records" in path, path
         if request.method == "GET":
             name = request.url.params.get("name.exact")
@@ -227,6 +233,27 @@ class FakeCloudflare:
             record["id"] = record_id
         self.records.append(record)
         return httpx.Response(200, json={"success": True, "errors": [], "messages": [], "result": record})
+
+    def _phase(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and self.phase_rules is None:
+            error = {"code": 10003, "message": "Could not find entrypoint ruleset in the phase"}
+            return httpx.Response(
+                404, json={"success": False, "errors": [error], "messages": [], "result": None}
+            )
+        if request.method == "PUT":
+            body = json.loads(request.content)
+            self.phase_writes.append(body)
+            self.phase_rules = [
+                {"id": f"r{i}", "version": "1", **rule} for i, rule in enumerate(body["rules"])
+            ]
+        ruleset = {
+            "id": "rs1",
+            "name": "default",
+            "kind": "zone",
+            "phase": TRANSFORM_PHASE,
+            "rules": self.phase_rules,
+        }
+        return httpx.Response(200, json={"success": True, "errors": [], "messages": [], "result": ruleset})
 
 
 def _existing(name: str, content: str, proxied: bool, record_id: str) -> dict[str, Any]:
@@ -323,3 +350,164 @@ def test_apply_needs_a_token(monkeypatch: pytest.MonkeyPatch, deployed: None) ->
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     result = _apply()
     assert "CLOUDFLARE_API_TOKEN is not set" in str(result.exception)
+
+
+# --- dns apply: the origin lock's transform rule --------------------------------------------------------
+
+ORIGIN_ARN = "arn:aws:secretsmanager:us-east-1:111111111111:secret:blog/prod/edge/origin-verify-AbCdEf"
+ORIGIN_VALUE = "s3cr3tOriginValue0123456789abcdefABCDEF0123456789abcdefABCDEF01"
+OTHER_RULE = {
+    "id": "keep-me",
+    "ref": "someone_elses",
+    "description": "added by hand",
+    "expression": '(http.host eq "www.rocketclub.online")',
+    "action": "rewrite",
+    "action_parameters": {"headers": {"X-Other": {"operation": "remove"}}},
+    "enabled": True,
+    "version": "3",
+    "last_updated": "2026-01-01T00:00:00Z",
+}
+
+
+class SecretsTarget:
+    description = "AWS account 111111111111 in us-east-1"
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.version = "v0-" + "0" * 30
+        self.read: list[str] = []
+
+    def client(self, service: str) -> Any:
+        assert service == "secretsmanager"
+        return self
+
+    def get_secret_value(self, SecretId: str) -> dict[str, Any]:
+        self.read.append(SecretId)
+        return {"SecretString": self.secret, "VersionId": self.version}
+
+    def put_secret_value(self, SecretId: str, SecretString: str) -> dict[str, Any]:
+        assert SecretId == ORIGIN_ARN
+        self.secret = SecretString
+        self.version = f"v{int(self.version[1]) + 1}-" + "0" * 30
+        return {"ARN": SecretId, "VersionId": self.version}
+
+
+@pytest.fixture
+def locked(monkeypatch: pytest.MonkeyPatch, cloudflare: FakeCloudflare) -> SecretsTarget:
+    """A deployed stack whose origin secret holds ORIGIN_VALUE, its records already in Cloudflare."""
+    target = SecretsTarget(json.dumps({"current": ORIGIN_VALUE}))
+    state = EdgeState("CREATE_COMPLETE", CLOUDFRONT, 0, (), ORIGIN_ARN)
+    monkeypatch.setattr(dns_command, "resolve", lambda config: target)
+    monkeypatch.setattr(dns_command, "read_edge_state", lambda target, stack: state)
+    cloudflare.records = [
+        _existing(PORTAL, CLOUDFRONT, True, "rec-p"),
+        _existing(PIPELINES, CLOUDFRONT, True, "rec-q"),
+    ]
+    return target
+
+
+def test_apply_creates_the_origin_rule_and_keeps_the_zones_other_rules(
+    cloudflare: FakeCloudflare, locked: SecretsTarget
+) -> None:
+    # GIVEN a zone whose transform phase holds someone else's rule
+    cloudflare.phase_rules = [dict(OTHER_RULE)]
+    # WHEN applied
+    result = _apply("--yes")
+    # THEN one change: the phase now holds the other rule unchanged, then ours with the secret's value
+    assert result.exit_code == 0, result.output
+    assert "Applied 1 change(s)" in result.output
+    (written,) = cloudflare.phase_writes
+    other, ours = written["rules"]
+    assert other == {k: v for k, v in OTHER_RULE.items() if k not in ("version", "last_updated")}
+    assert ours["ref"] == "blog_infra_origin_verify" and ours["action"] == "rewrite"
+    assert ours["action_parameters"]["headers"] == {
+        ORIGIN_HEADER: {"operation": "set", "value": ORIGIN_VALUE}
+    }
+    assert ours["expression"] == f'(http.host in {{"{PORTAL}" "{PIPELINES}"}})'
+    assert locked.read == [ORIGIN_ARN]
+    # AND the value is never printed
+    assert ORIGIN_VALUE not in result.output
+    # AND a second apply finds nothing to do
+    again = _apply()
+    assert again.exit_code == 0 and "No changes" in again.output, again.output
+
+
+def test_apply_creates_the_phase_entry_point_when_the_zone_has_none(
+    cloudflare: FakeCloudflare, locked: SecretsTarget
+) -> None:
+    assert cloudflare.phase_rules is None
+    result = _apply("--yes")
+    assert result.exit_code == 0, result.output
+    assert [rule["ref"] for rule in cloudflare.phase_writes[0]["rules"]] == ["blog_infra_origin_verify"]
+
+
+def test_a_rotated_secret_is_planned_as_an_update_without_showing_either_value(
+    cloudflare: FakeCloudflare, locked: SecretsTarget
+) -> None:
+    # GIVEN Cloudflare still sends the previous value
+    cloudflare.phase_rules = [
+        {
+            "id": "ours",
+            "ref": "blog_infra_origin_verify",
+            "expression": f'(http.host in {{"{PORTAL}" "{PIPELINES}"}})',
+            "action": "rewrite",
+            "action_parameters": {"headers": {ORIGIN_HEADER: {"operation": "set", "value": "old"}}},
+            "enabled": True,
+        }
+    ]
+    result = _apply()
+    # THEN the plan is one update that differs in its value, and neither value shows
+    assert result.exit_code == 3, result.output
+    assert "differs in: value" in result.output and "1 change(s) planned" in result.output
+    assert ORIGIN_VALUE not in result.output and '"old"' not in result.output
+    assert cloudflare.phase_writes == []
+
+
+def test_a_secret_without_a_current_value_is_refused_in_one_line(
+    cloudflare: FakeCloudflare, locked: SecretsTarget
+) -> None:
+    locked.secret = json.dumps({"previous": "x"})
+    result = _apply()
+    assert result.exit_code == 1
+    assert str(result.exception) == f"the origin secret {ORIGIN_ARN} holds no 'current' value"
+
+
+def _config_with(monkeypatch: pytest.MonkeyPatch, **edge: Any) -> None:
+    """`dns` reads prod's config with these edge settings."""
+    from infra.config import load_config
+
+    base = load_config("prod")
+    config = base.model_copy(update={"edge": base.edge.model_copy(update=edge)})
+    monkeypatch.setattr(dns_command, "config_for", lambda env: config)
+
+
+def test_a_rotation_is_applied_only_once_the_load_balancer_accepts_the_new_value(
+    cloudflare: FakeCloudflare, locked: SecretsTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Cloudflare sends the value in place, then a rotation writes a new version
+    cloudflare.phase_rules = []
+    assert _apply("--yes").exit_code == 0
+    (sent,) = [r for r in cloudflare.phase_rules if r["ref"] == "blog_infra_origin_verify"]
+    rotated = CliRunner().invoke(dns_group, ["rotate-origin", "--env", "prod", "--json"])
+    assert rotated.exit_code == 0, rotated.output
+    version = json.loads(rotated.output)["version_id"]
+    written = json.loads(locked.secret)
+    # THEN the new version keeps the value Cloudflare sends as previous, and a new 64-character current
+    assert written["previous"] == ORIGIN_VALUE and re.fullmatch(r"[A-Za-z0-9]{64}", written["current"])
+    assert ORIGIN_VALUE not in rotated.output and written["current"] not in rotated.output
+    assert f'origin_secret_version = "{version}"' in json.loads(rotated.output)["config"]
+    # WHEN dns apply runs before the config pins that version (the load balancer would refuse it)
+    early = _apply("--yes")
+    # THEN it refuses in one line and Cloudflare keeps sending the old value
+    assert early.exit_code == 1
+    assert "set edge.origin_secret_version" in str(early.exception) and version in str(early.exception)
+    assert cloudflare.phase_rules == [sent]
+    # WHEN the config pins it (and is deployed): the apply goes through with the new value
+    _config_with(monkeypatch, origin_secret_version=version, accept_previous_origin_value=True)
+    done = _apply("--yes")
+    assert done.exit_code == 0, done.output
+    (now,) = [r for r in cloudflare.phase_rules if r["ref"] == "blog_infra_origin_verify"]
+    assert now["action_parameters"]["headers"][ORIGIN_HEADER]["value"] == written["current"]
+    # AND a second rotation is refused until this one is finished
+    again = CliRunner().invoke(dns_group, ["rotate-origin", "--env", "prod"])
+    assert again.exit_code == 1 and "a rotation is in progress" in str(again.exception)

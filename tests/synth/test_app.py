@@ -40,6 +40,9 @@ STATEFUL_LOGICAL_IDS = {
     "PrefectFlowRunLogs": "AWS::Logs::LogGroup",
     "OrkProcessorLogs": "AWS::Logs::LogGroup",
     "AlertsKey": "AWS::KMS::Key",
+    "FrontendNeo4jAuraSecret": "AWS::SecretsManager::Secret",
+    "FrontendCloudinarySecret": "AWS::SecretsManager::Secret",
+    "EdgeOriginVerifySecret": "AWS::SecretsManager::Secret",
 }
 
 CONTRACT_PATHS = {
@@ -68,6 +71,8 @@ CONTRACT_PATHS = {
     "ci/plan-role-arn",
     "ci/deploy-role-arn",
     "frontend/role-arn",
+    "frontend/secrets/neo4j-aura",
+    "frontend/secrets/cloudinary",
 }
 
 

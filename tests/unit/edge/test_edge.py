@@ -139,8 +139,8 @@ def test_security_group_egress_is_closed_until_targets_are_wired(template: Templ
     assert egress["Description"] == "Disallow all traffic"
 
 
-def test_listener_is_https_only_with_the_recommended_policy_and_a_404_default(template: Template) -> None:
-    # GIVEN the ALB WHEN synthesized THEN one HTTPS listener, TLS 1.3/1.2 policy, 404 by default
+def test_listener_is_https_only_with_the_recommended_policy_and_a_403_default(template: Template) -> None:
+    # GIVEN the ALB WHEN synthesized THEN one HTTPS listener, TLS 1.3/1.2 policy, 403 by default (origin lock)
     listener = only(template, "AWS::ElasticLoadBalancingV2::Listener")["Properties"]
     assert listener["Port"] == 443
     assert listener["Protocol"] == "HTTPS"
@@ -152,9 +152,9 @@ def test_listener_is_https_only_with_the_recommended_policy_and_a_404_default(te
         {
             "Type": "fixed-response",
             "FixedResponseConfig": {
-                "StatusCode": "404",
+                "StatusCode": "403",
                 "ContentType": "text/plain",
-                "MessageBody": "Not found",
+                "MessageBody": "Forbidden",
             },
         }
     ]
@@ -169,7 +169,8 @@ def test_host_routes_forward_each_hostname_to_its_target_group(template: Templat
     assert sorted(rules) == [10, 20]
     for priority, host, group in ((10, PORTAL, "PortalTargets"), (20, PIPELINES, "PipelinesTargets")):
         rule = rules[priority]
-        assert rule["Conditions"] == [{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}]
+        assert rule["Conditions"][0] == {"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}
+        assert rule["Conditions"][1]["Field"] == "http-header"  # the origin lock: test_origin_lock
         (action,) = rule["Actions"]
         assert action["Type"] == "forward"
         assert action["TargetGroupArn"]["Ref"].startswith(group)

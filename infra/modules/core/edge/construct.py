@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Token
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, SecretValue, Stack, Token
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
-from infra.dns import DISTRIBUTION_DOMAIN_OUTPUT, DnsRecord, hostname_record
+from infra.dns import (
+    DISTRIBUTION_DOMAIN_OUTPUT,
+    ORIGIN_CURRENT_KEY,
+    ORIGIN_HEADER,
+    ORIGIN_PREVIOUS_KEY,
+    ORIGIN_SECRET_LOGICAL_ID,
+    DnsRecord,
+    hostname_record,
+)
 from infra.modules.stateful import pin_logical_id
 
 CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
@@ -26,8 +37,18 @@ MAX_RULE_PRIORITY = 50000
 
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _PREFIX_LIST_ID = re.compile(r"^pl-[0-9a-f]{8,17}$")
+_SECRET_VERSION = re.compile(r"^[A-Za-z0-9-]{32,64}$")
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 
+
+ORIGIN_VALUE_LENGTH = 64
+"""Characters of a generated origin-lock value: letters and digits only. ALB header conditions treat `*`
+and `?` as wildcards and compare case-insensitively (ELB docs, rule-condition-types: "HTTP header
+conditions"), so punctuation is excluded and the length makes up for the case folding (36^64)."""
+FORBIDDEN_STATUS = 403
+FORBIDDEN_BODY = "Forbidden"
+"""Body of the fixed response to anything that did not come through Cloudflare: it names nothing."""
 
 LOAD_BALANCER_LOG_PREFIX = "alb"
 ELB_LOG_DELIVERY_SERVICE = "logdelivery.elasticloadbalancing.amazonaws.com"
@@ -57,6 +78,19 @@ class EdgeProps:
     """Access logs of CloudFront and of the load balancer are deleted after this."""
     price_class: cloudfront.PriceClass = cloudfront.PriceClass.PRICE_CLASS_100
     """CloudFront edge locations used; the default is North America and Europe."""
+    origin_secret_key: kms.IKey | None = None
+    """Customer-managed key that encrypts the origin-lock secret; None: Secrets Manager's AWS-managed
+    key."""
+    origin_secret_name: str | None = None
+    """Name of the secret holding the origin-lock header's values (`current`, and `previous` during a
+    rotation); None lets CloudFormation name it."""
+    origin_secret_version: str | None = None
+    """Version id of that secret the listener rules resolve. CloudFormation re-reads a secret only when
+    the resource's reference changes, so each rotation records the new version here; None: the version
+    current when the rules are created."""
+    accept_previous_origin_value: bool = False
+    """During a rotation: every route also accepts the secret's `previous` value, so requests Cloudflare
+    still sends with it keep working until its rule carries the new one. Needs `origin_secret_version`."""
 
 
 class Edge(Construct):
@@ -89,6 +123,10 @@ class Edge(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         )
 
+        self.origin_secret = self._origin_secret(props)
+        self.origin_header_values = self._origin_values(props)
+        """The values every route accepts in `ORIGIN_HEADER`: dynamic references, never the values."""
+
         self.security_group = ec2.SecurityGroup(
             self,
             "LoadBalancerSecurityGroup",
@@ -118,8 +156,9 @@ class Edge(Construct):
             protocol=elbv2.ApplicationProtocol.HTTPS,
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
             certificates=[elbv2.ListenerCertificate.from_certificate_manager(self.load_balancer_certificate)],
+            # Every request that no route takes, including any without the origin header.
             default_action=elbv2.ListenerAction.fixed_response(
-                404, content_type="text/plain", message_body="Not found"
+                FORBIDDEN_STATUS, content_type="text/plain", message_body=FORBIDDEN_BODY
             ),
             open=False,
         )
@@ -148,6 +187,10 @@ class Edge(Construct):
                 viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
                 allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
                 cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+                # allViewer: every viewer header goes to the origin (CloudFront docs,
+                # OriginRequestPolicyHeadersConfig), Cloudflare's ORIGIN_HEADER among them. CloudFront
+                # adds no origin custom header: one would reach the ALB on requests that bypassed
+                # Cloudflare too (README: origin lock).
                 origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER,
                 compress=True,
             ),
@@ -166,7 +209,12 @@ class Edge(Construct):
     def add_host_route(
         self, *, host: str, target_group: elbv2.IApplicationTargetGroup, priority: int
     ) -> elbv2.ApplicationListenerRule:
-        """Forward HTTPS requests whose Host header is `host` to `target_group`."""
+        """Forward HTTPS requests whose Host header is `host` and that carry the origin header with an
+        accepted value to `target_group`; the rest fall to the default action (403).
+
+        Health checks do not pass through these rules: each load balancer node sends them straight to
+        the registered targets with the target group's settings (ELB docs, "Health checks for
+        Application Load Balancer target groups"), so they need no header."""
         if host not in self.hostnames:
             raise ValueError(
                 f"Edge cannot route {host!r}: it is not one of the hostnames {', '.join(self.hostnames)} "
@@ -184,8 +232,44 @@ class Edge(Construct):
             construct_id,
             listener=self.listener,
             priority=priority,
-            conditions=[elbv2.ListenerCondition.host_headers([host])],
+            conditions=[
+                elbv2.ListenerCondition.host_headers([host]),
+                elbv2.ListenerCondition.http_header(ORIGIN_HEADER, list(self.origin_header_values)),
+            ],
             action=elbv2.ListenerAction.forward([target_group]),
+        )
+
+    def _origin_secret(self, props: EdgeProps) -> secretsmanager.Secret:
+        secret = secretsmanager.Secret(
+            self,
+            "OriginVerifySecret",
+            secret_name=props.origin_secret_name,
+            description="Origin lock: the header value Cloudflare adds and the load balancer requires.",
+            encryption_key=props.origin_secret_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({}),
+                generate_string_key=ORIGIN_CURRENT_KEY,
+                exclude_punctuation=True,
+                include_space=False,
+                password_length=ORIGIN_VALUE_LENGTH,
+            ),
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+        )
+        pin_logical_id(secret, ORIGIN_SECRET_LOGICAL_ID)
+        return secret
+
+    def _origin_values(self, props: EdgeProps) -> tuple[str, ...]:
+        """`{{resolve:secretsmanager:...}}` references: CloudFormation resolves them in any resource
+        property and neither it nor Secrets Manager logs the value (CloudFormation docs,
+        dynamic-references-secretsmanager); the template holds only the reference."""
+        keys = [ORIGIN_CURRENT_KEY]
+        if props.accept_previous_origin_value:
+            keys.append(ORIGIN_PREVIOUS_KEY)
+        return tuple(
+            SecretValue.secrets_manager(
+                self.origin_secret.secret_arn, json_field=key, version_id=props.origin_secret_version
+            ).unsafe_unwrap()
+            for key in keys
         )
 
     def _log_load_balancer_access(self, prefix: str) -> None:
@@ -250,6 +334,23 @@ class Edge(Construct):
                 f"Edge cloudfront_prefix_list_id {props.cloudfront_prefix_list_id!r} must be the id (pl-...) "
                 "of com.amazonaws.global.cloudfront.origin-facing in the stack's region, "
                 "e.g. pl-3b927c52 in us-east-1"
+            )
+        if props.origin_secret_version is not None and not _SECRET_VERSION.fullmatch(
+            props.origin_secret_version
+        ):
+            raise ValueError(
+                f"Edge origin_secret_version {props.origin_secret_version!r} must be a Secrets Manager "
+                "version id (32 to 64 letters, digits or '-')"
+            )
+        if props.accept_previous_origin_value and props.origin_secret_version is None:
+            raise ValueError(
+                "Edge accept_previous_origin_value needs origin_secret_version: the previous value exists "
+                "only in the version a rotation wrote"
+            )
+        if props.origin_secret_name is not None and not _SECRET_NAME.fullmatch(props.origin_secret_name):
+            raise ValueError(
+                f"Edge origin_secret_name {props.origin_secret_name!r} must be a Secrets Manager name "
+                "(letters, digits and /_+=.@-)"
             )
         try:
             retention_days = props.log_retention.to_days()

@@ -1,4 +1,5 @@
-"""Secrets of the external services the platform integrates with (Neo4j Aura, Cloudinary).
+"""Secrets of the external services the platform integrates with (Neo4j Aura, Cloudinary), for the
+pipelines and, separately and with less, for the public frontend.
 
 The stack creates each secret with a placeholder: the JSON keys the consumers read, a generated
 throw-away value for the sensitive key, and `"placeholder": "true"`. Operators set the real value
@@ -33,7 +34,7 @@ class ExternalSecretSpec:
 
 NEO4J_AURA = ExternalSecretSpec(
     construct_id="Neo4jAura",
-    description="Neo4j Aura connection for blog_data flows, the ork processor and the frontend.",
+    description="Neo4j Aura connection (read-write) for blog_data flows and the ork processor.",
     keys=("uri", "username"),
     generated_key="password",
 )
@@ -42,6 +43,20 @@ CLOUDINARY = ExternalSecretSpec(
     description="Cloudinary API credentials for blog_data flows and the ork processor.",
     keys=("cloud_name", "api_key"),
     generated_key="api_secret",
+)
+
+
+FRONTEND_NEO4J_AURA = ExternalSecretSpec(
+    construct_id="FrontendNeo4jAura",
+    description="Read-only Neo4j Aura login of the public frontend (blog_code on Vercel).",
+    keys=("uri", "username"),
+    generated_key="password",
+)
+FRONTEND_CLOUDINARY = ExternalSecretSpec(
+    construct_id="FrontendCloudinary",
+    description="Cloudinary values the public frontend needs: cloud name and API key, never the API secret.",
+    keys=("cloud_name",),
+    generated_key="api_key",
 )
 
 
@@ -56,7 +71,8 @@ class SecretsProps:
 
 
 class ExternalSecrets(Construct):
-    """A customer-managed KMS key and one placeholder secret per external service."""
+    """A customer-managed KMS key and placeholder secrets: one per external service for the pipelines,
+    and the public frontend's own (read-only Neo4j login, browser-facing Cloudinary values)."""
 
     def __init__(self, scope: Construct, id: str, *, props: SecretsProps) -> None:
         super().__init__(scope, id)
@@ -74,6 +90,8 @@ class ExternalSecrets(Construct):
         restrict_grants_to_aws_services(self.key)
         self.neo4j_aura = self._secret(NEO4J_AURA, props, "neo4j-aura")
         self.cloudinary = self._secret(CLOUDINARY, props, "cloudinary")
+        self.frontend_neo4j_aura = self._secret(FRONTEND_NEO4J_AURA, props, "frontend-neo4j-aura")
+        self.frontend_cloudinary = self._secret(FRONTEND_CLOUDINARY, props, "frontend-cloudinary")
 
     def _secret(self, spec: ExternalSecretSpec, props: SecretsProps, slug: str) -> secretsmanager.Secret:
         template = {key: "" for key in spec.keys} | {PLACEHOLDER_KEY: "true"}

@@ -1,0 +1,214 @@
+"""infra.iam_evaluation (AWS's evaluation logic in one account) and infra.cfn_intrinsics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.cfn_intrinsics import Intrinsics, Place, UnresolvableError
+from infra.iam_evaluation import Decision, NotEvaluated, Request, condition_holds, evaluate
+
+ACCOUNT = "111111111111"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/reader"
+SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:blog/x-AbCdEf"
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+
+
+def allow(action: Any, resource: Any, **extra: Any) -> dict[str, Any]:
+    return {"Statement": [{"Effect": "Allow", "Action": action, "Resource": resource, **extra}]}
+
+
+def deny(action: Any, resource: Any, **extra: Any) -> dict[str, Any]:
+    return {"Statement": [{"Effect": "Deny", "Action": action, "Resource": resource, **extra}]}
+
+
+def request(action: str, resource: str, **context: str) -> Request:
+    return Request(ROLE, action, resource, context)
+
+
+def test_identity_allow_with_wildcards_and_implicit_deny_otherwise() -> None:
+    read = request("secretsmanager:GetSecretValue", SECRET)
+    assert (
+        evaluate(read, [allow("secretsmanager:Get*", "arn:aws:secretsmanager:*:*:secret:blog/*")])
+        is Decision.ALLOW
+    )
+    # actions compare case-insensitively, ARNs case-sensitively
+    assert evaluate(read, [allow("SecretsManager:getsecretvalue", SECRET)]) is Decision.ALLOW
+    assert evaluate(read, [allow("secretsmanager:GetSecretValue", SECRET.upper())]) is Decision.IMPLICIT_DENY
+    assert evaluate(read, [allow("secretsmanager:DescribeSecret", SECRET)]) is Decision.IMPLICIT_DENY
+    assert evaluate(read, [allow("secretsmanager:GetSecretValu?", SECRET)]) is Decision.ALLOW
+
+
+def test_an_explicit_deny_anywhere_wins() -> None:
+    read = request("s3:GetObject", "arn:aws:s3:::b/k")
+    bucket_deny = {
+        "Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*"}]
+    }
+    assert evaluate(read, [allow("s3:*", "*")], bucket_deny) is Decision.EXPLICIT_DENY
+    assert (
+        evaluate(read, [allow("s3:*", "*"), deny("s3:GetObject", "arn:aws:s3:::b/*")])
+        is Decision.EXPLICIT_DENY
+    )
+
+
+def test_same_account_resource_policy_alone_allows_when_it_names_the_role() -> None:
+    read = request("s3:GetObject", "arn:aws:s3:::b/k")
+    names_role = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ROLE},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::b/*",
+            }
+        ]
+    }
+    names_account = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ROOT},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::b/*",
+            }
+        ]
+    }
+    assert evaluate(read, [], names_role) is Decision.ALLOW
+    # naming the account delegates to the identity policies: it grants nothing by itself
+    assert evaluate(read, [], names_account) is Decision.IMPLICIT_DENY
+
+
+def test_a_kms_key_policy_must_allow_directly_or_by_delegating_to_iam() -> None:
+    decrypt = request("kms:Decrypt", KEY)
+    identity = [allow("kms:Decrypt", KEY)]
+    delegating = {
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}]
+    }
+    direct = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "kms:Decrypt", "Resource": "*"}
+        ]
+    }
+    other = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:role/x"}, "Action": "kms:*"}
+        ]
+    }
+    assert evaluate(decrypt, identity, delegating, key_policy=True) is Decision.ALLOW
+    assert evaluate(decrypt, [], delegating, key_policy=True) is Decision.IMPLICIT_DENY
+    assert evaluate(decrypt, [], direct, key_policy=True) is Decision.ALLOW
+    # an identity policy alone has no effect without the key policy
+    assert evaluate(decrypt, identity, other, key_policy=True) is Decision.IMPLICIT_DENY
+
+
+@pytest.mark.parametrize(
+    ("operator", "key", "expected", "context", "holds"),
+    [
+        (
+            "StringEquals",
+            "kms:ViaService",
+            "secretsmanager.us-east-1.amazonaws.com",
+            {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"},
+            True,
+        ),
+        (
+            "StringEquals",
+            "kms:ViaService",
+            "s3.us-east-1.amazonaws.com",
+            {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"},
+            False,
+        ),
+        ("StringEquals", "kms:ViaService", "x", {}, False),
+        ("StringNotLike", "a:sub", "*/vcs-ref/*/vcs-ref/*", {}, True),
+        ("StringNotLike", "a:sub", "*/vcs-ref/*/vcs-ref/*", {"a:sub": "p/vcs-ref/x/vcs-ref/main"}, False),
+        ("StringLike", "a:sub", ["x/*", "org/*"], {"a:sub": "org/1"}, True),
+        (
+            "ArnLike",
+            "aws:SourceArn",
+            "arn:aws:elasticloadbalancing:*:1:loadbalancer/*",
+            {"aws:SourceArn": "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/x"},
+            True,
+        ),
+        (
+            "ArnEquals",
+            "ecs:cluster",
+            "arn:aws:ecs:us-east-1:1:cluster/c",
+            {"ecs:cluster": "arn:aws:ecs:us-east-1:1:cluster/d"},
+            False,
+        ),
+        ("Bool", "aws:SecureTransport", "false", {"aws:SecureTransport": "true"}, False),
+        ("Bool", "aws:SecureTransport", False, {"aws:SecureTransport": "false"}, True),
+        ("BoolIfExists", "aws:PrincipalIsAWSService", "false", {}, True),
+        ("BoolIfExists", "aws:PrincipalIsAWSService", "false", {"aws:PrincipalIsAWSService": "true"}, False),
+        ("NumericLessThan", "s3:TlsVersion", 1.2, {"s3:TlsVersion": "1.3"}, False),
+        ("NumericLessThan", "s3:TlsVersion", 1.2, {"s3:TlsVersion": "1.1"}, True),
+        ("Null", "aws:TokenIssueTime", "true", {}, True),
+    ],
+)
+def test_condition_operators(
+    operator: str, key: str, expected: Any, context: dict[str, str], holds: bool
+) -> None:
+    assert condition_holds(operator, key, expected, context) is holds
+
+
+@pytest.mark.parametrize("operator", ["ForAnyValue:StringEquals", "DateLessThan", "IpAddress"])
+def test_unevaluated_operators_raise_instead_of_guessing(operator: str) -> None:
+    with pytest.raises(NotEvaluated, match=operator.split(":")[0]):
+        condition_holds(operator, "k", "v", {"k": "v"})
+
+
+def test_a_conditioned_key_policy_statement_applies_only_via_its_service() -> None:
+    key_policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:Decrypt",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": "secretsmanager.us-east-1.amazonaws.com",
+                        "kms:CallerAccount": ACCOUNT,
+                    }
+                },
+            }
+        ]
+    }
+    via = request(
+        "kms:Decrypt",
+        KEY,
+        **{"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com", "kms:CallerAccount": ACCOUNT},
+    )
+    direct = request("kms:Decrypt", KEY, **{"kms:CallerAccount": ACCOUNT})
+    assert evaluate(via, [], key_policy, key_policy=True) is Decision.ALLOW
+    assert evaluate(direct, [], key_policy, key_policy=True) is Decision.IMPLICIT_DENY
+
+
+def test_intrinsics_resolve_to_concrete_arns() -> None:
+    template = {
+        "Resources": {
+            "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "blog-prod-frontend"}},
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rocketclub-prod-raw"}},
+            "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "blog/prod/x"}},
+            "Key": {"Type": "AWS::KMS::Key", "Properties": {}},
+        }
+    }
+    resolve = Intrinsics(template, Place(account=ACCOUNT, region="eu-west-1")).resolve
+    assert resolve({"Fn::GetAtt": ["Role", "Arn"]}) == f"arn:aws:iam::{ACCOUNT}:role/blog-prod-frontend"
+    assert (
+        resolve({"Fn::Join": ["", [{"Fn::GetAtt": ["Bucket", "Arn"]}, "/public/*"]]})
+        == "arn:aws:s3:::rocketclub-prod-raw/public/*"
+    )
+    assert resolve(
+        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/blog/*"}
+    ) == (f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/blog/*")
+    assert resolve({"Fn::Sub": ["${B}/x", {"B": {"Ref": "Bucket"}}]}) == "rocketclub-prod-raw/x"
+    assert str(resolve({"Ref": "Secret"})).startswith(
+        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:blog/prod/x-"
+    )
+    assert resolve({"Fn::GetAtt": ["Key", "Arn"]}).startswith(f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/")
+    with pytest.raises(UnresolvableError, match="Fn::ImportValue"):
+        resolve({"Fn::ImportValue": "x"})
+    with pytest.raises(UnresolvableError, match="Nope"):
+        resolve({"Ref": "Nope"})
