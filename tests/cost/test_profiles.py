@@ -147,6 +147,7 @@ def test_the_shipped_profiles_change_cost_settings_only() -> None:
         "prefect.cpu_architecture",
         "prefect.embedded_",
         "prefect.flow_run_spot",
+        "prefect.redis_replicas",
         "prefect.server.",
         "prefect.worker_task.",
         "observability.dashboard",

@@ -1162,3 +1162,55 @@ def test_cluster_snapshot_deletion_policy(cfn: Any, aws: Aws) -> None:
         s["DBClusterSnapshotIdentifier"].startswith(f"{out['Id']}-snapshot-")
         for s in snapshots["DBClusterSnapshots"]
     ] == [True]
+
+
+def test_a_metric_filter_is_put_on_its_log_group_and_removed_with_the_stack(cfn: Any, aws: Aws) -> None:
+    # GIVEN a log group and a metric filter on it (the late-flow-runs alarm's source)
+    body = template(
+        {
+            "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/blog/filtered"}},
+            "Late": {
+                "Type": "AWS::Logs::MetricFilter",
+                "Properties": {
+                    "LogGroupName": {"Ref": "Logs"},
+                    "FilterPattern": '"mark_flow_run_late"',
+                    "MetricTransformations": [
+                        {"MetricName": "LateFlowRuns", "MetricNamespace": "Blog/Prefect", "MetricValue": "1"}
+                    ],
+                },
+            },
+        },
+        outputs={"Filter": {"Ref": "Late"}},
+    )
+    # WHEN the stack is created
+    stack = create_stack(cfn, "metric-filter", body, via_change_set=True)
+    # THEN Logs has the filter under the name Ref gives, with its metric
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    name = outputs(stack)["Filter"]
+    [found] = aws("logs").describe_metric_filters(logGroupName="/blog/filtered")["metricFilters"]
+    assert found["filterName"] == name and found["filterPattern"] == '"mark_flow_run_late"'
+    assert found["metricTransformations"][0]["metricName"] == "LateFlowRuns"
+    # AND deleting the stack deletes it
+    delete_stack(cfn, "metric-filter")
+    assert not aws("logs").describe_metric_filters(filterNamePrefix=name)["metricFilters"]
+
+
+def test_a_metric_filter_on_a_missing_log_group_fails_the_stack(cfn: Any) -> None:
+    body = template(
+        {
+            "Late": {
+                "Type": "AWS::Logs::MetricFilter",
+                "Properties": {
+                    "LogGroupName": "/blog/missing",
+                    "FilterPattern": "x",
+                    "MetricTransformations": [
+                        {"MetricName": "M", "MetricNamespace": "N", "MetricValue": "1"}
+                    ],
+                },
+            }
+        }
+    )
+    cfn.create_stack(StackName="metric-filter-missing", TemplateBody=body)
+    stack = describe(cfn, "metric-filter-missing")
+    assert stack["StackStatus"] != "CREATE_COMPLETE"
+    assert "The specified log group does not exist: '/blog/missing'" in stack["StackStatusReason"]
