@@ -79,7 +79,16 @@ AURORA_POSTGRES_SERVERLESS_V2_MAX_CONNECTIONS = (
     (16.0, 3360),
     (32.0, 5000),
 )
-"""`(maximum ACU, max_connections)` rows of that page's Aurora PostgreSQL column; 5,000 from 32 ACU up."""
+"""`(maximum ACU, max_connections)` rows of that page's Aurora PostgreSQL column; 5,000 from 32 ACU up.
+
+Evidence, row by row. 189 (1 ACU), 3,360 (16 ACU) and 5,000 (32 ACU and up) are the `SHOW
+max_connections` results and caps quoted by AWS's re:Post article on that page ("Working of
+max_connections for Amazon Aurora PostgreSQL Serverless"). The page itself could not be read from this
+workplace, so 823 (4 ACU) and 1,669 (8 ACU) are not shown from it; they agree within 1 % with AWS's
+documented default for Aurora PostgreSQL, `LEAST({DBInstanceClassMemory/9531392}, 5000)` (Aurora User
+Guide, "Maximum connections to an Aurora PostgreSQL DB instance"), at 2 GB an ACU (839 and 1,678), a
+formula that also gives the quoted rows within 10 % (209 for 189, 3,357 for 3,360). Check them against
+the page before sizing anything tighter than half of them (what the Prefect pools take)."""
 
 AURORA_POSTGRES_LOW_MINIMUM_CAP = 2000
 """The cap on Aurora PostgreSQL's `max_connections` with a minimum capacity of 0 or 0.5 ACU."""
