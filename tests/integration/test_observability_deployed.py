@@ -50,4 +50,6 @@ def test_dashboard_has_a_row_per_surface(platform: LocalPlatform) -> None:
         "## Database",
         "## Ork processor",
         "## Database logins",
+        "## Pipelines broker",
+        "## Pipelines scheduling",
     ]
