@@ -1,4 +1,5 @@
-"""Synthesis with the validation plugins on, keeping the report when they find something."""
+"""Synthesis with the gates on: cdk-nag as a validation plugin inside it (its report kept when it
+finds something), then the Control Tower controls on the template it wrote (`guard.py`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 from aws_cdk import App, Stack
 
 from blog_infra.errors import BadInput, CliError
+from blog_infra.gates import GateResult
 from blog_infra.synthesis import Assembly
 from infra.config import EnvConfig
 from infra.gates import AcknowledgementError, AppliedAcknowledgements, plan_acknowledgements
@@ -34,8 +36,11 @@ class GatedAssembly:
     report: dict[str, Any]
     """The plugins' `validation-report.json` (empty when no plugin ran)."""
     passed: bool
-    """The synthesis completed: no plugin reported a finding that is not acknowledged."""
+    """No gate of the synthesis (the plugins, the Control Tower controls) reported a finding that is
+    not acknowledged."""
     resource_count: int
+    guard: GateResult | None = None
+    """The Control Tower controls on the template (None when they ran as a plugin instead)."""
 
 
 class _Sink(io.TextIOBase):
@@ -73,10 +78,12 @@ def quiet_kernel_stderr(settle: float = 0.15, limit: float = 2.0) -> Iterator[_S
 
 
 def synth_with_gates(config: EnvConfig, outdir: Path) -> GatedAssembly:
-    """Synthesize `config`'s root stack into `outdir` with cdk-nag and the Control Tower controls.
+    """Synthesize `config`'s root stack into `outdir` with cdk-nag, then run the Control Tower
+    controls on its template.
 
     Unlike a plain synthesis this does not stop at the first gate failure: the templates are written
-    before the plugins run, so they and the plugins' report are returned either way.
+    before the plugins run, so they, the plugins' report and the controls' findings are returned
+    either way.
     """
     from infra.app import build_app
 
@@ -91,10 +98,12 @@ def synth_with_gates(config: EnvConfig, outdir: Path) -> GatedAssembly:
 
 
 def synthesize(
-    app: App, stack: Stack, acknowledgements: AppliedAcknowledgements, outdir: Path
+    app: App, stack: Stack, acknowledgements: AppliedAcknowledgements, outdir: Path, *, guard: bool = True
 ) -> GatedAssembly:
     """Synthesize `app` (built with its output in `outdir` and the gates enabled), keeping the
-    validation report whether or not a plugin found something."""
+    validation report whether or not a plugin found something; then, with `guard` (unless the
+    Control Tower controls ran as a plugin: `enable_gates(app, guard_plugin=True)`), run those
+    controls on the template."""
     passed = True
     with quiet_kernel_stderr():
         try:
@@ -109,17 +118,24 @@ def synthesize(
     )
     assembly = Assembly(directory=outdir, stack_name=stack.stack_name)
     resource_count = len(assembly.template().get("Resources", {}))
+    guard_result = None
+    if guard:
+        from blog_infra.gates.guard import cfn_guard_result
+
+        guard_result = cfn_guard_result(outdir, assembly.stack_name, acknowledgements)
+        passed = passed and not guard_result.failing
     return GatedAssembly(
         assembly=assembly,
         acknowledgements=acknowledgements,
         report=report,
         passed=passed,
         resource_count=resource_count,
+        guard=guard_result,
     )
 
 
 def refuse_failing(gated: GatedAssembly, shown: int = 3) -> GatedAssembly:
-    """`gated` when every finding of the in-synthesis gates is acknowledged; else a one-line error."""
+    """`gated` when every finding of the synthesis's gates is acknowledged; else a one-line error."""
     if gated.passed:
         return gated
     from blog_infra.gates.plugins import plugin_results
