@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +77,14 @@ def quiet_kernel_stderr(settle: float = 0.15, limit: float = 2.0) -> Iterator[_S
         sys.stderr = original
 
 
-def synth_with_gates(config: EnvConfig, outdir: Path) -> GatedAssembly:
+def synth_with_gates(config: EnvConfig, outdir: Path, *, guard: bool = True) -> GatedAssembly:
     """Synthesize `config`'s root stack into `outdir` with cdk-nag, then run the Control Tower
     controls on its template.
 
     Unlike a plain synthesis this does not stop at the first gate failure: the templates are written
     before the plugins run, so they, the plugins' report and the controls' findings are returned
-    either way.
+    either way. Without `guard` the controls are left to the caller (`runner.gate_results` runs them
+    beside the other template gates).
     """
     from infra.app import build_app
 
@@ -94,7 +95,7 @@ def synth_with_gates(config: EnvConfig, outdir: Path) -> GatedAssembly:
         acknowledgements = plan_acknowledgements(stack, config.name)
     except AcknowledgementError as exc:
         raise BadInput(str(exc)) from None
-    return synthesize(app, stack, acknowledgements, outdir)
+    return synthesize(app, stack, acknowledgements, outdir, guard=guard)
 
 
 def synthesize(
@@ -132,6 +133,21 @@ def synthesize(
         resource_count=resource_count,
         guard=guard_result,
     )
+
+
+def with_guard(gated: GatedAssembly) -> GatedAssembly:
+    """`gated` with the Control Tower controls run on its template, if they have not run yet (neither
+    on the template nor as a plugin)."""
+    from blog_infra.gates.guard import cfn_guard_result
+    from infra.gates import PLUGIN_NAMESPACES, Gate
+
+    plugin = PLUGIN_NAMESPACES[Gate.CFN_GUARD]
+    reports = gated.report.get("pluginReports", [])
+    ran_as_plugin = any(str(r.get("pluginName", "")).replace(" ", "-") == plugin for r in reports)
+    if gated.guard is not None or ran_as_plugin:
+        return gated
+    result = cfn_guard_result(gated.assembly.directory, gated.assembly.stack_name, gated.acknowledgements)
+    return replace(gated, guard=result, passed=gated.passed and not result.failing)
 
 
 def refuse_failing(gated: GatedAssembly, shown: int = 3) -> GatedAssembly:

@@ -33,8 +33,19 @@ def _guard(rule: Path, data: Path) -> list[dict[str, Any]]:
     """cfn-guard as the validator runs it (lib/plugin.js execGuard flags), on one rule file."""
     binary = guard_gate.guard_binary()
     done = subprocess.run(
-        [str(binary), "validate", "--rules", str(rule), "--data", str(data), "--output-format", "json"]
-        + ["--show-summary", "none", "--structured"],
+        [
+            str(binary),
+            "validate",
+            "--rules",
+            str(rule),
+            "--data",
+            str(data),
+            "--output-format",
+            "json",
+            "--show-summary",
+            "none",
+            "--structured",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -124,7 +135,9 @@ def test_a_failing_cfn_guard_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
 # The equivalence: the validator as a CDK plugin (as before) and the template pass, on one assembly.
 
 
-def _both(outdir: Path, build: Callable[[App], tuple[Stack, str]], acks: Any = None) -> tuple[Any, GateResult]:
+def _both(
+    outdir: Path, build: Callable[[App], tuple[Stack, str]], acks: Any = None
+) -> tuple[Any, GateResult]:
     """The plugin's result and the template pass's, on one synthesis with the plugin on."""
     app = new_app(str(outdir))
     stack, env = build(app)
