@@ -415,9 +415,14 @@ def enable_gates(app: App, *, guard_plugin: bool = False) -> None:
     test that proves both give the same findings, and the benchmark, ask for it."""
     from cdk_nag import AwsSolutionsChecks
 
-    plugins: list[IPolicyValidationPlugin] = [AwsSolutionsChecks(app)]
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     if guard_plugin:
-        from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
+        add_guard_plugin(app)
 
-        plugins.append(cast(IPolicyValidationPlugin, CfnGuardValidator(control_tower_rules_enabled=True)))
-    Validations.of(app).add_plugins(*plugins)
+
+def add_guard_plugin(app: App) -> None:
+    """The Control Tower controls inside the synthesis of `app`, as the validator's CDK plugin."""
+    from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
+
+    guard = cast(IPolicyValidationPlugin, CfnGuardValidator(control_tower_rules_enabled=True))
+    Validations.of(app).add_plugins(guard)

@@ -21,7 +21,19 @@ OTHER_PLUGINS = "cdk"
 
 
 def plugin_results(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[Finding]]:
-    """The cdk-nag and cfn-guard results, and failing findings of any other validation plugin."""
+    """The cdk-nag and cfn-guard results, and failing findings of any other validation plugin. The
+    cfn-guard result is the template pass's (`guard.py`), or the plugin's when only it ran."""
+    nag, from_report, others = _from_report(gated)
+    return nag, gated.guard if gated.guard is not None else from_report, others
+
+
+def plugin_guard_result(gated: GatedAssembly) -> GateResult:
+    """The Control Tower controls' result as the validator's plugin reported it inside the synthesis
+    (`synth_with_gates(..., guard_plugin=True)`): what the template pass must equal."""
+    return _from_report(gated)[1]
+
+
+def _from_report(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[Finding]]:
     env = gated.acknowledgements.env
     nag = GateResult(gate=Gate.CDK_NAG.value, env=env, evaluated=f"{gated.resource_count} resources")
     controls = f"{len(guard_rule_names())} controls"
@@ -65,7 +77,7 @@ def plugin_results(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[F
     for result in (nag, from_report):
         result.acknowledged = dedupe(result.acknowledged)
         result.failing = dedupe(result.failing)
-    return nag, guard, dedupe(others)
+    return nag, from_report, dedupe(others)
 
 
 def _rule(gate: str, violation: dict[str, Any]) -> str:

@@ -60,11 +60,17 @@ class EnvironmentReport:
 
 
 def run_gates(
-    config: EnvConfig, *, outdir: Path | None = None, checkov_bin: Path = CHECKOV_BIN
+    config: EnvConfig,
+    *,
+    outdir: Path | None = None,
+    checkov_bin: Path = CHECKOV_BIN,
+    guard_plugin: bool = False,
 ) -> EnvironmentReport:
     """Synthesize `config`'s stack with cdk-nag on, then run the Control Tower controls, cfn-lint,
-    checkov and the IAM reference gate on it."""
-    gated = synth_with_gates(config, outdir or paths.cdk_out(config.name), guard=False)
+    checkov and the IAM reference gate on it. `guard_plugin` also runs the controls inside the
+    synthesis, as the validator's plugin (the report's `gated` then holds both results)."""
+    outdir = outdir or paths.cdk_out(config.name)
+    gated = synth_with_gates(config, outdir, guard=False, guard_plugin=guard_plugin)
     return gate_results(gated, region=config.region, checkov_bin=checkov_bin)
 
 

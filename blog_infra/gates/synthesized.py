@@ -21,7 +21,12 @@ from blog_infra.errors import BadInput, CliError
 from blog_infra.gates import GateResult
 from blog_infra.synthesis import Assembly
 from infra.config import EnvConfig
-from infra.gates import AcknowledgementError, AppliedAcknowledgements, plan_acknowledgements
+from infra.gates import (
+    AcknowledgementError,
+    AppliedAcknowledgements,
+    add_guard_plugin,
+    plan_acknowledgements,
+)
 
 VALIDATION_REPORT = "validation-report.json"
 _VALIDATION_FAILED = "ValidationFailed"
@@ -77,14 +82,17 @@ def quiet_kernel_stderr(settle: float = 0.15, limit: float = 2.0) -> Iterator[_S
         sys.stderr = original
 
 
-def synth_with_gates(config: EnvConfig, outdir: Path, *, guard: bool = True) -> GatedAssembly:
+def synth_with_gates(
+    config: EnvConfig, outdir: Path, *, guard: bool = True, guard_plugin: bool = False
+) -> GatedAssembly:
     """Synthesize `config`'s root stack into `outdir` with cdk-nag, then run the Control Tower
     controls on its template.
 
     Unlike a plain synthesis this does not stop at the first gate failure: the templates are written
     before the plugins run, so they, the plugins' report and the controls' findings are returned
     either way. Without `guard` the controls are left to the caller (`runner.gate_results` runs them
-    beside the other template gates).
+    beside the other template gates). `guard_plugin` also runs them inside the synthesis, as the
+    validator's plugin, for a comparison of the two (`plugins.plugin_guard_result`).
     """
     from infra.app import build_app
 
@@ -92,6 +100,8 @@ def synth_with_gates(config: EnvConfig, outdir: Path, *, guard: bool = True) -> 
         shutil.rmtree(outdir)
     try:
         app, stack = build_app(config, outdir=str(outdir), gates=True)
+        if guard_plugin:
+            add_guard_plugin(app)
         acknowledgements = plan_acknowledgements(stack, config.name)
     except AcknowledgementError as exc:
         raise BadInput(str(exc)) from None
@@ -136,15 +146,11 @@ def synthesize(
 
 
 def with_guard(gated: GatedAssembly) -> GatedAssembly:
-    """`gated` with the Control Tower controls run on its template, if they have not run yet (neither
-    on the template nor as a plugin)."""
+    """`gated` with the Control Tower controls run on its template, if they have not run there yet
+    (whether or not they also ran as a plugin)."""
     from blog_infra.gates.guard import cfn_guard_result
-    from infra.gates import PLUGIN_NAMESPACES, Gate
 
-    plugin = PLUGIN_NAMESPACES[Gate.CFN_GUARD]
-    reports = gated.report.get("pluginReports", [])
-    ran_as_plugin = any(str(r.get("pluginName", "")).replace(" ", "-") == plugin for r in reports)
-    if gated.guard is not None or ran_as_plugin:
+    if gated.guard is not None:
         return gated
     result = cfn_guard_result(gated.assembly.directory, gated.assembly.stack_name, gated.acknowledgements)
     return replace(gated, guard=result, passed=gated.passed and not result.failing)
