@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,12 @@ STEPS = {
 }
 
 
-def run(argv: list[str], cwd: Path) -> float:
+CPU: dict[str, dict[str, list[float]]] = {}
+"""Step -> checkout -> CPU seconds (user + sys of the step's processes, `getrusage(RUSAGE_CHILDREN)`):
+steadier than wall time on a machine others use too."""
+
+
+def run(argv: list[str], cwd: Path, *, cpu: list[float] | None = None) -> float:
     env = {
         **os.environ,
         "BLOG_INFRA_NO_CACHE": "1",
@@ -44,9 +50,13 @@ def run(argv: list[str], cwd: Path) -> float:
         "JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION": "1",
         "PYTHONPATH": str(cwd),
     }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2))
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:3])} failed in {cwd}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return round(elapsed, 2)
@@ -81,9 +91,11 @@ def main() -> int:
             order = ("before", "after") if index % 2 == 0 else ("after", "before")
             for name in order:
                 path = checkouts[name]
-                seconds = floor(path) if argv is None else run(argv(path), path)
+                cpu = CPU.setdefault(step, {}).setdefault(name, [])
+                seconds = floor(path) if argv is None else run(argv(path), path, cpu=cpu)
                 times[step][name].append(seconds)
-                print(f"run {index + 1}: {step}, {name}: {seconds:.2f} s", flush=True)
+                used = f", CPU {cpu[-1]:.2f} s" if cpu else ""
+                print(f"run {index + 1}: {step}, {name}: {seconds:.2f} s{used}", flush=True)
         loads.append(os.getloadavg()[0])
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -97,7 +109,12 @@ def main() -> int:
         "note": "interleaved (before/after alternate first), BLOG_INFRA_NO_CACHE=1, medians in seconds",
         "steps": {
             step: {
-                name: {"median_s": statistics.median(values), "runs_s": values}
+                name: {
+                    "median_s": statistics.median(values),
+                    "runs_s": values,
+                    "cpu_median_s": statistics.median(CPU[step][name]) if CPU[step].get(name) else None,
+                    "cpu_runs_s": CPU[step].get(name, []),
+                }
                 for name, values in by_name.items()
             }
             for step, by_name in times.items()
@@ -105,7 +122,10 @@ def main() -> int:
     }
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     for step, by_name in result["steps"].items():
-        print(f"{step}: before {by_name['before']['median_s']} s, after {by_name['after']['median_s']} s")
+        print(
+            f"{step}: before {by_name['before']['median_s']} s (CPU {by_name['before']['cpu_median_s']} s), "
+            f"after {by_name['after']['median_s']} s (CPU {by_name['after']['cpu_median_s']} s)"
+        )
     return 0
 
 

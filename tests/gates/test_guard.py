@@ -1,5 +1,9 @@
 """The Control Tower controls on the template (blog_infra/gates/guard.py) find what the validator's
-CDK plugin finds inside the synthesis: the same rule ids, resources, messages and acknowledgements."""
+CDK plugin finds inside the synthesis: the same rule ids, resources, messages and acknowledgements.
+
+The comparison with the plugin runs on lean prod here, on prod and local in test_gates.py (on the
+`gate_reports` syntheses) and on a stack that breaks controls, with and without acknowledgements,
+in test_insecure_change.py (on its syntheses): each a synthesis with the plugin on, shared."""
 
 from __future__ import annotations
 
@@ -14,12 +18,11 @@ from aws_cdk import App, Environment, Stack
 
 from blog_infra.gates import GateResult
 from blog_infra.gates import guard as guard_gate
-from blog_infra.gates.plugins import plugin_results
+from blog_infra.gates.plugins import plugin_guard_result
 from blog_infra.gates.synthesized import refuse_failing, synthesize
 from infra.app import compose, new_app
 from infra.config import EnvConfig, load_config
-from infra.gates import Gate, apply_acknowledgements, enable_gates, guard_rule_names
-from tests.gates.test_insecure_change import insecure_resources
+from infra.gates import Gate, apply_acknowledgements, enable_gates, guard_rule_names, plan_acknowledgements
 
 LOOSE_BUCKET = {
     "Resources": {
@@ -135,21 +138,14 @@ def test_a_failing_cfn_guard_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
 # The equivalence: the validator as a CDK plugin (as before) and the template pass, on one assembly.
 
 
-def _both(
-    outdir: Path, build: Callable[[App], tuple[Stack, str]], acks: Any = None
-) -> tuple[Any, GateResult]:
+def _both(outdir: Path, build: Callable[[App], tuple[Stack, str]]) -> tuple[GateResult, GateResult]:
     """The plugin's result and the template pass's, on one synthesis with the plugin on."""
     app = new_app(str(outdir))
     stack, env = build(app)
-    plan = apply_acknowledgements(stack, env, acks) if acks is not None else None
-    if plan is None:
-        from infra.gates import plan_acknowledgements
-
-        plan = plan_acknowledgements(stack, env)
+    plan = plan_acknowledgements(stack, env)
     gated = synthesize(app, stack, plan, outdir, guard=False)
     assert any(p["pluginName"] == "cdk-validator-cfnguard" for p in gated.report["pluginReports"])
-    _, from_plugin, _ = plugin_results(gated)
-    return from_plugin, guard_gate.cfn_guard_result(outdir, stack.stack_name, plan)
+    return plugin_guard_result(gated), guard_gate.cfn_guard_result(outdir, stack.stack_name, plan)
 
 
 def _environment(config: EnvConfig) -> Callable[[App], tuple[Stack, str]]:
@@ -157,13 +153,6 @@ def _environment(config: EnvConfig) -> Callable[[App], tuple[Stack, str]]:
         return compose(app, config, gates=True, guard_plugin=True), config.name
 
     return build
-
-
-def _insecure(app: App) -> tuple[Stack, str]:
-    enable_gates(app, guard_plugin=True)
-    stack = Stack(app, "blog-insecure", env=Environment(account="123456789012", region="us-east-1"))
-    insecure_resources(stack)
-    return stack, "local"
 
 
 @pytest.mark.slow
@@ -179,28 +168,6 @@ def test_the_template_pass_finds_what_the_plugin_finds_on_lean_prod(
     # THEN both find the same: every acknowledged finding, with the same entry, and nothing failing
     assert from_template.to_json() == from_plugin.to_json()
     assert from_template.acknowledged and not from_template.failing
-
-
-@pytest.mark.slow
-def test_the_template_pass_finds_what_the_plugin_finds_on_violations(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from infra.gates import parse_acknowledgements
-
-    monkeypatch.setenv("BLOG_INFRA_NO_CACHE", "1")
-    acks = parse_acknowledgements(
-        '[[ack]]\ngate = "cfn-guard"\nrule = "CT.S3.PR.2"\nresources = ["Loose"]\n'
-        'reason = "A throwaway bucket of this test, acknowledged on purpose."\n'
-    )
-    # GIVEN a stack with a bucket and a database that break several controls, one acknowledged
-    from_plugin, from_template = _both(tmp_path, _insecure, acks)
-    # THEN the template pass fails and acknowledges exactly what the plugin does
-    assert from_template.to_json() == from_plugin.to_json()
-    failing = {f.rule for f in from_template.failing}
-    assert {"CT.S3.PR.1", "CT.RDS.PR.1"} <= failing, failing
-    assert [(f.rule, f.resource, f.acknowledgement) for f in from_template.acknowledged] == [
-        ("CT.S3.PR.2", "Loose", 1)
-    ]
 
 
 @pytest.mark.slow
