@@ -18,9 +18,10 @@ entry removed while being copied is a miss. `--no-cache` (or `BLOG_INFRA_NO_CACH
 alone: nothing is looked up and nothing stored (a synthesis under a patched app, as some tests do,
 must never stand for the real one).
 
-`kind` tells how the assembly was made: `gated` (the gates ran inside the synthesis; its
-validation report is in the entry) or `plain` (planning only). The template is the same, so a plan may
-use either; anything deployed or checked uses `gated`. The results of the template-based gates
+`kind` tells how the assembly was made: `gated` (cdk-nag ran inside the synthesis, its validation
+report is in the entry, and the Control Tower controls passed on its template) or `plain` (planning
+only). The template is the same, so a plan may use either; anything deployed or checked uses
+`gated`. The results of the template-based gates
 (cfn-lint, checkov, ...) can be attached to a gated entry (`gates.json`, written atomically, checked
 against the entry's key), so `check` on an unchanged tree runs nothing.
 """
@@ -65,7 +66,16 @@ INPUT_FILES = (
 INPUT_TREES = ("infra", "blog_infra/gates")
 """Directories whose every file is an input (environment folders other than the one synthesized
 excepted)."""
-DISTRIBUTIONS = ("aws-cdk-lib", "constructs", "jsii", "cdk-nag", "cfn-lint", "pydantic", "policy-sentry")
+DISTRIBUTIONS = (
+    "aws-cdk-lib",
+    "constructs",
+    "jsii",
+    "cdk-nag",
+    "cdklabs.cdk-validator-cfnguard",
+    "cfn-lint",
+    "pydantic",
+    "policy-sentry",
+)
 """Installed packages whose version changes the assembly or the gates' results, whatever the lock
 file says (a virtualenv may lag behind it)."""
 _IGNORED_VARIABLES = frozenset({"CDK_DISABLE_VERSION_CHECK", "CDK_DISABLE_CLI_TELEMETRY"})

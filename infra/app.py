@@ -38,15 +38,16 @@ def build_app(
     config: EnvConfig, *, outdir: str | None = None, gates: bool = False, validate: bool = True
 ) -> tuple[App, PlatformStack]:
     """The app for one environment: one root stack, with the acknowledgements of
-    `infra/acknowledgements.toml` applied. `gates` runs cdk-nag and the Control Tower controls on
-    synthesis, which then fails on any finding that is not acknowledged."""
+    `infra/acknowledgements.toml` applied. `gates` runs cdk-nag on synthesis, which then fails on
+    any finding of it that is not acknowledged; the Control Tower controls run on the template
+    afterwards (blog_infra/gates/guard.py)."""
     app = new_app(outdir, validate=validate)
     return app, compose(app, config, gates=gates)
 
 
-def compose(app: App, config: EnvConfig, *, gates: bool) -> PlatformStack:
+def compose(app: App, config: EnvConfig, *, gates: bool, guard_plugin: bool = False) -> PlatformStack:
     if gates:
-        enable_gates(app)
+        enable_gates(app, guard_plugin=guard_plugin)
     stack = PlatformStack(app, config=config)
     apply_acknowledgements(stack, config.name)
     return stack
@@ -61,7 +62,9 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        compose(app, config, gates=True)
+        # The CDK CLI's own entry (cdk.json) knows nothing of blog_infra's template pass: the Control
+        # Tower controls run here as the validator's plugin, as they always did.
+        compose(app, config, gates=True, guard_plugin=True)
         app.synth()
     except AcknowledgementError as exc:
         print(f"error: {exc}", file=sys.stderr)

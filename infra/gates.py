@@ -3,9 +3,14 @@
 Every exception to every gate lives in `infra/acknowledgements.toml`. This module reads and
 validates that file and writes each acknowledgement where its gate reads it:
 
-- cdk-nag and cfn-guard (the Control Tower proactive controls) run as CDK validation plugins; their
-  acknowledgements are `Validations.of(resource).acknowledge(...)` calls, which CDK applies to the
-  plugins' reports (and lists as suppressed violations in `validation-report.json`).
+- cdk-nag runs as a CDK validation plugin; its acknowledgements are
+  `Validations.of(resource).acknowledge(...)` calls, which CDK applies to the plugin's report (and
+  lists as suppressed violations in `validation-report.json`).
+- cfn-guard (the Control Tower proactive controls) runs on the synthesized template
+  (blog_infra/gates/guard.py), which reads the plan of this module. Its acknowledgements are still
+  written as `Validations` acknowledgements, as when it was a plugin, so that the validator can
+  still run as one (`enable_gates(app, guard_plugin=True)`, which the equivalence test compares
+  against the template pass) on the very same tree.
 - cfn-lint reads `Metadata: cfn-lint: config: ignore_checks` on a resource, or on the template for
   an acknowledgement that holds for every resource.
 - checkov reads `Metadata: checkov: skip: [{id, comment}]` on a resource.
@@ -13,8 +18,8 @@ validates that file and writes each acknowledgement where its gate reads it:
   nothing is written to the template for it.
 
 The acknowledgements are applied on every synthesis, so the template is the same whether or not
-the plugins run; `enable_gates` adds the two plugins (a synthesis then fails on any finding that
-is not acknowledged).
+the plugins run; `enable_gates` adds cdk-nag (a synthesis then fails on any finding of it that is
+not acknowledged).
 """
 
 from __future__ import annotations
@@ -402,11 +407,22 @@ def apply_acknowledgements(
     return plan
 
 
-def enable_gates(app: App) -> None:
-    """Run cdk-nag's AwsSolutions pack and the Control Tower proactive controls on every synthesis
-    of `app`: it then fails on any finding that is not acknowledged."""
+def enable_gates(app: App, *, guard_plugin: bool = False) -> None:
+    """Run cdk-nag's AwsSolutions pack on every synthesis of `app`: it then fails on any finding of
+    it that is not acknowledged. The Control Tower controls run on the template after the synthesis
+    (blog_infra/gates/guard.py); `guard_plugin` also runs them inside it, as the validator's CDK
+    plugin (`CfnGuardValidator(control_tower_rules_enabled=True)`), as they ran before: only the
+    test that proves both give the same findings, and the benchmark, ask for it."""
     from cdk_nag import AwsSolutionsChecks
+
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    if guard_plugin:
+        add_guard_plugin(app)
+
+
+def add_guard_plugin(app: App) -> None:
+    """The Control Tower controls inside the synthesis of `app`, as the validator's CDK plugin."""
     from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 
     guard = cast(IPolicyValidationPlugin, CfnGuardValidator(control_tower_rules_enabled=True))
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), guard)
+    Validations.of(app).add_plugins(guard)

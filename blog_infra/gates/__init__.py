@@ -1,8 +1,8 @@
 """The five safety gates run on an environment's synthesized templates, and what they found.
 
-cdk-nag (AwsSolutions) and the Control Tower proactive controls (cfn-guard) run inside the
-synthesis as CDK validation plugins; cfn-lint, checkov and the IAM reference gate (every policy
-statement against the IAM Service Authorization Reference) run on the templates it wrote. Every
+cdk-nag (AwsSolutions) runs inside the synthesis as a CDK validation plugin; the Control Tower
+proactive controls (cfn-guard, `guard.py`), cfn-lint, checkov and the IAM reference gate (every
+policy statement against the IAM Service Authorization Reference) run on the templates it wrote. Every
 finding is either acknowledged by an entry of `infra/acknowledgements.toml` or failing.
 """
 

@@ -1,7 +1,10 @@
-"""cdk-nag and the Control Tower controls: read from the validation report of the synthesis.
+"""cdk-nag (and the Control Tower controls when they ran as a plugin): read from the validation
+report of the synthesis.
 
 CDK applies the acknowledgements to the plugins' findings itself and lists the acknowledged ones as
-`suppressedViolations`, with the rule id and the construct they were acknowledged on.
+`suppressedViolations`, with the rule id and the construct they were acknowledged on. The Control
+Tower controls run on the template after the synthesis (`guard.py`); their result is taken from
+there, and from the report only when the validator ran as a plugin (the equivalence test).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from blog_infra.gates import Finding, GateResult, dedupe, outside_the_file
+from blog_infra.gates.guard import finding_message
 from blog_infra.gates.synthesized import GatedAssembly
 from infra.gates import PLUGIN_NAMESPACES, AppliedAcknowledgements, Gate, guard_control_of, guard_rule_names
 
@@ -17,11 +21,25 @@ OTHER_PLUGINS = "cdk"
 
 
 def plugin_results(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[Finding]]:
-    """The cdk-nag and cfn-guard results, and failing findings of any other validation plugin."""
+    """The cdk-nag and cfn-guard results, and failing findings of any other validation plugin. The
+    cfn-guard result is the template pass's (`guard.py`), or the plugin's when only it ran."""
+    nag, from_report, others = _from_report(gated)
+    return nag, gated.guard if gated.guard is not None else from_report, others
+
+
+def plugin_guard_result(gated: GatedAssembly) -> GateResult:
+    """The Control Tower controls' result as the validator's plugin reported it inside the synthesis
+    (`synth_with_gates(..., guard_plugin=True)`): what the template pass must equal."""
+    return _from_report(gated)[1]
+
+
+def _from_report(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[Finding]]:
     env = gated.acknowledgements.env
     nag = GateResult(gate=Gate.CDK_NAG.value, env=env, evaluated=f"{gated.resource_count} resources")
-    guard = GateResult(gate=Gate.CFN_GUARD.value, env=env, evaluated=f"{len(guard_rule_names())} controls")
-    by_namespace = {PLUGIN_NAMESPACES[Gate.CDK_NAG]: nag, PLUGIN_NAMESPACES[Gate.CFN_GUARD]: guard}
+    controls = f"{len(guard_rule_names())} controls"
+    from_report = GateResult(gate=Gate.CFN_GUARD.value, env=env, evaluated=controls)
+    guard = gated.guard if gated.guard is not None else from_report
+    by_namespace = {PLUGIN_NAMESPACES[Gate.CDK_NAG]: nag, PLUGIN_NAMESPACES[Gate.CFN_GUARD]: from_report}
     others: list[Finding] = []
     stack_path = gated.acknowledgements.stack_path
     for plugin in gated.report.get("pluginReports", []):
@@ -47,7 +65,7 @@ def plugin_results(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[F
                 result.failing.extend(outside_the_file(f) for f in findings)
             else:
                 result.acknowledged.extend(findings)
-    if not gated.passed and not (nag.failing or guard.failing or others):
+    if not gated.passed and not (nag.failing or guard.failing or from_report.failing or others):
         others.append(
             Finding(
                 gate=OTHER_PLUGINS,
@@ -56,10 +74,10 @@ def plugin_results(gated: GatedAssembly) -> tuple[GateResult, GateResult, list[F
                 message="the synthesis failed its validation but wrote no report",
             )
         )
-    for result in (nag, guard):
+    for result in (nag, from_report):
         result.acknowledged = dedupe(result.acknowledged)
         result.failing = dedupe(result.failing)
-    return nag, guard, dedupe(others)
+    return nag, from_report, dedupe(others)
 
 
 def _rule(gate: str, violation: dict[str, Any]) -> str:
@@ -73,9 +91,8 @@ def _finding(
     path = str(construct.get("constructPath") or "")
     logical_id = str(construct.get("cloudFormationResource", {}).get("logicalId") or "")
     resource = path.removeprefix(f"{stack_path}/") if path else logical_id or "(template)"
-    message = str(violation.get("description", "")).split("\n")[0]
-    if gate == Gate.CFN_GUARD.value and message.startswith("["):
-        message = message.partition("]:")[2].strip() or message
+    description = str(violation.get("description", ""))
+    message = finding_message(description) if gate == Gate.CFN_GUARD.value else description.split("\n")[0]
     return Finding(
         gate=gate, rule=_rule(gate, violation), resource=resource, message=message, acknowledgement=entry
     )

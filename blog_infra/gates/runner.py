@@ -21,7 +21,7 @@ from blog_infra.gates.checkov_gate import CHECKOV_BIN, checkov_result
 from blog_infra.gates.iam_policies import iam_result
 from blog_infra.gates.lint import cfn_lint_result
 from blog_infra.gates.plugins import plugin_results
-from blog_infra.gates.synthesized import GatedAssembly, synth_with_gates
+from blog_infra.gates.synthesized import GatedAssembly, synth_with_gates, with_guard
 from blog_infra.synthesis import move_into_place
 from infra.config import EnvConfig, available_envs
 from infra.gates import Acknowledgement, AcknowledgementError
@@ -60,11 +60,17 @@ class EnvironmentReport:
 
 
 def run_gates(
-    config: EnvConfig, *, outdir: Path | None = None, checkov_bin: Path = CHECKOV_BIN
+    config: EnvConfig,
+    *,
+    outdir: Path | None = None,
+    checkov_bin: Path = CHECKOV_BIN,
+    guard_plugin: bool = False,
 ) -> EnvironmentReport:
-    """Synthesize `config`'s stack with the plugins on, then run cfn-lint, checkov and the IAM
-    reference gate on it."""
-    gated = synth_with_gates(config, outdir or paths.cdk_out(config.name))
+    """Synthesize `config`'s stack with cdk-nag on, then run the Control Tower controls, cfn-lint,
+    checkov and the IAM reference gate on it. `guard_plugin` also runs the controls inside the
+    synthesis, as the validator's plugin (the report's `gated` then holds both results)."""
+    outdir = outdir or paths.cdk_out(config.name)
+    gated = synth_with_gates(config, outdir, guard=False, guard_plugin=guard_plugin)
     return gate_results(gated, region=config.region, checkov_bin=checkov_bin)
 
 
@@ -159,7 +165,7 @@ def _start(config: EnvConfig, pool: ThreadPoolExecutor, checkov_bin: Path) -> Fu
             done: Future[EnvironmentReport] = Future()
             done.set_result(cached)
             return done
-        gated = synth_with_gates(config, staging / "assembly")
+        gated = synth_with_gates(config, staging / "assembly", guard=False)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -184,7 +190,7 @@ def _finish(
     staged = gated.assembly.directory
     try:
         report = gate_results(gated, region=region, checkov_bin=checkov_bin)
-        if gated.passed:
+        if report.gated is not None and report.gated.passed:
             entry = assembly_cache.store(
                 report.env, key, assembly_cache.Kind.GATED, staged, gated.assembly.stack_name
             )
@@ -197,15 +203,19 @@ def _finish(
 
 
 def gate_results(gated: GatedAssembly, *, region: str, checkov_bin: Path = CHECKOV_BIN) -> EnvironmentReport:
-    """All five gates' results on an assembly synthesized with the plugins on."""
-    # checkov is a process of its own: it runs while cfn-lint and the IAM gate run here.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkov") as pool:
+    """All five gates' results on an assembly synthesized with cdk-nag on (the Control Tower
+    controls run here unless they already ran)."""
+    # checkov and cfn-guard are processes of their own: they run while cfn-lint and the IAM gate run
+    # here.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="template-gates") as pool:
+        guard_run = pool.submit(with_guard, gated)
         checkov_run = pool.submit(
             checkov_result, gated.assembly.directory, gated.acknowledgements, binary=checkov_bin
         )
-        nag, guard, others = plugin_results(gated)
         lint = cfn_lint_result(gated.assembly.template(), gated.acknowledgements, region=region)
         iam = iam_result(gated.assembly.directory, gated.acknowledgements)
+        gated = guard_run.result()
+        nag, guard, others = plugin_results(gated)
         checkov = checkov_run.result()
     results = sorted([nag, guard, lint, checkov, iam], key=lambda r: GATE_ORDER.index(r.gate))
     return EnvironmentReport(

@@ -1,4 +1,5 @@
-"""Synthesis with the validation plugins on, keeping the report when they find something."""
+"""Synthesis with the gates on: cdk-nag as a validation plugin inside it (its report kept when it
+finds something), then the Control Tower controls on the template it wrote (`guard.py`)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Stack
 
 from blog_infra.errors import BadInput, CliError
+from blog_infra.gates import GateResult
 from blog_infra.synthesis import Assembly
 from infra.config import EnvConfig
-from infra.gates import AcknowledgementError, AppliedAcknowledgements, plan_acknowledgements
+from infra.gates import (
+    AcknowledgementError,
+    AppliedAcknowledgements,
+    add_guard_plugin,
+    plan_acknowledgements,
+)
 
 VALIDATION_REPORT = "validation-report.json"
 _VALIDATION_FAILED = "ValidationFailed"
@@ -34,8 +41,11 @@ class GatedAssembly:
     report: dict[str, Any]
     """The plugins' `validation-report.json` (empty when no plugin ran)."""
     passed: bool
-    """The synthesis completed: no plugin reported a finding that is not acknowledged."""
+    """No gate of the synthesis (the plugins, the Control Tower controls) reported a finding that is
+    not acknowledged."""
     resource_count: int
+    guard: GateResult | None = None
+    """The Control Tower controls on the template (None when they ran as a plugin instead)."""
 
 
 class _Sink(io.TextIOBase):
@@ -72,11 +82,17 @@ def quiet_kernel_stderr(settle: float = 0.15, limit: float = 2.0) -> Iterator[_S
         sys.stderr = original
 
 
-def synth_with_gates(config: EnvConfig, outdir: Path) -> GatedAssembly:
-    """Synthesize `config`'s root stack into `outdir` with cdk-nag and the Control Tower controls.
+def synth_with_gates(
+    config: EnvConfig, outdir: Path, *, guard: bool = True, guard_plugin: bool = False
+) -> GatedAssembly:
+    """Synthesize `config`'s root stack into `outdir` with cdk-nag, then run the Control Tower
+    controls on its template.
 
     Unlike a plain synthesis this does not stop at the first gate failure: the templates are written
-    before the plugins run, so they and the plugins' report are returned either way.
+    before the plugins run, so they, the plugins' report and the controls' findings are returned
+    either way. Without `guard` the controls are left to the caller (`runner.gate_results` runs them
+    beside the other template gates). `guard_plugin` also runs them inside the synthesis, as the
+    validator's plugin, for a comparison of the two (`plugins.plugin_guard_result`).
     """
     from infra.app import build_app
 
@@ -84,17 +100,21 @@ def synth_with_gates(config: EnvConfig, outdir: Path) -> GatedAssembly:
         shutil.rmtree(outdir)
     try:
         app, stack = build_app(config, outdir=str(outdir), gates=True)
+        if guard_plugin:
+            add_guard_plugin(app)
         acknowledgements = plan_acknowledgements(stack, config.name)
     except AcknowledgementError as exc:
         raise BadInput(str(exc)) from None
-    return synthesize(app, stack, acknowledgements, outdir)
+    return synthesize(app, stack, acknowledgements, outdir, guard=guard)
 
 
 def synthesize(
-    app: App, stack: Stack, acknowledgements: AppliedAcknowledgements, outdir: Path
+    app: App, stack: Stack, acknowledgements: AppliedAcknowledgements, outdir: Path, *, guard: bool = True
 ) -> GatedAssembly:
     """Synthesize `app` (built with its output in `outdir` and the gates enabled), keeping the
-    validation report whether or not a plugin found something."""
+    validation report whether or not a plugin found something; then, with `guard` (unless the
+    Control Tower controls ran as a plugin: `enable_gates(app, guard_plugin=True)`), run those
+    controls on the template."""
     passed = True
     with quiet_kernel_stderr():
         try:
@@ -109,17 +129,35 @@ def synthesize(
     )
     assembly = Assembly(directory=outdir, stack_name=stack.stack_name)
     resource_count = len(assembly.template().get("Resources", {}))
+    guard_result = None
+    if guard:
+        from blog_infra.gates.guard import cfn_guard_result
+
+        guard_result = cfn_guard_result(outdir, assembly.stack_name, acknowledgements)
+        passed = passed and not guard_result.failing
     return GatedAssembly(
         assembly=assembly,
         acknowledgements=acknowledgements,
         report=report,
         passed=passed,
         resource_count=resource_count,
+        guard=guard_result,
     )
 
 
+def with_guard(gated: GatedAssembly) -> GatedAssembly:
+    """`gated` with the Control Tower controls run on its template, if they have not run there yet
+    (whether or not they also ran as a plugin)."""
+    from blog_infra.gates.guard import cfn_guard_result
+
+    if gated.guard is not None:
+        return gated
+    result = cfn_guard_result(gated.assembly.directory, gated.assembly.stack_name, gated.acknowledgements)
+    return replace(gated, guard=result, passed=gated.passed and not result.failing)
+
+
 def refuse_failing(gated: GatedAssembly, shown: int = 3) -> GatedAssembly:
-    """`gated` when every finding of the in-synthesis gates is acknowledged; else a one-line error."""
+    """`gated` when every finding of the synthesis's gates is acknowledged; else a one-line error."""
     if gated.passed:
         return gated
     from blog_infra.gates.plugins import plugin_results

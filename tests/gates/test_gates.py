@@ -37,6 +37,22 @@ def test_every_acknowledged_finding_traces_to_an_entry_of_the_file(
         assert {f.acknowledgement for f in result.acknowledged} <= numbers
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_the_control_tower_controls_on_the_template_find_what_the_plugin_finds(
+    gate_reports: dict[str, Any], env: str
+) -> None:
+    from blog_infra.gates.plugins import plugin_guard_result
+
+    # GIVEN the environment synthesized with the validator also running as a CDK plugin (as the
+    # controls ran before issue 23), WHEN the controls ran on its template (as they run now)
+    report = gate_reports[env]
+    from_template = next(r for r in report.results if r.gate == "cfn-guard")
+    from_plugin = plugin_guard_result(report.gated)
+    # THEN both found the same: the same rule ids, resources, messages and acknowledgement entries
+    assert from_plugin.acknowledged, "the plugin ran and acknowledged what it found"
+    assert from_template.to_json() == from_plugin.to_json()
+
+
 def test_every_acknowledgement_still_matches_a_finding(gate_reports: dict[str, Any]) -> None:
     # GIVEN both environments checked WHEN the acknowledgements are compared with what was found
     stale = stale_acknowledgements(list(gate_reports.values()), load_acknowledgements())

@@ -47,10 +47,11 @@ def insecure_resources(stack: Stack) -> None:
 def insecure(tmp_path_factory: pytest.TempPathFactory, checkov_bin: Path) -> EnvironmentReport:
     """A throwaway stack with a bucket without encryption, public access block, policy, logging or
     versioning, a policy granting an object action on that bucket's ARN, and a database instance
-    with a hard-coded password and no deletion policy."""
+    with a hard-coded password and no deletion policy. The Control Tower controls also run as the
+    validator's plugin in its synthesis, for the comparison with the template pass."""
     outdir = tmp_path_factory.mktemp("insecure")
     app = new_app(str(outdir))
-    enable_gates(app)
+    enable_gates(app, guard_plugin=True)
     stack = Stack(app, "blog-insecure", env=Environment(account="123456789012", region="us-east-1"))
     insecure_resources(stack)
     acknowledgements = apply_acknowledgements(stack, "local", ())
@@ -78,6 +79,18 @@ def test_each_gate_reports_the_insecure_bucket(insecure: EnvironmentReport, gate
     # WHEN the five gates run on it THEN each reports it as failing
     failing = {(f.gate, f.rule) for f in insecure.failing}
     assert (gate, rule) in failing, sorted(failing)
+
+
+def test_the_control_tower_controls_on_the_template_fail_what_the_plugin_fails(
+    insecure: EnvironmentReport,
+) -> None:
+    from blog_infra.gates.plugins import plugin_guard_result
+
+    # GIVEN the insecure stack's synthesis, with the validator as a plugin in it
+    # WHEN the controls ran on its template THEN they fail exactly what the plugin failed
+    from_template = next(r for r in insecure.results if r.gate == "cfn-guard")
+    assert {"CT.S3.PR.1", "CT.RDS.PR.1"} <= {f.rule for f in from_template.failing}
+    assert from_template.to_json() == plugin_guard_result(insecure.gated).to_json()
 
 
 def test_the_synthesis_refuses_the_insecure_change(insecure: EnvironmentReport) -> None:
@@ -112,7 +125,7 @@ def test_an_acknowledgement_turns_a_failing_finding_into_an_acknowledged_one(
         'resources = ["Reader"]\nreason = "A throwaway policy of this test, acknowledged on purpose."\n'
     )
     app = new_app(str(tmp_path))
-    enable_gates(app)
+    enable_gates(app, guard_plugin=True)
     stack = Stack(app, "blog-insecure", env=Environment(account="123456789012", region="us-east-1"))
     insecure_resources(stack)
     report = gate_results(
@@ -131,3 +144,9 @@ def test_an_acknowledgement_turns_a_failing_finding_into_an_acknowledged_one(
         ("iam-reference", "IAM-RESOURCE-TYPE[s3:GetObject]"): 5,
     }
     assert not {(f.gate, f.rule) for f in report.failing} & set(acknowledged)
+    # AND the Control Tower controls on the template acknowledge and fail what the plugin does
+    from blog_infra.gates.plugins import plugin_guard_result
+
+    from_template = next(r for r in report.results if r.gate == "cfn-guard")
+    assert report.gated is not None
+    assert from_template.to_json() == plugin_guard_result(report.gated).to_json()
