@@ -70,7 +70,10 @@ class MetricFilter(Resource, CloudFormationModel):
             for transformation in props.get("MetricTransformations") or []
         ]
         backend.put_metric_filter(
-            self.physical_id, str(props.get("FilterPattern", "")), group, transformations  # type: ignore[arg-type]
+            self.physical_id,
+            str(props.get("FilterPattern", "")),
+            group,
+            transformations,  # type: ignore[arg-type]
         )
         self.properties = props
 
