@@ -21,6 +21,10 @@ from infra.iam_evaluation import Decision
 from infra.ownership import READ_ACCESS
 from infra.template_access import Step, TemplateAccess, allowed
 
+# Walks every contract entry through the IAM evaluator over both whole templates: seconds, so out of
+# make test-fast (make test runs it).
+pytestmark = pytest.mark.slow
+
 ENVIRONMENTS = ("prod", "local")
 
 

@@ -17,6 +17,9 @@ from blog_infra.target import Target
 from blog_infra.verify import Status, Verifier, probe_origin
 from infra.dns import ORIGIN_HEADER
 
+# A moto load balancer per test: seconds, so out of make test-fast (make test runs it).
+pytestmark = pytest.mark.slow
+
 PORTAL = "portal.rocketclub.online"
 DISTRIBUTION = "d111111abcdef8.cloudfront.net"
 TEMPLATE = {

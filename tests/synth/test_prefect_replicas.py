@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.aws_facts import aurora_postgres_max_connections
+
+# Whole-app syntheses of prod, prod under lean and local: out of make test-fast (make test runs them).
+pytestmark = pytest.mark.slow
 
 
 def _containers(template: dict[str, Any]) -> dict[str, dict[str, Any]]:

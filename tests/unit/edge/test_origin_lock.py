@@ -21,6 +21,9 @@ from infra.modules.core.edge.construct import FORBIDDEN_BODY, Edge
 from tests.unit.edge.test_edge import PIPELINES, PORTAL, props, vpc_in
 from tests.unit.helpers import new_stack
 
+# Evaluates the listener rules of the whole synthesized prod and local: out of make test-fast.
+pytestmark = pytest.mark.slow
+
 CURRENT = "Q7f3kZ9mXw2" * 5
 PREVIOUS = "Lp8sN4vR1tY" * 5
 VERSION = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
