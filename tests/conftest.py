@@ -30,10 +30,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
-SLOW_FIXTURES = frozenset({"gate_reports", "pg_server"})
+SLOW_FIXTURES = frozenset({"gate_reports", "pg_server", "lean_prod_template"})
 """Fixtures whose tests cost seconds each or tens of seconds at once (`gate_reports`: the five real
-gates on prod and local, about 45 s; `pg_server`: SQL on a real PostgreSQL server, about 16 s in all):
-a test using one is `slow` (out of `make test-fast`), whether or not it says so."""
+gates on prod and local, about 45 s; `pg_server`: SQL on a real PostgreSQL server, about 16 s in all;
+`lean_prod_template`: a third whole-app synthesis, 5-7 s on each worker): a test using one is `slow`
+(out of `make test-fast`), whether or not it says so."""
 
 
 SHARED_FIXTURES = {

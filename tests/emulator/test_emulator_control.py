@@ -58,6 +58,7 @@ def test_start_status_stop(state_dir: Path) -> None:
     assert control.stop(state_dir) is False
 
 
+@pytest.mark.slow  # starts, kills and restarts an emulator: about 7 s
 def test_stale_state_is_replaced(state_dir: Path) -> None:
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

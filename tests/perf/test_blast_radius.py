@@ -14,6 +14,9 @@ import pytest
 from blog_infra.planning import Plan, compute_plan
 from infra.config import EnvConfig
 
+# A whole-app synthesis of a changed configuration per case (2-3 s each): out of make test-fast.
+pytestmark = pytest.mark.slow
+
 
 def _nested(config: EnvConfig, path: str, value: Any) -> EnvConfig:
     """`config` with the setting at dotted `path` replaced (pydantic models are frozen)."""

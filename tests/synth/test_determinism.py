@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from infra.app import build_app
 from infra.config import load_config
 
@@ -17,6 +19,7 @@ def fingerprint(directory: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow  # two whole-app syntheses in fresh apps: about 5 s
 def test_two_synths_are_byte_identical(tmp_path: Path) -> None:
     config = load_config("prod")
     prints = []
