@@ -24,16 +24,28 @@ StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
+def _json(start_response: StartResponse, status: int, answer: dict[str, Any]) -> Iterable[bytes]:
+    body = json.dumps(answer).encode()
+    reason = "OK" if status == 200 else "Bad Request"
+    start_response(
+        f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
 def _with_health(app: WsgiApp) -> WsgiApp:
-    """Answer the health probe ourselves so that the controller can tell our process by its pid."""
+    """Answer the health probe ourselves so that the controller can tell our process by its pid, and
+    the ECS agent's control calls (`emulator.ecs.handle_control`)."""
+    from emulator import ecs
 
     def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == HEALTH_PATH:
-            body = json.dumps({"ok": True, "pid": os.getpid()}).encode()
-            start_response(
-                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-            )
-            return [body]
+        path = environ.get("PATH_INFO")
+        if path == HEALTH_PATH:
+            return _json(start_response, 200, {"ok": True, "pid": os.getpid()})
+        if path in (ecs.AGENT_PATH, ecs.TASK_STATE_PATH) and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            status, answer = ecs.handle_control(path, environ["wsgi.input"].read(length))
+            return _json(start_response, status, answer)
         return app(environ, start_response)
 
     return wrapped

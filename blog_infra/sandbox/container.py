@@ -47,6 +47,9 @@ class ContainerSpec:
     working_directory: str = "/"
     netns: str | None = None
     """Network namespace of the task (`network.TaskNetworks`); None: this machine's network."""
+    directories: Mapping[str, Path] = field(default_factory=dict)
+    """Path in the container -> directory on this machine, bound read-only (a volume, or what the
+    image holds); a path this machine lacks is made in the container's mount namespace only."""
 
 
 def parse_user(value: str | None) -> tuple[int, int]:
@@ -178,6 +181,8 @@ def start(spec: ContainerSpec, *, workdir: Path) -> Container:
     plan = {
         "tmpfs": [{"path": m.path, "size_mib": m.size_mib, "options": list(m.options)} for m in spec.tmpfs],
         "binds": {"/etc/hosts": str(hosts), **{target: str(source) for target, source in spec.files.items()}},
+        "directories": {target: str(source) for target, source in spec.directories.items()},
+        "scratch": str(workdir / f"{spec.name}.layers"),
         "read_only_root": spec.read_only_root,
         "setpriv": _setpriv(*spec.user),
         "argv": list(spec.argv),

@@ -80,7 +80,7 @@ def initial_value(properties: Mapping[str, Any]) -> str:
     return json.dumps(value)
 
 
-def _go_value(value: Any) -> str:
+def go_value(value: Any) -> str:
     """`fmt.Sprintf("%v", v)` of a value Go's encoding/json decoded into an interface{}."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -105,7 +105,7 @@ def inject(reference: SecretReference, store: SecretStore) -> str:
         raise MissingJsonKey(
             f"retrieved secret from Secrets Manager did not contain json key {reference.json_key}"
         )
-    return _go_value(value[reference.json_key])
+    return go_value(value[reference.json_key])
 
 
 def run_bootstrap(

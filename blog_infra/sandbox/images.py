@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from infra.images import BUILT_IMAGES, BuiltImage
 
@@ -165,3 +166,41 @@ def model(reference: str) -> ImageModel:
             f"no model of image {reference!r} in blog_infra/sandbox/images.py (known: {known}); "
             "add one from the image's Dockerfile and entry point"
         ) from None
+
+
+PREFECT_BASE = "prefecthq/prefect:3.9.1-python3.12"
+"""The base of the flow-run images the sandbox models from a requirements file: the Prefect image the
+platform's own Dockerfile builds on (images/prefect), so flow runs get the server's Prefect version."""
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9_,.-]+\])?==[A-Za-z0-9.!+_-]+$")
+
+
+class BadRequirements(ValueError):
+    """A requirements file the sandbox cannot model an image from; the message names the line."""
+
+
+def from_requirements(reference: str, requirements: Path, *, base: str = PREFECT_BASE) -> ImageModel:
+    """The image `reference` as a Dockerfile `FROM <base>` + `RUN uv pip install -r <requirements>`
+    makes it. Every line must pin one version (`name==version`, extras allowed): an image is built
+    once, and an unpinned line would model whatever the index serves today."""
+    try:
+        lines = requirements.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BadRequirements(f"cannot read {requirements}: {exc.strerror}") from None
+    pins: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not _PINNED.fullmatch(line):
+            raise BadRequirements(
+                f"{requirements}:{number}: {line!r} is not pinned; write it as name==version"
+            )
+        pins.append(line)
+    model = BASE_IMAGES[base]
+    present = {_distribution(requirement) for requirement in model.packages}
+    clashes = [pin for pin in pins if _distribution(pin) in present]
+    if clashes:
+        raise BadRequirements(
+            f"{requirements}: {', '.join(clashes)} replace(s) what {base} holds; remove the line"
+        )
+    return replace(model, reference=reference, packages=(*model.packages, *pins))

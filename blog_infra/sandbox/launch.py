@@ -2,9 +2,9 @@
 
 Run by `container.start` as `unshare --mount --propagation private -- python -m
 blog_infra.sandbox.launch PLAN`. The plan (a root-only JSON file, removed once read) names the
-tmpfs mounts, the files to bind read-only, whether to remount `/` read-only, and the command, its
-environment and the `setpriv` prefix that drops to the container's user. Mounts made here are
-invisible outside the namespace.
+tmpfs mounts, the files and directories to bind read-only, whether to remount `/` read-only, and
+the command, its environment and the `setpriv` prefix that drops to the container's user. Mounts
+made here are invisible outside the namespace.
 """
 
 from __future__ import annotations
@@ -19,10 +19,45 @@ def _mount(*arguments: str) -> None:
     subprocess.run(["mount", *arguments], check=True)
 
 
+def _mount_point(target: str, scratch: str, overlays: list[str]) -> None:
+    """Make the directory `target` exist in this namespace only, as a container's image would have
+    it: its nearest existing parent is overlaid with a writable layer on a tmpfs at `scratch`, the
+    directory made there; the parent is made read-only again once everything is bound."""
+    parent = os.path.dirname(target)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent == "/":
+        sys.exit(f"sandbox: no parent of {target} but / to make it in")
+    layer = os.path.join(scratch, str(len(overlays)))
+    os.makedirs(f"{layer}/upper")
+    os.makedirs(f"{layer}/work")
+    _mount(
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        f"lowerdir={parent},upperdir={layer}/upper,workdir={layer}/work",
+        parent,
+    )
+    overlays.append(parent)
+    os.makedirs(target)
+
+
 def main(plan_path: str) -> None:
     with open(plan_path, encoding="utf-8") as handle:
         plan = json.load(handle)
     os.unlink(plan_path)
+    overlays: list[str] = []
+    if plan.get("directories"):
+        os.makedirs(plan["scratch"], exist_ok=True)
+        _mount("-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", plan["scratch"])
+    for target, source in plan.get("directories", {}).items():
+        if not os.path.isdir(target):
+            _mount_point(target, plan["scratch"], overlays)
+        _mount("--bind", source, target)
+        _mount("-o", "remount,bind,ro", target)
+    for parent in overlays:
+        _mount("-o", "remount,ro", parent)
     for target, source in plan["binds"].items():
         if not os.path.exists(target):
             sys.exit(f"sandbox: {target} does not exist on this machine to bind {source} onto")

@@ -124,6 +124,7 @@ class SandboxPlatform:
         emulator: Emulator | None = None,
         overrides: Mapping[str, str] | None = None,
         task_networks: bool = False,
+        secrets: SecretStore | None = None,
     ) -> None:
         self.template = template
         self.account = account
@@ -137,7 +138,8 @@ class SandboxPlatform:
         self.postgres: TlsPostgres | None = None
         self.redis: TlsRedis | None = None
         self.resolver = Resolver(template, account=account, region=region, overrides=self.overrides)
-        self.secrets = SecretStore.fresh(template, self.resolver)
+        self.secrets = secrets if secrets is not None else SecretStore.fresh(template, self.resolver)
+        """A fresh deployment's secret values (default), or those of a deployed stack."""
         self.hosts: dict[str, str] = {}
         self.started: list[sandbox_container.Container] = []
         self._stack = contextlib.ExitStack()
@@ -278,20 +280,40 @@ class SandboxPlatform:
         """The container as ECS would start it: the image's entry point, environment and working
         directory beneath the task definition's command, environment, secrets and user."""
         definition = self.definitions[(task, name)]
-        model = images.model(definition.image)
+        return self.container_spec(
+            definition,
+            name=f"{task}-{name}",
+            secrets={key: inject(reference, self.secrets) for key, reference in definition.secrets.items()},
+            environment_overrides=environment_overrides,
+            network=network,
+        )
+
+    def container_spec(
+        self,
+        definition: Container,
+        *,
+        name: str,
+        secrets: Mapping[str, str],
+        model: images.ImageModel | None = None,
+        command: tuple[str, ...] | None = None,
+        environment_overrides: Mapping[str, str] | None = None,
+        network: TaskNetwork | None = None,
+        directories: Mapping[str, Path] | None = None,
+    ) -> sandbox_container.ContainerSpec:
+        """`definition` started as ECS starts it, with its `secrets` already retrieved; `model` (else the
+        model of its image) for its image, `command` for a RunTask override of its command."""
+        model = model if model is not None else images.model(definition.image)
         installed = runtime.ensure(model)
         environment = dict(model.environment)
         environment["PATH"] = installed.path_variable(environment.get("PATH", ""))
         environment |= self.platform_environment()
         environment |= definition.environment
-        environment |= {
-            name: inject(reference, self.secrets) for name, reference in definition.secrets.items()
-        }
+        environment |= secrets
         environment |= environment_overrides or {}
         entry_point = definition.entry_point if definition.entry_point is not None else model.entry_point
         return sandbox_container.ContainerSpec(
-            name=f"{task}-{name}",
-            argv=tuple(installed.argv(entry_point, definition.command or ())),
+            name=name,
+            argv=tuple(installed.argv(entry_point, command or definition.command or ())),
             environment=environment,
             user=sandbox_container.parse_user(definition.user or model.user),
             read_only_root=definition.read_only_root,
@@ -300,6 +322,7 @@ class SandboxPlatform:
             files={TRUST_STORE: self.ca.bundle},
             working_directory=model.working_directory if Path(model.working_directory).is_dir() else "/",
             netns=network.netns if network is not None else None,
+            directories=dict(directories or {}),
         )
 
     def start(
@@ -345,3 +368,53 @@ class SandboxPlatform:
 
 def _tail(log: str, lines: int = 15) -> str:
     return " | ".join(log.strip().splitlines()[-lines:])
+
+
+@dataclass
+class StartedServices:
+    """The containers of a stack's services, started by `start_services`."""
+
+    containers: dict[str, sandbox_container.Container]
+    """Every started container, by name; a service's second task onwards as `<name>#<n>`."""
+    order: list[tuple[str, str]]
+    """(task definition, container key) in start order."""
+    healthy_after: dict[str, float]
+    replicas: dict[str, list[TaskNetwork]]
+    """Container name -> the task networks of its replicated service's tasks."""
+    balancer: RoundRobin | None
+
+
+def start_services(
+    platform: SandboxPlatform,
+    *,
+    environment_overrides: Mapping[str, str] | None = None,
+    limit: float = 240,
+) -> StartedServices:
+    """Start every modeled container of the template's services in ECS's order, as many tasks of each
+    service as its `DesiredCount`, and wait for each one's health check. A service with more than one
+    task (the platform needs `task_networks`) runs each task in a network of its own, behind a
+    round-robin stand-in for the load balancer on its first port."""
+    counts = desired_counts(platform.template)
+    started = StartedServices(containers={}, order=[], healthy_after={}, replicas={}, balancer=None)
+    networks: dict[str, list[TaskNetwork]] = {}
+    for task, name in start_order(platform.template):
+        definition = platform.definitions[(task, name)]
+        if not images.is_modeled(definition.image):
+            continue
+        count = counts[task]
+        if count > 1 and task not in networks:
+            networks[task] = [platform.network() for _ in range(count)]
+        for replica in range(count):
+            key = name if replica == 0 else f"{name}#{replica + 1}"
+            network = networks[task][replica] if task in networks else None
+            container = platform.start(
+                task, name, network=network, environment_overrides=environment_overrides
+            )
+            started.containers[key] = container
+            started.order.append((task, key))
+            started.healthy_after[key] = platform.wait_healthy(container, task, name, limit=limit)
+        if task in networks:
+            started.replicas[name] = networks[task]
+            if definition.ports and started.balancer is None:
+                started.balancer = platform.balance(definition.ports[0], networks[task])
+    return started

@@ -249,50 +249,65 @@ def containers(template: Mapping[str, Any], resolver: Resolver) -> dict[str, lis
         if resource.get("Type") != "AWS::ECS::TaskDefinition":
             continue
         for raw in resource["Properties"]["ContainerDefinitions"]:
-            definition = resolver.resolve(raw)
-            linux = definition.get("LinuxParameters", {})
-            health = definition.get("HealthCheck")
-            result.setdefault(logical_id, []).append(
-                Container(
-                    task=logical_id,
-                    name=definition["Name"],
-                    image=str(definition["Image"]),
-                    entry_point=_strings(definition.get("EntryPoint")),
-                    command=_strings(definition.get("Command")),
-                    environment={
-                        item["Name"]: str(item["Value"]) for item in definition.get("Environment", [])
-                    },
-                    secrets={
-                        item["Name"]: parse_secret_reference(str(item["ValueFrom"]))
-                        for item in definition.get("Secrets", [])
-                    },
-                    user=definition.get("User"),
-                    read_only_root=bool(definition.get("ReadonlyRootFilesystem", False)),
-                    tmpfs=tuple(
-                        Tmpfs(
-                            path=mount["ContainerPath"],
-                            size_mib=int(mount["Size"]),
-                            options=tuple(mount.get("MountOptions", ())),
-                        )
-                        for mount in linux.get("Tmpfs", [])
-                    ),
-                    health_check=None
-                    if health is None
-                    else HealthCheck(
-                        command=tuple(health["Command"]),
-                        interval=int(health.get("Interval", 30)),
-                        timeout=int(health.get("Timeout", 5)),
-                        retries=int(health.get("Retries", 3)),
-                        start_period=int(health.get("StartPeriod", 0)),
-                    ),
-                    stop_timeout=definition.get("StopTimeout"),
-                    essential=bool(definition.get("Essential", True)),
-                    depends_on=tuple(
-                        (item["ContainerName"], item["Condition"]) for item in definition.get("DependsOn", [])
-                    ),
-                    init_process=bool(linux.get("InitProcessEnabled", False)),
-                    dropped_capabilities=tuple(linux.get("Capabilities", {}).get("Drop", ())),
-                    ports=tuple(int(port["ContainerPort"]) for port in definition.get("PortMappings", [])),
-                )
-            )
+            result.setdefault(logical_id, []).append(_container(logical_id, resolver.resolve(raw)))
     return result
+
+
+def _pascal(value: Any) -> Any:
+    """ECS's API shape (camelCase keys) as CloudFormation writes it (PascalCase): the same names with
+    a capital first letter, at every level (`readonlyRootFilesystem`, `linuxParameters.tmpfs`, ...)."""
+    if isinstance(value, list):
+        return [_pascal(item) for item in value]
+    if isinstance(value, dict):
+        return {key[:1].upper() + key[1:]: _pascal(item) for key, item in value.items()}
+    return value
+
+
+def api_containers(task_definition: Mapping[str, Any]) -> list[Container]:
+    """The containers of a registered task definition, as DescribeTaskDefinition returns it."""
+    arn = str(task_definition["taskDefinitionArn"])
+    return [_container(arn, _pascal(raw)) for raw in task_definition["containerDefinitions"]]
+
+
+def _container(task: str, definition: Mapping[str, Any]) -> Container:
+    linux = definition.get("LinuxParameters", {})
+    health = definition.get("HealthCheck")
+    return Container(
+        task=task,
+        name=definition["Name"],
+        image=str(definition["Image"]),
+        entry_point=_strings(definition.get("EntryPoint")),
+        command=_strings(definition.get("Command")),
+        environment={item["Name"]: str(item["Value"]) for item in definition.get("Environment", [])},
+        secrets={
+            item["Name"]: parse_secret_reference(str(item["ValueFrom"]))
+            for item in definition.get("Secrets", [])
+        },
+        user=definition.get("User"),
+        read_only_root=bool(definition.get("ReadonlyRootFilesystem", False)),
+        tmpfs=tuple(
+            Tmpfs(
+                path=mount["ContainerPath"],
+                size_mib=int(mount["Size"]),
+                options=tuple(mount.get("MountOptions", ())),
+            )
+            for mount in linux.get("Tmpfs", [])
+        ),
+        health_check=None
+        if health is None
+        else HealthCheck(
+            command=tuple(health["Command"]),
+            interval=int(health.get("Interval", 30)),
+            timeout=int(health.get("Timeout", 5)),
+            retries=int(health.get("Retries", 3)),
+            start_period=int(health.get("StartPeriod", 0)),
+        ),
+        stop_timeout=definition.get("StopTimeout"),
+        essential=bool(definition.get("Essential", True)),
+        depends_on=tuple(
+            (item["ContainerName"], item["Condition"]) for item in definition.get("DependsOn", [])
+        ),
+        init_process=bool(linux.get("InitProcessEnabled", False)),
+        dropped_capabilities=tuple(linux.get("Capabilities", {}).get("Drop", ())),
+        ports=tuple(int(port["ContainerPort"]) for port in definition.get("PortMappings", [])),
+    )

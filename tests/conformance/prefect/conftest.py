@@ -27,7 +27,7 @@ from blog_infra.sandbox.aws import prepare_account
 from blog_infra.sandbox.container import Container
 from blog_infra.sandbox.ecs_secrets import inject
 from blog_infra.sandbox.network import RoundRobin, TaskNetwork
-from blog_infra.sandbox.platform import SandboxPlatform, desired_counts, start_order
+from blog_infra.sandbox.platform import SandboxPlatform, desired_counts, start_services
 from blog_infra.sandbox.tls import CertificateAuthority
 from emulator import control
 
@@ -162,25 +162,12 @@ def prefect_run(
                 platform=platform,
                 emulator_endpoint=status.endpoint,
             )
-            networks: dict[str, list[TaskNetwork]] = {}
-            for task, name in start_order(template):
-                definition = platform.definitions[(task, name)]
-                if not images.is_modeled(definition.image):
-                    continue
-                count = counts[task]
-                if count > 1 and task not in networks:
-                    networks[task] = [platform.network() for _ in range(count)]
-                for replica in range(count):
-                    key = name if replica == 0 else f"{name}#{replica + 1}"
-                    network = networks[task][replica] if task in networks else None
-                    started = platform.start(task, name, network=network, environment_overrides=TEST_TIMINGS)
-                    run.containers[key] = started
-                    run.order.append((task, key))
-                    run.healthy_after[key] = platform.wait_healthy(started, task, name, limit=240)
-                if task in networks:
-                    run.replicas[name] = networks[task]
-                    if definition.ports and run.balancer is None:
-                        run.balancer = platform.balance(definition.ports[0], networks[task])
+            services = start_services(platform, environment_overrides=TEST_TIMINGS)
+            run.containers = services.containers
+            run.order = services.order
+            run.healthy_after = services.healthy_after
+            run.replicas = services.replicas
+            run.balancer = services.balancer
             yield run
     finally:
         control.stop(workdir / "emulator")
