@@ -7,10 +7,12 @@ def install() -> None:
     """Fix moto's CloudFormation engine, policy conditions, S3 events to Lambda, ECS's RunTask and
     EventBridge's TestEventPattern, then register our resource models."""
     from emulator import cfn, ecs, engine, events, lambda_account, policy, s3_events, zones
+    from emulator.cfn import ec2 as cfn_ec2
     from emulator.cfn import secretsmanager as cfn_secretsmanager
 
     engine.install()
     ecs.install()
+    cfn_ec2.install_vpc_attributes()
     events.install()
     lambda_account.install()
     zones.install()

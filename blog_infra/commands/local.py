@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import time
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -70,6 +74,8 @@ def down_command(env: str) -> None:
     _emulated(env)
     config = config_for(env)
     state = paths.emulator_state_dir()
+    if _stop_pipelines():
+        render.console.print("Local pipelines platform stopped.")
     if control.status(state).running:
         operations.destroy(config, resolve(config))
     stopped = control.stop(state)
@@ -105,3 +111,188 @@ def status_command(as_json: bool) -> None:
         )
     else:
         render.console.print("not running (start it with 'blog-infra local up')")
+
+
+# --- The local pipelines platform --------------------------------------------------------------
+
+EXAMPLE = paths.REPO_ROOT / "examples" / "pipelines"
+DEFAULT_IMAGES = (f"blog-data-flows:local={EXAMPLE / 'requirements.txt'}",)
+DEFAULT_CODE = (f"/opt/prefect/pipelines={EXAMPLE}",)
+
+
+def _pipelines_dir() -> Path:
+    return paths.state_dir() / "pipelines"
+
+
+def _stop_pipelines() -> bool:
+    from blog_infra.sandbox import pipelines
+
+    try:
+        return pipelines.stop(_pipelines_dir())
+    except pipelines.PipelinesError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _pairs(values: tuple[str, ...], option: str, what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            raise BadInput(f"{option} {value!r}: expected {what}")
+        pairs[key] = str(Path(path).resolve())
+    return pairs
+
+
+@local_group.group("pipelines")
+def pipelines_group() -> None:
+    """The real Prefect of the local platform, with flow runs that run (docs/pipelines-local.md)."""
+
+
+@pipelines_group.command("up")
+@env_option
+@click.option(
+    "--image",
+    "images_",
+    multiple=True,
+    default=DEFAULT_IMAGES,
+    show_default=True,
+    metavar="REF=REQUIREMENTS",
+    help="A flow-run image: its reference (a deployment's `image` job variable) and the pinned "
+    "requirements file it installs on the Prefect image. Repeatable.",
+)
+@click.option(
+    "--code",
+    multiple=True,
+    default=DEFAULT_CODE,
+    show_default=True,
+    metavar="CONTAINER_DIR=DIR",
+    help="Flow code: DIR, bound read-only at CONTAINER_DIR in every flow run (where the deployment's "
+    "set_working_directory pull step looks). Repeatable.",
+)
+def pipelines_up_command(env: str, images_: tuple[str, ...], code: tuple[str, ...]) -> None:
+    """Start Prefect (API + UI, services, worker) from the deployed local stack, and run flow runs.
+
+    Needs the local platform ('make up'). Running it again reports what runs.
+
+    Example: blog-infra local pipelines up
+    """
+    from blog_infra.sandbox import images, pipelines
+
+    _emulated(env)
+    if os.geteuid() != 0:
+        raise BadInput("the local pipelines platform needs root (mount namespaces, as the conformance layer)")
+    config = config_for(env)
+    if stacks.stack_status(resolve(config), config.stack_name) is None:
+        raise Unavailable(
+            f"stack {config.stack_name} is not deployed on the local emulator; run 'make up' first"
+        )
+    image_files = _pairs(images_, "--image", "REF=REQUIREMENTS_FILE")
+    for reference, requirements in image_files.items():
+        try:
+            images.from_requirements(reference, Path(requirements))
+        except images.BadRequirements as exc:
+            raise BadInput(f"--image {reference}: {exc}") from None
+    directories = _pairs(code, "--code", "CONTAINER_DIR=DIR")
+    for target, directory in directories.items():
+        if not target.startswith("/") or not Path(directory).is_dir():
+            raise BadInput(
+                f"--code {target}={directory}: expected an absolute container path and a directory"
+            )
+    settings = pipelines.Settings(
+        env=env, state_dir=str(_pipelines_dir()), images=image_files, directories=directories
+    )
+    began = time.monotonic()
+    try:
+        current = pipelines.start(settings)
+    except pipelines.PipelinesError as exc:
+        raise Unavailable(str(exc)) from None
+    if current.state != "ready":
+        raise CliError(
+            f"the local pipelines platform did not start: {current.message or 'see the log'} "
+            f"(log: {current.log_path})"
+        )
+    _print_pipelines(current, waited=time.monotonic() - began)
+
+
+def _print_pipelines(current: Any, *, waited: float | None = None) -> None:
+    details = current.details
+    if waited is not None:
+        render.console.print(f"Local pipelines platform ready ({waited:.0f} s; log: {current.log_path}).")
+    render.console.print(f"  UI:         {details['ui_url']}  (sign in with the auth string below)")
+    render.console.print(f"  API:        {details['api_url']}")
+    render.console.print(f"  Work pool:  {details['work_pool']}")
+    render.console.print(f"  Auth:       the secret {details['auth_secret_arn']}")
+    render.console.print(f"  Flow images: {', '.join(f'{k} ({v})' for k, v in details['images'].items())}")
+    render.console.print(
+        f"  Flow code:   {', '.join(f'{v} at {k}' for k, v in details['directories'].items())}"
+    )
+    render.console.print('Point the Prefect CLI at it: eval "$(blog-infra local pipelines env)"')
+
+
+@pipelines_group.command("down")
+def pipelines_down_command() -> None:
+    """Stop every process the local pipelines platform started.
+
+    Example: blog-infra local pipelines down
+    """
+    stopped = _stop_pipelines()
+    render.console.print(
+        "Local pipelines platform stopped." if stopped else "Local pipelines platform was not running."
+    )
+
+
+@pipelines_group.command("status")
+@json_option
+def pipelines_status_command(as_json: bool) -> None:
+    """Whether the local pipelines platform runs, and where.
+
+    Example: blog-infra local pipelines status --json
+    """
+    from blog_infra.sandbox import pipelines
+
+    current = pipelines.status(_pipelines_dir())
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "running": current.running,
+                    "state": current.state,
+                    "pid": current.pid,
+                    "message": current.message,
+                    "log": str(current.log_path),
+                    **dict(current.details),
+                },
+                indent=2,
+            )
+        )
+        return
+    if current.running and current.state == "ready":
+        render.console.print(f"ready (pid {current.pid}): {', '.join(current.details.get('containers', []))}")
+        _print_pipelines(current)
+    elif current.running:
+        render.console.print(f"{current.state} (pid {current.pid}; log {current.log_path})")
+    else:
+        suffix = f": {current.message}" if current.state == "failed" else ""
+        render.console.print(f"{current.state}{suffix} (start it with 'blog-infra local pipelines up')")
+
+
+@pipelines_group.command("env")
+@env_option
+def pipelines_env_command(env: str) -> None:
+    """Shell exports that point the Prefect CLI at the local pipelines platform (the auth string included).
+
+    Example: eval "$(blog-infra local pipelines env)"
+    """
+    import shlex
+
+    from blog_infra.sandbox import pipelines
+
+    current = pipelines.status(_pipelines_dir())
+    if not (current.running and current.state == "ready"):
+        raise Unavailable(
+            "the local pipelines platform is not running: start it with 'blog-infra local pipelines up'"
+        )
+    target = resolve(config_for(env))
+    value = target.client("secretsmanager").get_secret_value(SecretId=current.details["auth_secret_arn"])
+    click.echo(f"export PREFECT_API_URL={shlex.quote(current.details['api_url'])}")
+    click.echo(f"export PREFECT_API_AUTH_STRING={shlex.quote(value['SecretString'])}")

@@ -2,8 +2,11 @@
 
 `start(spec)` runs `unshare --mount --pid --fork` (a PID namespace of its own, so that the image's
 init is PID 1 and every process of the container ends with it) with `python -m
-blog_infra.sandbox.launch`, which (as root, in the new mount namespace only) mounts each tmpfs,
-binds the hosts file and the read-only files the image carries, remounts `/` read-only, and then
+blog_infra.sandbox.launch`, which (as root, in the new mount namespace only) gives a container
+without a read-only root its writable layer (every top-level directory overlaid on a tmpfs, so
+nothing it writes reaches this machine), mounts empty homes over /root and /home (the image's, not
+this machine's), binds the hosts file, the read-only files and directories the image carries,
+remounts `/` read-only for a read-only container, mounts each tmpfs, and then
 executes the command through `setpriv` as the container's uid/gid with no supplementary groups, no
 capabilities (inheritable, ambient or bounding) and no new privileges, with exactly the container's
 environment (nothing inherited). `exec_in` runs another command in the same namespaces as the same
@@ -50,6 +53,11 @@ class ContainerSpec:
     directories: Mapping[str, Path] = field(default_factory=dict)
     """Path in the container -> directory on this machine, bound read-only (a volume, or what the
     image holds); a path this machine lacks is made in the container's mount namespace only."""
+
+
+WRITABLE_LAYER_MIB = 20 * 1024
+"""The size of a container's writable layer (a tmpfs: memory is used only as it is written); Fargate's
+default ephemeral storage is 20 GiB."""
 
 
 def parse_user(value: str | None) -> tuple[int, int]:
@@ -183,6 +191,7 @@ def start(spec: ContainerSpec, *, workdir: Path) -> Container:
         "binds": {"/etc/hosts": str(hosts), **{target: str(source) for target, source in spec.files.items()}},
         "directories": {target: str(source) for target, source in spec.directories.items()},
         "scratch": str(workdir / f"{spec.name}.layers"),
+        "layer_mib": WRITABLE_LAYER_MIB,
         "read_only_root": spec.read_only_root,
         "setpriv": _setpriv(*spec.user),
         "argv": list(spec.argv),

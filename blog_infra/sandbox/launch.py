@@ -21,14 +21,14 @@ def _mount(*arguments: str) -> None:
 
 def _mount_point(target: str, scratch: str, overlays: list[str]) -> None:
     """Make the directory `target` exist in this namespace only, as a container's image would have
-    it: its nearest existing parent is overlaid with a writable layer on a tmpfs at `scratch`, the
-    directory made there; the parent is made read-only again once everything is bound."""
+    it, when the root is read-only: its nearest existing parent is overlaid with a layer on the tmpfs
+    at `scratch`, the directory made there; the parent is made read-only again once all is bound."""
     parent = os.path.dirname(target)
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if parent == "/":
         sys.exit(f"sandbox: no parent of {target} but / to make it in")
-    layer = os.path.join(scratch, str(len(overlays)))
+    layer = os.path.join(scratch, "points", str(len(overlays)))
     os.makedirs(f"{layer}/upper")
     os.makedirs(f"{layer}/work")
     _mount(
@@ -43,17 +43,55 @@ def _mount_point(target: str, scratch: str, overlays: list[str]) -> None:
     os.makedirs(target)
 
 
+_NOT_LAYERED = {"proc", "sys", "dev", "run"}
+
+
+def _writable_layer(scratch: str) -> None:
+    """A container's writable layer: every top-level directory of this machine overlaid with a layer
+    on the tmpfs at `scratch`, so that what the container writes stays in this namespace and this
+    machine's files stay as they are. The directory holding `scratch` goes last (once it is
+    overlaid, paths into it lead to the overlay). A failed overlay ends the launch: never write
+    through to this machine."""
+    tops = [
+        name
+        for name in sorted(os.listdir("/"))
+        if name not in _NOT_LAYERED and os.path.isdir(f"/{name}") and not os.path.islink(f"/{name}")
+    ]
+    holder = scratch.strip("/").split("/")[0]
+    for name in [top for top in tops if top != holder] + [top for top in tops if top == holder]:
+        layer = os.path.join(scratch, "root", name)
+        os.makedirs(f"{layer}/upper")
+        os.makedirs(f"{layer}/work")
+        _mount(
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir=/{name},upperdir={layer}/upper,workdir={layer}/work",
+            f"/{name}",
+        )
+
+
 def main(plan_path: str) -> None:
     with open(plan_path, encoding="utf-8") as handle:
         plan = json.load(handle)
     os.unlink(plan_path)
+    scratch = plan["scratch"]
+    os.makedirs(scratch, exist_ok=True)
+    _mount("-t", "tmpfs", "-o", f"size={plan['layer_mib']}m,mode=0700", "tmpfs", scratch)
+    writable = not plan["read_only_root"]
+    if writable:
+        _writable_layer(scratch)
+    for home in ("/root", "/home"):
+        # The image's homes, not this machine's (whose shell start-up files the entry point would read).
+        _mount("-t", "tmpfs", "-o", "size=16m,mode=0755" + ("" if writable else ",ro"), "tmpfs", home)
     overlays: list[str] = []
-    if plan.get("directories"):
-        os.makedirs(plan["scratch"], exist_ok=True)
-        _mount("-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", plan["scratch"])
     for target, source in plan.get("directories", {}).items():
         if not os.path.isdir(target):
-            _mount_point(target, plan["scratch"], overlays)
+            if writable:
+                os.makedirs(target)
+            else:
+                _mount_point(target, scratch, overlays)
         _mount("--bind", source, target)
         _mount("-o", "remount,bind,ro", target)
     for parent in overlays:

@@ -445,3 +445,38 @@ class SubnetRouteTableAssociation(MotoDelegate, CloudFormationModel):
         for association_id, target in list(table._associations.items()):
             if target == resource.subnet_id:
                 backend.disassociate_route_table(association_id)
+
+
+def install_vpc_attributes() -> None:
+    """moto's `AWS::EC2::VPC` ignores `EnableDnsHostnames` and `EnableDnsSupport` (its VPC keeps
+    hostnames off); CloudFormation applies both (ModifyVpcAttribute). Without hostnames, an awsvpc
+    task's network interface has no private DNS name, and moto's RunTask fails on it (an HTTP 500).
+    The wrapper applies them after moto's create (idempotent)."""
+    from moto.ec2.models.vpcs import VPC
+
+    original = VPC.create_from_cloudformation_json
+    if getattr(original, "_applies_dns_attributes", False):
+        return
+
+    def create(
+        cls: Any,
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        vpc = original.__func__(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)  # type: ignore[attr-defined]
+        properties = cloudformation_json.get("Properties", {})
+        for attribute, name in (
+            ("EnableDnsSupport", "enable_dns_support"),
+            ("EnableDnsHostnames", "enable_dns_hostnames"),
+        ):
+            if attribute in properties:
+                value = properties[attribute]
+                setattr(vpc, name, str(value).lower() == "true")
+        return vpc
+
+    create._applies_dns_attributes = True  # type: ignore[attr-defined]
+    setattr(VPC, "create_from_cloudformation_json", classmethod(create))  # noqa: B010
