@@ -19,7 +19,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: help setup up down status synth diff deploy outputs test test-fresh test-fast test-conformance load conformance-tools lint format clean docs docs-check check
+.PHONY: help setup up down pipelines status synth diff deploy outputs test test-fresh test-fast test-conformance load conformance-tools lint format clean docs docs-check check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ up: setup ## Start the embedded local AWS and deploy the whole platform to it
 
 down: setup ## Destroy the local platform and stop the emulator
 	$(BIN)/blog-infra local down --env local
+
+pipelines: setup conformance-tools ## After make up: the local stack's Prefect, with flow runs that run (docs/pipelines-local.md)
+	$(BIN)/blog-infra local pipelines up --env local
 
 status: setup ## Is the emulator running, and where
 	$(BIN)/blog-infra local status

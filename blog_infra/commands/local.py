@@ -118,6 +118,7 @@ def status_command(as_json: bool) -> None:
 EXAMPLE = paths.REPO_ROOT / "examples" / "pipelines"
 DEFAULT_IMAGES = (f"blog-data-flows:local={EXAMPLE / 'requirements.txt'}",)
 DEFAULT_CODE = (f"/opt/prefect/pipelines={EXAMPLE}",)
+"""The example project's (examples/pipelines) image and code, when none are named."""
 
 
 def _pipelines_dir() -> Path:
@@ -154,20 +155,18 @@ def pipelines_group() -> None:
     "--image",
     "images_",
     multiple=True,
-    default=DEFAULT_IMAGES,
-    show_default=True,
     metavar="REF=REQUIREMENTS",
     help="A flow-run image: its reference (a deployment's `image` job variable) and the pinned "
-    "requirements file it installs on the Prefect image. Repeatable.",
+    "requirements file it installs on the Prefect image. Repeatable. Default: the example's, "
+    "blog-data-flows:local=examples/pipelines/requirements.txt.",
 )
 @click.option(
     "--code",
     multiple=True,
-    default=DEFAULT_CODE,
-    show_default=True,
     metavar="CONTAINER_DIR=DIR",
     help="Flow code: DIR, bound read-only at CONTAINER_DIR in every flow run (where the deployment's "
-    "set_working_directory pull step looks). Repeatable.",
+    "set_working_directory pull step looks). Repeatable. Default: the example's, "
+    "/opt/prefect/pipelines=examples/pipelines.",
 )
 def pipelines_up_command(env: str, images_: tuple[str, ...], code: tuple[str, ...]) -> None:
     """Start Prefect (API + UI, services, worker) from the deployed local stack, and run flow runs.
@@ -179,6 +178,18 @@ def pipelines_up_command(env: str, images_: tuple[str, ...], code: tuple[str, ..
     from blog_infra.sandbox import images, pipelines
 
     _emulated(env)
+    image_files = _pairs(images_ or DEFAULT_IMAGES, "--image", "REF=REQUIREMENTS_FILE")
+    for reference, requirements in image_files.items():
+        try:
+            images.from_requirements(reference, Path(requirements))
+        except images.BadRequirements as exc:
+            raise BadInput(f"--image {reference}: {exc}") from None
+    directories = _pairs(code or DEFAULT_CODE, "--code", "CONTAINER_DIR=DIR")
+    for target, directory in directories.items():
+        if not target.startswith("/") or not Path(directory).is_dir():
+            raise BadInput(
+                f"--code {target}={directory}: expected an absolute container path and a directory"
+            )
     if os.geteuid() != 0:
         raise BadInput("the local pipelines platform needs root (mount namespaces, as the conformance layer)")
     config = config_for(env)
@@ -186,18 +197,6 @@ def pipelines_up_command(env: str, images_: tuple[str, ...], code: tuple[str, ..
         raise Unavailable(
             f"stack {config.stack_name} is not deployed on the local emulator; run 'make up' first"
         )
-    image_files = _pairs(images_, "--image", "REF=REQUIREMENTS_FILE")
-    for reference, requirements in image_files.items():
-        try:
-            images.from_requirements(reference, Path(requirements))
-        except images.BadRequirements as exc:
-            raise BadInput(f"--image {reference}: {exc}") from None
-    directories = _pairs(code, "--code", "CONTAINER_DIR=DIR")
-    for target, directory in directories.items():
-        if not target.startswith("/") or not Path(directory).is_dir():
-            raise BadInput(
-                f"--code {target}={directory}: expected an absolute container path and a directory"
-            )
     settings = pipelines.Settings(
         env=env, state_dir=str(_pipelines_dir()), images=image_files, directories=directories
     )

@@ -11,6 +11,8 @@ wait PROVISIONING for it), and every `poll` seconds:
 - reports STOPPED with the container's exit code when it exits (`EssentialContainerExited`);
 - stops a task whose desired status became STOPPED (StopTask) as ECS does: SIGTERM, SIGKILL after
   the container's `stopTimeout` (30 s by default), then STOPPED with the exit code;
+- records what it started (`tasks/task-<id>.json`: the argv, environment names, user, root and
+  mounts, without values);
 - copies a stopped container's output to its `awslogs` log group and stream
   (`<prefix>/<container>/<task id>`), as the awslogs driver would have.
 
@@ -213,7 +215,25 @@ class EcsAgent:
         )
         from blog_infra.sandbox import container as sandbox_container
 
-        started = sandbox_container.start(spec, workdir=self.platform.workdir / "tasks")
+        workdir = self.platform.workdir / "tasks"
+        started = sandbox_container.start(spec, workdir=workdir)
+        (workdir / f"task-{task_id}.json").write_text(
+            json.dumps(
+                {
+                    "taskArn": arn,
+                    "taskDefinitionArn": task["taskDefinitionArn"],
+                    "image": container.image,
+                    "argv": list(spec.argv),
+                    "environment": sorted(spec.environment),
+                    "user": list(spec.user),
+                    "readOnlyRoot": spec.read_only_root,
+                    "tmpfs": [mount.path for mount in spec.tmpfs],
+                    "directories": sorted(spec.directories),
+                    "pid": started.pid,
+                },
+                indent=2,
+            )
+        )
         log_configuration = definition["containerDefinitions"][0].get("logConfiguration") or {}
         options = (
             log_configuration.get("options", {}) if log_configuration.get("logDriver") == "awslogs" else {}

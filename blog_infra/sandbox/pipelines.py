@@ -10,7 +10,8 @@ which:
    endpoint's name, the Redis of the template, the Aurora bootstrap's own code creating the
    databases and logins (so the `pipelines` login that flow runs read is the one the platform made);
 3. starts every Prefect container of the stack's services from its task definition, as ECS would,
-   and waits for each health check;
+   and waits for each health check (the worker creates the work pool with prefect-aws's default
+   template, as on AWS: deployments carry the published job variables);
 4. attaches the ECS agent (`agent.EcsAgent`) to the stack's cluster, so the tasks the Prefect worker
    starts with RunTask really run; flow-run images are modeled from a requirements file, and flow
    code directories are bound read-only where the deployment's pull step looks for them;
@@ -221,35 +222,6 @@ def deployed_overrides(
     return overrides
 
 
-def run_client(platform: Any, *arguments: str, timeout: float = 120) -> dict[str, Any]:
-    """Run the sandbox's Prefect client (`prefect_client.py`) with the worker image's Prefect against
-    the API, as the platform's own auth string; its JSON answer."""
-    from blog_infra.sandbox import images, prefect_client, runtime
-    from blog_infra.sandbox.ecs_secrets import inject
-
-    [worker] = [d for (_, name), d in platform.definitions.items() if name == "worker"]
-    installed = runtime.ensure(images.model(worker.image))
-    home = platform.workdir / "client-home"
-    home.mkdir(exist_ok=True)
-    result = subprocess.run(
-        [str(installed.bin / "python"), "-I", prefect_client.__file__, *arguments],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "PREFECT_API_URL": API_URL,
-            "PREFECT_API_AUTH_STRING": inject(worker.secrets["PREFECT_API_AUTH_STRING"], platform.secrets),
-            "PREFECT_HOME": str(home),
-        },
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise PipelinesError(f"prefect_client {arguments[0]} failed: {result.stderr.strip()[-500:]}")
-    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return answer
-
-
 def serve(settings: Settings) -> None:
     from blog_infra import stacks
     from blog_infra.sandbox import images, runtime
@@ -320,10 +292,6 @@ def serve(settings: Settings) -> None:
         for name, seconds in services.healthy_after.items():
             _say(f"{name} healthy after {seconds:.1f} s")
         pool = outputs["PipelinesWorkPool"]
-        applied = run_client(platform, "apply-job-variables", pool, json.dumps(job_variables))
-        if "error" in applied:
-            raise PipelinesError(f"work pool {pool}: {applied['error']}")
-        _say(f"work pool {pool}: the published job variables are its defaults")
         for reference, model in models.items():
             installed = runtime.ensure(model)
             _say(f"flow-run image {reference}: {' '.join(model.packages)} in {installed.root}")

@@ -9,9 +9,7 @@ PREFECT_API_URL and PREFECT_API_AUTH_STRING come from the environment, as for an
   pool with those job variables, and a flow run of it.
 - `flow-run ID`: the flow run's state type and name.
 - `validate-job-variables JSON`: the errors of prefect-aws's ECS worker variables model on them.
-- `apply-job-variables POOL JSON`: make those job variables the defaults of the ECS work pool's base
-  job template (prefect-aws's default template, each variable's `default` set), creating the pool if
-  the worker has not yet: what a deployment leaves out, its flow runs get from the pool.
+- `work-pool POOL`: the work pool's type and the defaults of its base job template's variables.
 
 This file is never imported by blog-infra itself.
 """
@@ -99,27 +97,16 @@ async def submit(pool: str, job_variables: dict[str, Any]) -> dict[str, Any]:
         }
 
 
-async def apply_job_variables(pool: str, variables: dict[str, Any]) -> dict[str, Any]:
+async def work_pool(pool: str) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
-    from prefect.exceptions import ObjectNotFound
-    from prefect_aws.workers.ecs_worker import ECSWorker
 
-    template = ECSWorker.get_default_base_job_template()
-    properties = template["variables"]["properties"]
-    unknown = sorted(key for key in variables if key not in properties)
-    if unknown:
-        return {"error": f"not variables of the ECS work pool's template: {', '.join(unknown)}"}
-    for key, value in variables.items():
-        properties[key]["default"] = value
     async with get_client() as client:
-        try:
-            await client.read_work_pool(pool)
-            await client.update_work_pool(pool, WorkPoolUpdate(base_job_template=template))
-        except ObjectNotFound:
-            await client.create_work_pool(WorkPoolCreate(name=pool, type="ecs", base_job_template=template))
-        applied = (await client.read_work_pool(pool)).base_job_template["variables"]["properties"]
-    return {"defaults": {key: applied[key].get("default") for key in variables}}
+        found = await client.read_work_pool(pool)
+    properties = found.base_job_template["variables"]["properties"]
+    return {
+        "type": found.type,
+        "defaults": {key: value["default"] for key, value in properties.items() if "default" in value},
+    }
 
 
 async def flow_run(run_id: str) -> dict[str, Any]:
@@ -143,8 +130,8 @@ def main(argv: list[str]) -> None:
         result = validate_job_variables(json.loads(rest[0]))
     elif command == "submit":
         result = asyncio.run(submit(rest[0], json.loads(rest[1])))
-    elif command == "apply-job-variables":
-        result = asyncio.run(apply_job_variables(rest[0], json.loads(rest[1])))
+    elif command == "work-pool":
+        result = asyncio.run(work_pool(rest[0]))
     elif command == "flow-run":
         result = asyncio.run(flow_run(rest[0]))
     else:

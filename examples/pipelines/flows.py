@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from typing import Any
 
 import boto3
@@ -82,9 +83,12 @@ def always_fails() -> None:
 
 
 @flow
-def exits_hard(code: int = 3) -> None:
-    """A flow whose process exits without reporting a state: the ECS observer marks its run CRASHED."""
-    os._exit(code)
+def killed() -> None:
+    """Stands in for a container killed from outside (out of memory: exit code 137). The flow's
+    process and the Prefect process above it end at once, so nothing in the container reports the
+    run's state; the ECS observer marks it Crashed from the task's STOPPED event."""
+    os.kill(os.getppid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @flow

@@ -192,6 +192,15 @@ def test_published_job_variables_validate_against_prefect_aws(prefect_run: Prefe
     assert result == {"errors": []}
 
 
+def test_the_worker_makes_the_published_job_variables_the_work_pools_defaults(
+    prefect_run: PrefectRun,
+) -> None:
+    pool = prefect_run.prefect_client("work-pool", prefect_run.config.prefect.work_pool)
+    assert pool["type"] == "ecs"
+    published = prefect_run.job_variables()
+    assert {key: pool["defaults"].get(key) for key in published} == published
+
+
 def test_a_flow_run_becomes_an_ecs_task_with_the_published_network_roles_and_launch_type(
     prefect_run: PrefectRun,
 ) -> None:

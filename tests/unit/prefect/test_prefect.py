@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Match, Template
 
-from infra.modules.apps.prefect.construct import DEFAULT_IMAGE_TAG, Prefect, PrefectProps
+from infra.modules.apps.prefect.construct import DEFAULT_IMAGE_TAG, WORKER_START, Prefect, PrefectProps
 from infra.modules.core.ecs_cluster.construct import EcsCluster, EcsClusterProps
 from infra.modules.core.network.construct import Network, NetworkProps
 from tests.unit.helpers import new_stack
@@ -245,11 +245,11 @@ def test_api_and_workers_roll_out_after_the_migration(services: dict[str, dict[s
 
 def test_worker_polls_the_pool_through_the_internal_api(containers: dict[str, dict[str, Any]]) -> None:
     worker = containers["worker"]
-    assert worker["Command"] == [
-        "prefect", "worker", "start", "--pool", "blog-ecs", "--type", "ecs", "--with-healthcheck",
-    ]  # fmt: skip
+    assert worker["Command"] == ["/bin/sh", "-c", WORKER_START, "worker", "blog-ecs"]
+    assert WORKER_START.endswith('exec prefect worker start --pool "$1" --type ecs --with-healthcheck')
     env = environment(worker)
     assert env["PREFECT_API_URL"] == INTERNAL_API_URL
+    assert "BLOG_WORK_POOL_JOB_VARIABLES" in env and "BLOG_APPLY_JOB_VARIABLES" in env
     assert secret_sources(worker) == {"PREFECT_API_AUTH_STRING": ("PrefectAuthSecret", None)}
     assert "http://localhost:8080/health" in worker["HealthCheck"]["Command"][3]
 
@@ -725,7 +725,7 @@ def test_embedded_worker_polls_the_api_next_to_it_once_the_api_is_healthy(
     assert worker["DependsOn"] == [{"Condition": "HEALTHY", "ContainerName": "api"}]
     assert worker["Essential"] is True
     assert environment(worker)["PREFECT_API_URL"] == "http://localhost:4200/api"
-    assert worker["Command"][:5] == ["prefect", "worker", "start", "--pool", "blog-ecs"]
+    assert worker["Command"] == ["/bin/sh", "-c", WORKER_START, "worker", "blog-ecs"]
     assert secret_sources(worker) == {"PREFECT_API_AUTH_STRING": ("PrefectAuthSecret", None)}
     assert worker["LogConfiguration"]["Options"]["awslogs-stream-prefix"] == "worker"
     assert "PortMappings" not in worker

@@ -60,6 +60,38 @@ LOCAL_API_URL = f"http://localhost:{PORT}/api"
 MIN_EMBEDDED_CONTAINER_MEMORY_MIB = 512
 """With `embedded_worker`, the least memory each of the API and worker containers gets of the task."""
 SERVICES_COMMAND = "prefect server services start"
+JOB_VARIABLES_VARIABLE = "BLOG_WORK_POOL_JOB_VARIABLES"
+APPLY_JOB_VARIABLES = (
+    "import asyncio, json, os, sys\n"
+    "from prefect.client.orchestration import get_client\n"
+    "from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate\n"
+    "from prefect.exceptions import ObjectNotFound\n"
+    "from prefect_aws.workers.ecs_worker import ECSWorker\n"
+    "async def main(pool):\n"
+    "    template = ECSWorker.get_default_base_job_template()\n"
+    f"    for key, value in json.loads(os.environ['{JOB_VARIABLES_VARIABLE}']).items():\n"
+    "        template['variables']['properties'][key]['default'] = value\n"
+    "    async with get_client() as client:\n"
+    "        try:\n"
+    "            await client.update_work_pool(pool, WorkPoolUpdate(base_job_template=template))\n"
+    "        except ObjectNotFound:\n"
+    "            pool_create = WorkPoolCreate(name=pool, type='ecs', base_job_template=template)\n"
+    "            await client.create_work_pool(pool_create)\n"
+    "asyncio.run(main(sys.argv[1]))\n"
+)
+"""Makes the published job variables the defaults of the work pool's base job template: prefect-aws's
+own default template (`ECSWorker.get_default_base_job_template`, prefect_aws/workers/ecs_worker.py),
+each variable's `default` set, the pool updated, or created as the worker would create it. A flow
+run then gets the cluster, network, roles and logs from the pool, and a deployment names only what
+is its own (image, environment). Run by the worker before it starts, so the pool follows every
+deploy of the stack."""
+WORKER_START = (
+    'python -c "$BLOG_APPLY_JOB_VARIABLES" "$1" && '
+    'exec prefect worker start --pool "$1" --type ecs --with-healthcheck'
+)
+"""The worker container's command (`sh -c WORKER_START worker <pool>`): apply the job variables to the
+pool, then become the worker (exec: tini's child, signals reach it)."""
+
 LATE_RUN_LOG_TERM = "mark_flow_run_late"
 """What the late-runs signal counts. Prefect's MarkLateRuns service logs nothing itself: it schedules one
 Docket task `mark_flow_run_late` per late run (prefect/server/services/late_runs.py:85), and Docket's
@@ -505,6 +537,30 @@ class Prefect(Construct):
             scale_out_cooldown=Duration.minutes(1),
         )
 
+        self.work_pool_job_variables: dict[str, Any] = {
+            "cluster": props.cluster.cluster_arn,
+            "vpc_id": props.vpc.vpc_id,
+            "network_configuration": {
+                "subnets": ecs_common.subnet_ids(props.vpc, props.subnets),
+                "securityGroups": [self.flow_run_security_group.security_group_id],
+                "assignPublicIp": "DISABLED",
+            },
+            "launch_type": ecs_common.FARGATE_SPOT if props.flow_run_spot else "FARGATE",
+            "task_role_arn": props.flow_run_task_role.role_arn,
+            "execution_role_arn": props.flow_run_execution_role.role_arn,
+            "prefect_api_auth_string_secret_arn": self.auth_secret.secret_arn,
+            # ECSVariables.match_latest_revision_in_family (prefect_aws/workers/ecs_worker.py:671): reuse the
+            # family's latest revision when it equals the wanted one (ecs_worker.py:979) instead of
+            # registering a new revision after every worker restart (its cache is in memory).
+            "match_latest_revision_in_family": True,
+            "configure_cloudwatch_logs": True,
+            "cloudwatch_logs_options": {
+                "awslogs-group": self.flow_run_log_group.log_group_name,
+                "awslogs-region": Stack.of(self).region,
+                "awslogs-stream-prefix": "flow-run",
+            },
+        }
+
         self.worker_service: ecs.FargateService | None = None
         if self.worker_security_group is None:
             self.worker_task_definition = self.api_task_definition
@@ -548,29 +604,6 @@ class Prefect(Construct):
         self.database_clients: tuple[ec2.IConnectable, ...] = tuple(
             service for service in (self.api_service, self.services_service) if service is not None
         )
-        self.work_pool_job_variables: dict[str, Any] = {
-            "cluster": props.cluster.cluster_arn,
-            "vpc_id": props.vpc.vpc_id,
-            "network_configuration": {
-                "subnets": ecs_common.subnet_ids(props.vpc, props.subnets),
-                "securityGroups": [self.flow_run_security_group.security_group_id],
-                "assignPublicIp": "DISABLED",
-            },
-            "launch_type": ecs_common.FARGATE_SPOT if props.flow_run_spot else "FARGATE",
-            "task_role_arn": props.flow_run_task_role.role_arn,
-            "execution_role_arn": props.flow_run_execution_role.role_arn,
-            "prefect_api_auth_string_secret_arn": self.auth_secret.secret_arn,
-            # ECSVariables.match_latest_revision_in_family (prefect_aws/workers/ecs_worker.py:671): reuse the
-            # family's latest revision when it equals the wanted one (ecs_worker.py:979) instead of
-            # registering a new revision after every worker restart (its cache is in memory).
-            "match_latest_revision_in_family": True,
-            "configure_cloudwatch_logs": True,
-            "cloudwatch_logs_options": {
-                "awslogs-group": self.flow_run_log_group.log_group_name,
-                "awslogs-region": Stack.of(self).region,
-                "awslogs-stream-prefix": "flow-run",
-            },
-        }
 
     def _secret(
         self, id: str, *, name: str, description: str, length: int, logical_id: str, key: kms.IKey | None
@@ -789,21 +822,14 @@ class Prefect(Construct):
             # task of a run cancelled while still PENDING (prefect_aws ECSWorker.kill_infrastructure,
             # ecs_worker.py:1685), which no runner is there yet to do.
             "PREFECT_WORKER_ENABLE_CANCELLATION": "true",
+            JOB_VARIABLES_VARIABLE: Stack.of(self).to_json_string(self.work_pool_job_variables),
+            "BLOG_APPLY_JOB_VARIABLES": APPLY_JOB_VARIABLES,
         }
         ecs_common.assert_no_plain_secrets(environment)
         return task_definition.add_container(
             "worker",
             image=ecs.ContainerImage.from_ecr_repository(self.repository, props.image_tag),
-            command=[
-                "prefect",
-                "worker",
-                "start",
-                "--pool",
-                props.work_pool_name,
-                "--type",
-                "ecs",
-                "--with-healthcheck",
-            ],
+            command=["/bin/sh", "-c", WORKER_START, "worker", props.work_pool_name],
             memory_limit_mib=props.worker_memory_mib,
             user=ecs_common.NON_ROOT_USER,
             readonly_root_filesystem=True,
