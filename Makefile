@@ -25,7 +25,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # install is behind its stamp file, so a second run does nothing. Under `make -jN` the sub-make
 # shares that job server instead.
 INSTALL_JOBS ?= 4
-install = @$(MAKE) --no-print-directory --output-sync=line $(if $(findstring --jobserver,$(MAKEFLAGS)),,-j$(INSTALL_JOBS)) installs INSTALLS="$(1)"
+install = +@$(MAKE) --no-print-directory --output-sync=line $(if $(findstring --jobserver,$(MAKEFLAGS)),,-j$(INSTALL_JOBS)) installs INSTALLS="$(1)"
 SETUP_STAMPS := $(BIN)/.installed node_modules/.installed
 
 .PHONY: installs
