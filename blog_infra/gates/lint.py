@@ -34,14 +34,16 @@ def _lint(template: dict[str, Any], region: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class _Ignores:
-    """What cfn-lint leaves out for a template's metadata when no rule is mandatory: the rules the
-    template's `ignore_checks` name (prefixes, `cfnlint.rules._rule._rule_is_enabled`), and the
-    matches on a resource whose `ignore_checks` names their rule (`get_directives` of
+    """What cfn-lint leaves out for a template's metadata when the gate makes no rule mandatory: the
+    rules the template's `ignore_checks` name (prefixes, `cfnlint.rules._rule._rule_is_enabled`), and
+    the matches on a resource whose `ignore_checks` names their rule (`get_directives` of
     `cfnlint.template.Template`, applied by `_check_metadata_directives` of
     `cfnlint.runner.template.runner`)."""
 
     mandatory: tuple[str, ...]
+    """Rule id prefixes mandatory in cfn-lint's own configuration (a `.cfnlintrc`): never left out."""
     ignored: tuple[str, ...]
+    """Rule id prefixes of the template's `ignore_checks`, as cfn-lint's configuration resolves them."""
     by_resource: dict[str, frozenset[str]]
     """Rule id -> the logical ids whose metadata ignores it."""
 
