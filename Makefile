@@ -18,6 +18,19 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
+# The one-time installs (the project's venv, Node.js and the CDK CLI, checkov's tool environment, the
+# conformance layer's Debian packages) depend on none of one another: a target that needs several has
+# a sub-make build them side by side, the output of each command printed in one piece when it ends.
+# When one fails, make lets the others finish, then stops naming the failed one's target. Each
+# install is behind its stamp file, so a second run does nothing. Under `make -jN` the sub-make
+# shares that job server instead.
+INSTALL_JOBS ?= 4
+install = +@$(MAKE) --no-print-directory --output-sync=line $(if $(findstring --jobserver,$(MAKEFLAGS)),,-j$(INSTALL_JOBS)) installs INSTALLS="$(1)"
+SETUP_STAMPS := $(BIN)/.installed node_modules/.installed
+
+.PHONY: installs
+installs: $(INSTALLS)
+	@:
 
 .PHONY: help setup up down pipelines status synth diff deploy outputs test test-fresh test-fast test-conformance load conformance-tools lint format clean docs docs-check check
 
@@ -36,7 +49,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(BIN)/.installed node_modules/.installed ## Install the pinned Python and Node toolchain (idempotent)
+setup: ## Install the pinned Python and Node toolchain, the two side by side (idempotent)
+	$(call install,$(SETUP_STAMPS))
 
 up: setup ## Start the embedded local AWS and deploy the whole platform to it
 	$(BIN)/blog-infra local up --env local
@@ -71,7 +85,8 @@ format: setup ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: setup gate-tools conformance-tools ## Every test: lint, types, unit, synth, gates, docs, CLI, emulator, integration, conformance
+test: ## Every test: lint, types, unit, synth, gates, docs, CLI, emulator, integration, conformance
+	$(call install,$(SETUP_STAMPS) $(CHECKOV_VENV)/.installed conformance-tools)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -122,7 +137,8 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 gate-tools: $(CHECKOV_VENV)/.installed ## Install checkov into its own tool environment (.tools/checkov)
 
-check: setup gate-tools ## The five safety gates on prod and local; fails on any unacknowledged finding
+check: ## The five safety gates on prod and local; fails on any unacknowledged finding
+	$(call install,$(SETUP_STAMPS) $(CHECKOV_VENV)/.installed)
 	$(BIN)/blog-infra check --env prod --env local
 
 .PHONY: bench
@@ -136,7 +152,8 @@ $(MUTATION_STAMP): requirements-mutation.txt $(BIN)/.installed
 	@touch $@
 
 .PHONY: mutation
-mutation: setup $(MUTATION_STAMP) ## Mutation score of the decision code -> reports/mutation.md (about 15 min; not in make test)
+mutation: setup ## Mutation score of the decision code -> reports/mutation.md (about 15 min; not in make test)
+	$(call install,$(MUTATION_STAMP))
 	@mkdir -p reports
 	rm -rf mutants
 	@echo "Mutating infra/config.py, blog_infra/{planning,operations,cost}.py (log: reports/mutation-run.log)..."
