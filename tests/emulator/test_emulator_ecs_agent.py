@@ -7,12 +7,23 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 from tests.emulator.emulator_testlib import Emulator, create_stack, template
 
 Aws = Callable[[str], Any]
+
+
+@pytest.fixture
+def ecs_cleanup(aws: Aws) -> Iterator[list[str]]:
+    """Task definitions the test registers: deregistered after it (the emulator is the session's)."""
+    registered: list[str] = []
+    yield registered
+    for arn in registered:
+        aws("ecs").deregister_task_definition(taskDefinition=arn)
 
 
 def _post(emulator: Emulator, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -54,7 +65,7 @@ def _cluster_with_observer(aws: Aws, family_prefix: str) -> tuple[str, str]:
     return cluster, queue
 
 
-def _run(aws: Aws, cluster: str, family: str) -> dict[str, Any]:
+def _run(aws: Aws, cluster: str, family: str, registered: list[str]) -> dict[str, Any]:
     subnet, group = _network(aws)
     ecs = aws("ecs")
     definition = ecs.register_task_definition(
@@ -65,6 +76,7 @@ def _run(aws: Aws, cluster: str, family: str) -> dict[str, Any]:
         memory="512",
         containerDefinitions=[{"name": "prefect", "image": "example:1"}],
     )["taskDefinition"]["taskDefinitionArn"]
+    registered.append(definition)
     task: dict[str, Any] = ecs.run_task(
         cluster=cluster,
         taskDefinition=definition,
@@ -89,11 +101,11 @@ def _statuses(aws: Aws, queue: str) -> list[tuple[str, str]]:
 
 
 def test_an_agent_clusters_task_waits_runs_and_stops_only_as_the_agent_reports(
-    emulator: Emulator, aws: Aws
+    emulator: Emulator, aws: Aws, ecs_cleanup: list[str]
 ) -> None:
     cluster, queue = _cluster_with_observer(aws, "prefect_")
     assert _post(emulator, "/_emulator/ecs/agent", {"cluster": cluster})[0] == 200
-    task = _run(aws, cluster, "prefect_example")
+    task = _run(aws, cluster, "prefect_example", ecs_cleanup)
     assert task["lastStatus"] == "PROVISIONING"
     assert "exitCode" not in task["containers"][0]
     ecs = aws("ecs")
@@ -127,27 +139,29 @@ def test_an_agent_clusters_task_waits_runs_and_stops_only_as_the_agent_reports(
 
 
 def test_a_cluster_without_an_agent_keeps_motos_behaviour_and_sends_no_events(
-    emulator: Emulator, aws: Aws
+    emulator: Emulator, aws: Aws, ecs_cleanup: list[str]
 ) -> None:
     cluster, queue = _cluster_with_observer(aws, "prefect_")
-    task = _run(aws, cluster, "prefect_plain")
+    task = _run(aws, cluster, "prefect_plain", ecs_cleanup)
     assert task["lastStatus"] == "RUNNING"
     stopped = aws("ecs").stop_task(cluster=cluster, task=task["taskArn"], reason="x")["task"]
     assert stopped["lastStatus"] == "STOPPED"
     assert _statuses(aws, queue) == []
 
 
-def test_the_rule_routes_only_its_families_events(emulator: Emulator, aws: Aws) -> None:
+def test_the_rule_routes_only_its_families_events(
+    emulator: Emulator, aws: Aws, ecs_cleanup: list[str]
+) -> None:
     cluster, queue = _cluster_with_observer(aws, "prefect_")
     assert _post(emulator, "/_emulator/ecs/agent", {"cluster": cluster})[0] == 200
-    _run(aws, cluster, "other_family")
+    _run(aws, cluster, "other_family", ecs_cleanup)
     assert _statuses(aws, queue) == []
 
 
-def test_impossible_reports_are_refused(emulator: Emulator, aws: Aws) -> None:
+def test_impossible_reports_are_refused(emulator: Emulator, aws: Aws, ecs_cleanup: list[str]) -> None:
     cluster, _ = _cluster_with_observer(aws, "prefect_")
     _post(emulator, "/_emulator/ecs/agent", {"cluster": cluster})
-    task = _run(aws, cluster, "prefect_refused")
+    task = _run(aws, cluster, "prefect_refused", ecs_cleanup)
     report = {"cluster": cluster, "task": task["taskArn"]}
     assert _post(emulator, "/_emulator/ecs/task-state", report | {"lastStatus": "FLYING"})[0] == 400
     assert (
