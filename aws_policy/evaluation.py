@@ -1,6 +1,6 @@
 """AWS's policy evaluation for requests within one account, on policy documents already resolved to
-concrete ARNs (`infra.cfn_intrinsics`). Pure Python: a fact about AWS, shared by the tests and, later,
-the emulator.
+concrete ARNs. Pure Python: a fact about AWS, shared by the platform's template checks and the
+emulator.
 
 The rules implemented, each with the AWS page that states it:
 
@@ -27,14 +27,13 @@ The rules implemented, each with the AWS page that states it:
 Condition operators evaluated: StringEquals, StringNotEquals, StringEqualsIgnoreCase,
 StringNotEqualsIgnoreCase, StringLike, StringNotLike, ArnEquals, ArnNotEquals, ArnLike, ArnNotLike,
 Bool, NumericEquals, NumericNotEquals, NumericLessThan, NumericLessThanEquals, NumericGreaterThan,
-NumericGreaterThanEquals, Null, and each with `IfExists`. Of these our templates use StringEquals,
-StringLike, StringNotLike, ArnEquals, ArnLike, Bool, BoolIfExists and NumericLessThan.
+NumericGreaterThanEquals, Null, and each with `IfExists`.
 
 Not evaluated, each raising `NotEvaluated` so that a policy that uses it cannot be passed silently:
 the `ForAnyValue:`/`ForAllValues:` set qualifiers, Date*, IpAddress/NotIpAddress, Binary*, and policy
-variables (`${aws:username}`). Not modeled at all (absent from our account and stack): service control
-policies, resource control policies, permissions boundaries, session policies, KMS grants and
-cross-account requests; a real account with any of them can deny what this evaluator allows.
+variables (`${aws:username}`). Not modeled at all: service control policies, resource control
+policies, permissions boundaries, session policies, KMS grants and cross-account requests; a real
+account with any of them can deny what this evaluator allows.
 """
 
 from __future__ import annotations
