@@ -29,9 +29,11 @@ AWS's rules applied, with the pages that state them:
   ARN> is not authorized to perform: sts:AssumeRole on resource: <role ARN>".
 - `AssumeRoleWithWebIdentity`: the principal is the account's OIDC provider for the token's issuer,
   as a `Federated` principal (`arn:aws:iam::<account>:oidc-provider/<issuer without https://>`); the
-  token's claims are the condition keys `<issuer>:sub` and `<issuer>:aud`, the latter being the `azp`
-  claim when the token has one and the `aud` claim otherwise (IAM User Guide, "IAM and AWS STS
-  condition context keys", the keys available for OIDC federation). A token whose issuer has no OIDC
+  token's claims are the condition keys `<issuer>:sub` and `<issuer>:aud` (IAM User Guide, "IAM and
+  AWS STS condition context keys", the keys available for web identity federation). That page maps
+  `aud` to the token's `azp` claim when it has one and `oaud` to its `aud` claim, for Google's keys;
+  the emulator does the same for every issuer, which differs only for tokens that carry `azp` (GitHub's
+  and CircleCI's do not). A token whose issuer has no OIDC
   provider in the role's account is refused with `InvalidIdentityToken`; a refusal by the trust policy
   is `AccessDenied` (HTTP 403) with "Not authorized to perform sts:AssumeRoleWithWebIdentity", the
   message STS answers.
@@ -291,11 +293,16 @@ def check_assume_role_with_web_identity(response: TokenResponse) -> None:
         _refuse(message, what, lambda: InvalidIdentityToken(message))
         return
     prefix = issuer.removeprefix("https://").rstrip("/")
-    audience = claims["azp"] if "azp" in claims else claims.get("aud", "")
+
+    def strings(value: Any) -> str | list[str]:
+        return [str(v) for v in value] if isinstance(value, list) else str(value)
+
     context: dict[str, str | list[str]] = {
         f"{prefix}:sub": str(claims.get("sub", "")),
-        f"{prefix}:aud": [str(a) for a in audience] if isinstance(audience, list) else str(audience),
+        f"{prefix}:aud": strings(claims["azp"] if "azp" in claims else claims.get("aud", "")),
     }
+    if "azp" in claims:
+        context[f"{prefix}:oaud"] = strings(claims.get("aud", ""))
     request = Request(
         provider, "sts:AssumeRoleWithWebIdentity", role_arn, context, principal_type="Federated"
     )

@@ -211,6 +211,11 @@ def test_enforce_web_identity_allows_the_matching_token_and_refuses_another(
     set_mode("enforce")
     matching = _token(iss=f"https://{ISSUER}", aud="sts.amazonaws.com", sub=SUBJECT)
     assert _assume_with(sts, web_identity_role, matching)["AccessKeyId"]
+    # the aud key is the token's azp claim when it has one
+    authorized_party = _token(
+        iss=f"https://{ISSUER}", aud="another-audience", azp="sts.amazonaws.com", sub=SUBJECT
+    )
+    assert _assume_with(sts, web_identity_role, authorized_party)["AccessKeyId"]
     for other in (
         _token(iss=f"https://{ISSUER}", aud="sts.amazonaws.com", sub="repo:someone/else:ref:refs/heads/main"),
         _token(iss=f"https://{ISSUER}", aud="another-audience", sub=SUBJECT),
