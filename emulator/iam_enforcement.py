@@ -156,15 +156,29 @@ class Caller:
     identity_policies: tuple[Mapping[str, Any], ...]
 
 
+def _without_no_value(value: Any) -> Any:
+    """The document as CloudFormation would have stored it. moto's CloudFormation resolves
+    `Ref: AWS::NoValue` to null and keeps it, where CloudFormation removes the property or list element
+    ("Removes the corresponding resource property when specified as a return value in the Fn::If
+    intrinsic function": CloudFormation User Guide, "Pseudo parameters reference"). CDK's bootstrap
+    roles have such conditional statements."""
+    if isinstance(value, dict):
+        return {k: _without_no_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_no_value(v) for v in value if v is not None]
+    return value
+
+
 def _document(text: Any) -> dict[str, Any]:
     if isinstance(text, dict):
-        return text
-    raw = str(text)
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError:
-        parsed = json.loads(urllib.parse.unquote(raw))
-    return parsed if isinstance(parsed, dict) else {}
+        parsed: Any = text
+    else:
+        raw = str(text)
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed = json.loads(urllib.parse.unquote(raw))
+    return _without_no_value(parsed) if isinstance(parsed, dict) else {}
 
 
 def _managed(policies: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from emulator.iam_enforcement import MODE_PATH
-from tests.emulator.emulator_testlib import Emulator
+from tests.emulator.emulator_testlib import Emulator, create_stack, outputs, template
 
 ISSUER = "issuer.example.com"
 SUBJECT = "repo:rocketclub/blog-infra:ref:refs/heads/main"
@@ -171,6 +171,43 @@ def test_enforce_a_role_session_needs_an_identity_policy_unless_the_trust_names_
         ),
     )
     assert _assume(as_first, trusts_the_account)["AccessKeyId"]
+
+
+def test_enforce_reads_a_stack_role_whose_conditional_statement_is_absent(
+    aws: Callable[[str], Any], set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a role deployed by a stack whose trust policy has a statement only under a false condition
+    # (as CDK's bootstrap roles have), and a statement that trusts the account
+    name = f"trust-{uuid.uuid4().hex[:8]}"
+    trusts_account = {
+        "Effect": "Allow",
+        "Principal": {"AWS": {"Ref": "AWS::AccountId"}},
+        "Action": "sts:AssumeRole",
+    }
+    extra = {
+        "Effect": "Allow",
+        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    body = template(
+        {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [trusts_account, {"Fn::If": ["Never", extra, {"Ref": "AWS::NoValue"}]}],
+                    }
+                },
+            }
+        },
+        {"RoleArn": {"Fn::GetAtt": ["Role", "Arn"]}},
+        Conditions={"Never": {"Fn::Equals": ["a", "b"]}},
+    )
+    role_arn = outputs(create_stack(aws("cloudformation"), name, body))["RoleArn"]
+    set_mode("enforce")
+    # WHEN the default credentials assume it THEN the absent statement is no obstacle
+    assert _assume(aws("sts"), role_arn)["AccessKeyId"]
 
 
 def _token(**claims: Any) -> str:
