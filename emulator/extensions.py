@@ -5,8 +5,9 @@ from __future__ import annotations
 
 def install() -> None:
     """Fix moto's CloudFormation engine, policy conditions, S3 events to Lambda, ECS's RunTask and
-    EventBridge's TestEventPattern, then register our resource models."""
-    from emulator import cfn, ecs, engine, events, lambda_account, policy, s3_events, zones
+    EventBridge's TestEventPattern, put STS's trust-policy check in place (off until switched on),
+    then register our resource models."""
+    from emulator import cfn, ecs, engine, events, iam_enforcement, lambda_account, policy, s3_events, zones
     from emulator.cfn import ec2 as cfn_ec2
     from emulator.cfn import secretsmanager as cfn_secretsmanager
 
@@ -18,5 +19,6 @@ def install() -> None:
     zones.install()
     policy.install()
     s3_events.install()
+    iam_enforcement.install()
     cfn.register()
     cfn_secretsmanager.install_rotation()

@@ -34,9 +34,10 @@ def _json(start_response: StartResponse, status: int, answer: dict[str, Any]) ->
 
 
 def _with_health(app: WsgiApp) -> WsgiApp:
-    """Answer the health probe ourselves so that the controller can tell our process by its pid, and
-    the ECS agent's control calls (`emulator.ecs.handle_control`)."""
-    from emulator import ecs
+    """Answer the health probe ourselves so that the controller can tell our process by its pid, the
+    ECS agent's control calls (`emulator.ecs.handle_control`) and the IAM enforcement switch
+    (`emulator.iam_enforcement.handle_control`)."""
+    from emulator import ecs, iam_enforcement
 
     def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
@@ -45,6 +46,12 @@ def _with_health(app: WsgiApp) -> WsgiApp:
         if path in (ecs.AGENT_PATH, ecs.TASK_STATE_PATH) and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             status, answer = ecs.handle_control(path, environ["wsgi.input"].read(length))
+            return _json(start_response, status, answer)
+        if path == iam_enforcement.MODE_PATH and environ.get("REQUEST_METHOD") in ("GET", "POST"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            status, answer = iam_enforcement.handle_control(
+                environ["REQUEST_METHOD"], environ["wsgi.input"].read(length)
+            )
             return _json(start_response, status, answer)
         return app(environ, start_response)
 

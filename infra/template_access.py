@@ -1,6 +1,6 @@
 """Who may read what in a synthesized template: its roles, their identity policies, the resource
 policies of its buckets, secrets and KMS keys, resolved to concrete ARNs for a fixed account and region
-(`infra.cfn_intrinsics`) and decided by `infra.iam_evaluation`.
+(`infra.cfn_intrinsics`) and decided by `aws_policy.evaluation`.
 
 A read is what a consumer does with a contract value: `ssm:GetParameter` on the parameter, then
 `secretsmanager:GetSecretValue` on a secret together with `kms:Decrypt` on its key when the secret uses
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from aws_policy.evaluation import Decision, NotEvaluated, Request, evaluate
 from infra.cfn_intrinsics import Intrinsics, Place
-from infra.iam_evaluation import Decision, NotEvaluated, Request, evaluate
 
 AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
     # Copied from the AWS Managed Policy Reference (docs.aws.amazon.com/aws-managed-policy/latest/

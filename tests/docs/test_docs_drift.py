@@ -13,7 +13,7 @@ import pytest
 from blog_infra.exit_codes import ExitCode
 from blog_infra.paths import REPO_ROOT
 
-COPIED = ("infra", "blog_infra", "emulator", "images", "docs", "catalog-info.yaml")
+COPIED = ("aws_policy", "infra", "blog_infra", "emulator", "images", "docs", "catalog-info.yaml")
 
 
 def _copy_repository(target: Path) -> None:

@@ -2,7 +2,7 @@
 reads a secret or a bucket that the ownership map does not give it.
 
 The synthesized policies (identity, bucket, KMS key) are resolved to concrete ARNs for a fixed account
-and region (`infra.cfn_intrinsics`) and decided by AWS's evaluation logic (`infra.iam_evaluation`).
+and region (`infra.cfn_intrinsics`) and decided by AWS's evaluation logic (`aws_policy.evaluation`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from aws_policy.evaluation import Decision
 from infra.cfn_intrinsics import Place
 from infra.contract import CONSUMER_ROLES, ContractValue
-from infra.iam_evaluation import Decision
 from infra.ownership import READ_ACCESS
 from infra.template_access import Step, TemplateAccess, allowed
 

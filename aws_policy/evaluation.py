@@ -1,6 +1,6 @@
 """AWS's policy evaluation for requests within one account, on policy documents already resolved to
-concrete ARNs (`infra.cfn_intrinsics`). Pure Python: a fact about AWS, shared by the tests and, later,
-the emulator.
+concrete ARNs. Pure Python: a fact about AWS, shared by the platform's template checks and the
+emulator.
 
 The rules implemented, each with the AWS page that states it:
 
@@ -11,6 +11,10 @@ The rules implemented, each with the AWS page that states it:
   allows the request and the other doesn't, the request is still allowed" (IAM User Guide, "Policy
   evaluation for requests within a single account"). A resource policy that names the account (its
   root) rather than the role delegates to the account's identity policies and grants nothing itself.
+- Role trust policies, like KMS key policies, must allow: "Role trust policies and KMS key policies are
+  exceptions to this logic, because they must explicitly allow access for principals" (same page). So
+  `sts:AssumeRole*` is allowed when the trust policy names the principal, or names its account and an
+  identity policy of the principal allows the call.
 - KMS keys: the key policy must allow. "Unless the key policy explicitly allows it, you cannot use IAM
   policies to allow access to a KMS key. Without permission from the key policy, IAM policies that
   allow permissions have no effect." The default statement that allows the account root "enables IAM
@@ -18,7 +22,9 @@ The rules implemented, each with the AWS page that states it:
   allowed when the key policy allows the role itself, or when it allows the account root and an
   identity policy allows the role; in both cases no Deny applies. Grants are not modeled.
 - Action, NotAction, Resource, NotResource with the wildcards `*` and `?` (case-insensitive for actions,
-  case-sensitive for ARNs); Principal and NotPrincipal (`*`, an account id, a root or role ARN).
+  case-sensitive for ARNs); Principal and NotPrincipal (`*`, an account id, a root or role ARN, and
+  the `Federated` and `Service` principal types). A role session is named by its session ARN and by its
+  role's ARN (IAM User Guide, "AWS JSON policy elements: Principal", role and role session principals).
 - Condition blocks: operators AND-ed, keys within an operator AND-ed, a key's values OR-ed. A key
   absent from the request context makes the condition false, except for negated operators (true), the
   `...IfExists` forms (true) and `Null` (tested) (IAM User Guide, "IAM JSON policy elements: Condition
@@ -27,14 +33,13 @@ The rules implemented, each with the AWS page that states it:
 Condition operators evaluated: StringEquals, StringNotEquals, StringEqualsIgnoreCase,
 StringNotEqualsIgnoreCase, StringLike, StringNotLike, ArnEquals, ArnNotEquals, ArnLike, ArnNotLike,
 Bool, NumericEquals, NumericNotEquals, NumericLessThan, NumericLessThanEquals, NumericGreaterThan,
-NumericGreaterThanEquals, Null, and each with `IfExists`. Of these our templates use StringEquals,
-StringLike, StringNotLike, ArnEquals, ArnLike, Bool, BoolIfExists and NumericLessThan.
+NumericGreaterThanEquals, Null, and each with `IfExists`.
 
 Not evaluated, each raising `NotEvaluated` so that a policy that uses it cannot be passed silently:
 the `ForAnyValue:`/`ForAllValues:` set qualifiers, Date*, IpAddress/NotIpAddress, Binary*, and policy
-variables (`${aws:username}`). Not modeled at all (absent from our account and stack): service control
-policies, resource control policies, permissions boundaries, session policies, KMS grants and
-cross-account requests; a real account with any of them can deny what this evaluator allows.
+variables (`${aws:username}`). Not modeled at all: service control policies, resource control
+policies, permissions boundaries, session policies, KMS grants and cross-account requests; a real
+account with any of them can deny what this evaluator allows.
 """
 
 from __future__ import annotations
@@ -58,16 +63,21 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True)
 class Request:
-    """One API request by a role of the account."""
+    """One API request by a principal of the account."""
 
     principal: str
-    """ARN of the role, `arn:aws:iam::<account>:role/<name>`."""
+    """ARN of the principal (`arn:aws:iam::<account>:role/<name>`, a user or a role session), or the
+    identity provider's ARN for a `Federated` principal."""
     action: str
     """`service:Action`, e.g. `secretsmanager:GetSecretValue`."""
     resource: str
     """ARN of the resource."""
     context: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
     """Condition keys of the request, e.g. `aws:SecureTransport`, `kms:ViaService`."""
+    principal_type: str = "AWS"
+    """The key of a policy's `Principal` element that can name this principal: `AWS` or `Federated`."""
+    principal_names: tuple[str, ...] = ()
+    """Other ARNs that name the same principal, e.g. the role's ARN for one of its sessions."""
 
     @property
     def account(self) -> str:
@@ -125,7 +135,7 @@ def _root(account: str) -> str:
 class PrincipalMatch(StrEnum):
     NONE = "none"
     ROLE = "role"
-    """The statement names the role (or everyone)."""
+    """The statement names the principal (or everyone)."""
     ACCOUNT = "account"
     """The statement names the account: it delegates to the account's identity policies."""
 
@@ -137,11 +147,11 @@ def _principal_match(statement: Mapping[str, Any], request: Request) -> Principa
         if not isinstance(principal, Mapping):
             return PrincipalMatch.NONE
         found = PrincipalMatch.NONE
-        for value in _as_list(principal.get("AWS")):
+        for value in _as_list(principal.get(request.principal_type)):
             text = str(value)
-            if text == "*" or text == request.principal:
+            if text == "*" or text == request.principal or text in request.principal_names:
                 return PrincipalMatch.ROLE
-            if text in (request.account, _root(request.account)):
+            if request.principal_type == "AWS" and text in (request.account, _root(request.account)):
                 found = PrincipalMatch.ACCOUNT
         return found
 
@@ -279,14 +289,16 @@ def evaluate(
     resource_policy: Mapping[str, Any] | None = None,
     *,
     key_policy: bool = False,
+    trust_policy: bool = False,
 ) -> Decision:
     """The decision for `request`. `resource_policy` is the resource's own policy (bucket policy,
-    secret policy, key policy); with `key_policy` it is a KMS key policy, which must allow."""
+    secret policy, key policy, trust policy); with `key_policy` it is a KMS key policy and with
+    `trust_policy` a role's trust policy, either of which must allow."""
     identity = verdict(identity_policies, request, resource_policy=False)
     resource = verdict([resource_policy], request, resource_policy=True)
     if identity.deny or resource.deny:
         return Decision.EXPLICIT_DENY
-    if key_policy:
+    if key_policy or trust_policy:
         allowed = resource.allow_role or (resource.allow_account and identity.allow_role)
     else:
         allowed = identity.allow_role or resource.allow_role

@@ -1,4 +1,4 @@
-"""infra.iam_evaluation (AWS's evaluation logic in one account) and infra.cfn_intrinsics."""
+"""aws_policy.evaluation: AWS's evaluation logic in one account."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from infra.cfn_intrinsics import Intrinsics, Place, UnresolvableError
-from infra.iam_evaluation import Decision, NotEvaluated, Request, condition_holds, evaluate
+from aws_policy.evaluation import Decision, NotEvaluated, Request, condition_holds, evaluate
 
 ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/reader"
@@ -185,30 +184,56 @@ def test_a_conditioned_key_policy_statement_applies_only_via_its_service() -> No
     assert evaluate(direct, [], key_policy, key_policy=True) is Decision.IMPLICIT_DENY
 
 
-def test_intrinsics_resolve_to_concrete_arns() -> None:
-    template = {
-        "Resources": {
-            "Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "blog-prod-frontend"}},
-            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rocketclub-prod-raw"}},
-            "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "blog/prod/x"}},
-            "Key": {"Type": "AWS::KMS::Key", "Properties": {}},
-        }
-    }
-    resolve = Intrinsics(template, Place(account=ACCOUNT, region="eu-west-1")).resolve
-    assert resolve({"Fn::GetAtt": ["Role", "Arn"]}) == f"arn:aws:iam::{ACCOUNT}:role/blog-prod-frontend"
+def trust(principal: Any, action: str = "sts:AssumeRole", **extra: Any) -> dict[str, Any]:
+    return {"Statement": [{"Effect": "Allow", "Principal": principal, "Action": action, **extra}]}
+
+
+def test_a_trust_policy_must_allow_by_name_or_by_delegating_to_iam() -> None:
+    target = f"arn:aws:iam::{ACCOUNT}:role/target"
+    assume = Request(ROLE, "sts:AssumeRole", target)
+    may_assume = allow("sts:AssumeRole", target)
+    assert evaluate(assume, [], trust({"AWS": ROLE}), trust_policy=True) is Decision.ALLOW
+    # naming the account delegates to the identity policies, which must then allow
+    assert evaluate(assume, [may_assume], trust({"AWS": ROOT}), trust_policy=True) is Decision.ALLOW
+    assert evaluate(assume, [], trust({"AWS": ACCOUNT}), trust_policy=True) is Decision.IMPLICIT_DENY
+    # unlike a bucket policy, an identity policy alone is not enough
+    assert evaluate(assume, [may_assume], None, trust_policy=True) is Decision.IMPLICIT_DENY
     assert (
-        resolve({"Fn::Join": ["", [{"Fn::GetAtt": ["Bucket", "Arn"]}, "/public/*"]]})
-        == "arn:aws:s3:::rocketclub-prod-raw/public/*"
+        evaluate(assume, [may_assume], trust({"Service": "ecs-tasks.amazonaws.com"}), trust_policy=True)
+        is Decision.IMPLICIT_DENY
     )
-    assert resolve(
-        {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/blog/*"}
-    ) == (f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/blog/*")
-    assert resolve({"Fn::Sub": ["${B}/x", {"B": {"Ref": "Bucket"}}]}) == "rocketclub-prod-raw/x"
-    assert str(resolve({"Ref": "Secret"})).startswith(
-        f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:blog/prod/x-"
+
+
+def test_a_role_session_is_named_by_its_role() -> None:
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/reader/s1"
+    target = f"arn:aws:iam::{ACCOUNT}:role/target"
+    assume = Request(session, "sts:AssumeRole", target, principal_names=(ROLE,))
+    assert evaluate(assume, [], trust({"AWS": ROLE}), trust_policy=True) is Decision.ALLOW
+    assert evaluate(assume, [], trust({"AWS": session}), trust_policy=True) is Decision.ALLOW
+    other = Request(session, "sts:AssumeRole", target)
+    assert evaluate(other, [], trust({"AWS": ROLE}), trust_policy=True) is Decision.IMPLICIT_DENY
+
+
+def test_a_federated_principal_matches_only_its_provider_and_the_token_conditions() -> None:
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/issuer.example.com"
+    target = f"arn:aws:iam::{ACCOUNT}:role/ci"
+    policy = trust(
+        {"Federated": provider},
+        "sts:AssumeRoleWithWebIdentity",
+        Condition={"StringEquals": {"issuer.example.com:aud": "sts.amazonaws.com"}},
     )
-    assert resolve({"Fn::GetAtt": ["Key", "Arn"]}).startswith(f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/")
-    with pytest.raises(UnresolvableError, match="Fn::ImportValue"):
-        resolve({"Fn::ImportValue": "x"})
-    with pytest.raises(UnresolvableError, match="Nope"):
-        resolve({"Ref": "Nope"})
+
+    def web(principal: str, aud: str) -> Request:
+        context = {"issuer.example.com:aud": aud}
+        return Request(
+            principal, "sts:AssumeRoleWithWebIdentity", target, context, principal_type="Federated"
+        )
+
+    assert evaluate(web(provider, "sts.amazonaws.com"), [], policy, trust_policy=True) is Decision.ALLOW
+    assert evaluate(web(provider, "other"), [], policy, trust_policy=True) is Decision.IMPLICIT_DENY
+    other_provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/other.example.com"
+    assert evaluate(web(other_provider, "sts.amazonaws.com"), [], policy, trust_policy=True) is (
+        Decision.IMPLICIT_DENY
+    )
+    # a Federated principal is never the account: naming the account does not delegate to it
+    assert evaluate(web(provider, "x"), [], trust({"AWS": ROOT}), trust_policy=True) is Decision.IMPLICIT_DENY
