@@ -338,7 +338,12 @@ def main(argv: list[str]) -> int:
     try:
         serve(settings)
     except SystemExit:
-        _say("stopping")
+        # Every container and server has stopped (serve's context managers); a stopped platform
+        # leaves none of its files behind (a failed one keeps them, with its logs).
+        import shutil
+
+        shutil.rmtree(workdir_for(state_dir), ignore_errors=True)
+        _say("stopped")
         _write_state(state_dir, "stopped", "stopped")
         return 0
     except Exception as exc:

@@ -189,6 +189,7 @@ def test_zz_down_stops_every_process_the_platform_started(pipelines: LocalPipeli
     assert not _alive(status["pid"])
     left = [pid for pid in _processes_mentioning(workdir) if _alive(pid)]
     assert not left, f"still running after 'local down': {left}"
+    assert not Path(workdir).exists(), f"{workdir} is left behind"
     print(f"timings on this machine: {json.dumps(pipelines.timings)}")
 
 
