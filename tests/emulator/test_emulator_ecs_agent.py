@@ -15,6 +15,7 @@ import pytest
 from tests.emulator.emulator_testlib import Emulator, create_stack, template
 
 Aws = Callable[[str], Any]
+pytestmark = pytest.mark.slow  # about 5 s of networks, clusters and stacks on the session's emulator
 
 
 @pytest.fixture
