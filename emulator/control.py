@@ -96,7 +96,8 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (not gone, not a zombie; a child of ours is reaped first)."""
     _reap(pid)
     try:
         os.kill(pid, 0)
@@ -131,7 +132,7 @@ def _health_pid(port: int, timeout: float = 2.0) -> int | None:
 
 
 def _healthy(state: _State) -> bool:
-    return _alive(state.pid) and _is_ours(state.pid, state.port) and _health_pid(state.port) == state.pid
+    return alive(state.pid) and _is_ours(state.pid, state.port) and _health_pid(state.port) == state.pid
 
 
 def _free_port() -> int:
@@ -150,7 +151,7 @@ def _terminate(pid: int) -> None:
                 os.kill(pid, sig)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not alive(pid):
                 _children.pop(pid, None)
                 return
             time.sleep(0.05)
@@ -184,7 +185,7 @@ def exited(state_dir: Path) -> bool:
     Cheap (no request to the server), so it can be polled while a command talks to the emulator; a
     busy server that is slow to answer is not taken for a dead one."""
     state = _read_state(state_dir)
-    return state is None or not _alive(state.pid) or not _is_ours(state.pid, state.port)
+    return state is None or not alive(state.pid) or not _is_ours(state.pid, state.port)
 
 
 def running_shape(state_dir: Path) -> EmulatorShape:
@@ -216,7 +217,7 @@ def start(state_dir: Path, shape: EmulatorShape | None = None) -> EmulatorStatus
                     f"{running_shape(state_dir).to_json()}, not {shape.to_json()}; stop it first"
                 )
             return EmulatorStatus(True, _endpoint(state.port), state.pid, log_path)
-        if _alive(state.pid) and _is_ours(state.pid, state.port):
+        if alive(state.pid) and _is_ours(state.pid, state.port):
             _terminate(state.pid)
         _remove_state(state_dir)
     elif _state_path(state_dir).exists():
@@ -276,9 +277,9 @@ def stop(state_dir: Path) -> bool:
     """Stop the emulator of state_dir; True if a process was stopped. Its state is removed either way."""
     state = _read_state(state_dir)
     stopped = False
-    if state is not None and _alive(state.pid) and _is_ours(state.pid, state.port):
+    if state is not None and alive(state.pid) and _is_ours(state.pid, state.port):
         _terminate(state.pid)
-        if _alive(state.pid):
+        if alive(state.pid):
             raise EmulatorError(f"could not stop the local emulator (pid {state.pid}); kill it by hand")
         stopped = True
     _remove_state(state_dir)

@@ -19,6 +19,14 @@ def _mount(*arguments: str) -> None:
     subprocess.run(["mount", *arguments], check=True)
 
 
+def _overlay(directory: str, layer: str) -> None:
+    """Overlay `directory` with a writable layer kept in `layer` (on a tmpfs): writes stay there."""
+    os.makedirs(f"{layer}/upper")
+    os.makedirs(f"{layer}/work")
+    options = f"lowerdir={directory},upperdir={layer}/upper,workdir={layer}/work"
+    _mount("-t", "overlay", "overlay", "-o", options, directory)
+
+
 def _mount_point(target: str, scratch: str, overlays: list[str]) -> None:
     """Make the directory `target` exist in this namespace only, as a container's image would have
     it, when the root is read-only: its nearest existing parent is overlaid with a layer on the tmpfs
@@ -28,17 +36,7 @@ def _mount_point(target: str, scratch: str, overlays: list[str]) -> None:
         parent = os.path.dirname(parent)
     if parent == "/":
         sys.exit(f"sandbox: no parent of {target} but / to make it in")
-    layer = os.path.join(scratch, "points", str(len(overlays)))
-    os.makedirs(f"{layer}/upper")
-    os.makedirs(f"{layer}/work")
-    _mount(
-        "-t",
-        "overlay",
-        "overlay",
-        "-o",
-        f"lowerdir={parent},upperdir={layer}/upper,workdir={layer}/work",
-        parent,
-    )
+    _overlay(parent, os.path.join(scratch, "points", str(len(overlays))))
     overlays.append(parent)
     os.makedirs(target)
 
@@ -59,17 +57,7 @@ def _writable_layer(scratch: str) -> None:
     ]
     holder = scratch.strip("/").split("/")[0]
     for name in [top for top in tops if top != holder] + [top for top in tops if top == holder]:
-        layer = os.path.join(scratch, "root", name)
-        os.makedirs(f"{layer}/upper")
-        os.makedirs(f"{layer}/work")
-        _mount(
-            "-t",
-            "overlay",
-            "overlay",
-            "-o",
-            f"lowerdir=/{name},upperdir={layer}/upper,workdir={layer}/work",
-            f"/{name}",
-        )
+        _overlay(f"/{name}", os.path.join(scratch, "root", name))
 
 
 def main(plan_path: str) -> None:

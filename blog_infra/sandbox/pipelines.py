@@ -24,7 +24,6 @@ instead of behind CloudFront, so `PREFECT_UI_URL` and `PREFECT_UI_API_URL` name 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -84,16 +83,9 @@ def workdir_for(state_dir: Path) -> Path:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            return False
-    return True
+    from emulator.control import alive
+
+    return alive(pid)
 
 
 def status(state_dir: Path) -> Status:
