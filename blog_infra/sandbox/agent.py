@@ -111,7 +111,15 @@ class EcsAgent:
                 answer: dict[str, Any] = json.loads(response.read())
                 return answer
         except urllib.error.HTTPError as error:
-            raise AgentError(json.loads(error.read() or b"{}").get("error", str(error))) from None
+            body = error.read()
+            try:
+                message = json.loads(body or b"{}").get("error", str(error))
+            except ValueError:
+                message = (
+                    f"the emulator at {self.endpoint} does not answer {path} (HTTP {error.code}): it was "
+                    "started by an older blog-infra; run 'make down' and 'make up'"
+                )
+            raise AgentError(message) from None
 
     def start(self) -> EcsAgent:
         self._post(AGENT_PATH, {"cluster": self.cluster_arn})
