@@ -111,9 +111,9 @@ class EcsAgent:
                 answer: dict[str, Any] = json.loads(response.read())
                 return answer
         except urllib.error.HTTPError as error:
-            answer = error.read()
+            refusal = error.read()
             try:
-                message = json.loads(answer or b"{}").get("error", str(error))
+                message = json.loads(refusal or b"{}").get("error", str(error))
             except ValueError:
                 message = (
                     f"the emulator at {self.endpoint} does not answer {path} (HTTP {error.code}): it was "
