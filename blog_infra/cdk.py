@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from blog_infra import paths
 from blog_infra.errors import CliError
@@ -94,12 +94,23 @@ def run_cdk(
     args: list[str],
     target: Target,
     on_event: Callable[[Event], None] | None = None,
-    *,
-    cwd: Path = paths.REPO_ROOT,
 ) -> CdkRun:
-    """Run `cdk <args>` against `target`, reporting parsed events as they come."""
+    """Run `cdk <args>` against `target`, reporting parsed events as they come.
+
+    The CLI runs in a scratch directory of this run's own, never in the repository. There it finds
+    no cdk.json, so it neither runs the app nor locks cdk.out (every command names its assembly with
+    `--app`). And the context lookups it makes for an assembly (the availability-zone lookup behind
+    the VPC's check of its zones) are saved to a cdk.context.json of its own. In the repository's
+    root, two deploys at once (two terminals, two test workers) each rewrote the same file while the
+    other read it: "cdk.context.json: Unexpected end of JSON input". Nothing reads those saved values:
+    the assembly is synthesized before the CLI runs."""
     if not paths.CDK_BIN.exists():
         raise CliError("the CDK CLI is not installed: run 'make setup' (npm ci) first")
+    with tempfile.TemporaryDirectory(prefix="blog-infra-cdk-") as scratch:
+        return _run_in(scratch, args, target, on_event)
+
+
+def _run_in(cwd: str, args: list[str], target: Target, on_event: Callable[[Event], None] | None) -> CdkRun:
     process = subprocess.Popen(
         [str(paths.CDK_BIN), *args],
         cwd=cwd,

@@ -276,12 +276,6 @@ def bootstrap(config: EnvConfig, target: Target) -> None:
     if stacks.is_bootstrapped(target):
         return
     render.console.print(f"Bootstrapping {target.description} for the CDK...")
-    with tempfile.TemporaryDirectory(prefix="blog-infra-bootstrap-") as scratch:
-        # Outside the repository there is no cdk.json: the CLI neither runs the app nor locks cdk.out.
-        run = run_cdk(
-            ["bootstrap", f"aws://{config.account_id}/{config.region}", "--no-notices", "--ci"],
-            target,
-            cwd=Path(scratch),
-        )
+    run = run_cdk(["bootstrap", f"aws://{config.account_id}/{config.region}", "--no-notices", "--ci"], target)
     if run.returncode != 0:
         raise CliError(f"bootstrap of {target.description} failed: {run.error_summary()}")

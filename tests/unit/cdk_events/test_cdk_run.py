@@ -1,5 +1,6 @@
 """A CDK CLI run against the emulator is stopped as soon as the emulator's process has gone (the CLI
-itself would retry the refused connection for about 40 s), and left alone while the emulator runs."""
+itself would retry the refused connection for about 40 s), and left alone while the emulator runs;
+every run has a working directory of its own."""
 
 from __future__ import annotations
 
@@ -56,3 +57,20 @@ def test_a_running_emulator_leaves_the_cli_to_finish(
     run = cdk.run_cdk(["deploy"], emulator_target(local_config, monkeypatch, exited=False))
     assert run.returncode == 3
     assert run.lines[-1] == "done"
+
+
+def test_each_run_saves_its_context_lookups_in_a_directory_of_its_own(
+    fake_cdk: Path, local_config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a CLI that saves its lookups where the real one does (cdk.context.json in its working
+    # directory) and says where that was
+    write(fake_cdk, "pwd\necho '{\"availability-zones:account=1:region=r\": []}' > cdk.context.json")
+    target = emulator_target(local_config, monkeypatch, exited=False)
+    # WHEN it runs twice
+    first, second = (cdk.run_cdk(["deploy"], target).lines[-1] for _ in range(2))
+    # THEN neither ran in the repository, where every run would share (and tear) one file
+    assert Path(first) != paths.REPO_ROOT and Path(second) != paths.REPO_ROOT
+    assert not Path(first).is_relative_to(paths.REPO_ROOT)
+    # AND each had a directory of its own, removed with everything it saved
+    assert first != second
+    assert not Path(first).exists() and not Path(second).exists()
