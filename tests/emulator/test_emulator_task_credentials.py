@@ -13,10 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.credentials import ContainerProvider
 
 from blog_infra.sandbox import images
 from blog_infra.sandbox.agent import EcsAgent
+from blog_infra.sandbox.credentials import FULL_URI
 from blog_infra.sandbox.platform import Emulator as SandboxEmulator
 from blog_infra.sandbox.platform import SandboxPlatform
 from blog_infra.sandbox.tls import CertificateAuthority
@@ -177,3 +180,70 @@ def test_a_flow_run_gets_its_task_roles_session_and_an_untrusting_role_stops_it(
 def _served_tokens(platform: SandboxPlatform) -> list[str]:
     assert platform.credentials is not None
     return [served.token for served in platform.credentials._served.values()]
+
+
+def test_a_service_container_gets_its_task_roles_endpoint_and_its_secrets_through_its_execution_role(
+    emulator: Emulator, aws: Aws, workdir: Path
+) -> None:
+    # GIVEN a deployed service's task definition with both roles and a secret, the secret in the emulator
+    iam = aws("iam")
+    task_role, execution_role = _role(iam, "ecs-tasks.amazonaws.com"), _role(iam, "ecs-tasks.amazonaws.com")
+    secret = aws("secretsmanager").create_secret(
+        Name=f"api-{uuid.uuid4().hex[:8]}", SecretString=json.dumps({"password": "s3cret-value"})
+    )["ARN"]
+    template = {
+        "Resources": {
+            "TaskRole": {"Type": "AWS::IAM::Role", "Properties": {}},
+            "ExecutionRole": {"Type": "AWS::IAM::Role", "Properties": {}},
+            "Api": {
+                "Type": "AWS::ECS::TaskDefinition",
+                "Properties": {
+                    "TaskRoleArn": {"Fn::GetAtt": ["TaskRole", "Arn"]},
+                    "ExecutionRoleArn": {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+                    "ContainerDefinitions": [
+                        {
+                            "Name": "api",
+                            "Image": "prefecthq/prefect:3.9.1-python3.12",
+                            "Secrets": [{"Name": "DB_PASSWORD", "ValueFrom": f"{secret}:password::"}],
+                        },
+                        {"Name": "sidecar", "Image": "prefecthq/prefect:3.9.1-python3.12"},
+                    ],
+                },
+            },
+        }
+    }
+    keys = control.client_environment(emulator.endpoint, REGION)
+    with SandboxPlatform(
+        template,
+        account=ACCOUNT,
+        region=REGION,
+        workdir=workdir,
+        ca=CertificateAuthority(workdir / "ca"),
+        emulator=SandboxEmulator(emulator.endpoint, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"]),
+        overrides={
+            "TaskRole": task_role.rsplit("/", 1)[1],
+            "ExecutionRole": execution_role.rsplit("/", 1)[1],
+        },
+        secrets_in_emulator=True,
+    ) as platform:
+        # WHEN the sandbox makes the service's containers as ECS would
+        api, sidecar = platform.spec("Api", "api"), platform.spec("Api", "sidecar")
+        # THEN each has an endpoint and token of its own and no keys, and the secret was retrieved
+        assert api.environment["DB_PASSWORD"] == "s3cret-value"
+        for spec in (api, sidecar):
+            assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(spec.environment)
+            assert spec.environment["AWS_ENDPOINT_URL"] == emulator.endpoint
+        assert api.environment[FULL_URI] != sidecar.environment[FULL_URI]
+        # AND botocore's ECS provider with the container's environment is the task role's session
+        loaded = ContainerProvider(environ=dict(api.environment)).load()
+        frozen = loaded.get_frozen_credentials()
+        sts = boto3.client(
+            "sts",
+            endpoint_url=emulator.endpoint,
+            region_name=REGION,
+            aws_access_key_id=frozen.access_key,
+            aws_secret_access_key=frozen.secret_key,
+            aws_session_token=frozen.token,
+        )
+        arn = sts.get_caller_identity()["Arn"]
+        assert arn.startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/{task_role.rsplit('/', 1)[1]}/")
