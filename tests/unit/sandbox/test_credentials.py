@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from botocore.credentials import ContainerProvider
@@ -19,6 +23,7 @@ from blog_infra.sandbox.credentials import (
     RoleRefused,
     RoleSession,
 )
+from blog_infra.sandbox.runtime import RUNTIME_ROOT
 
 ROLE = "arn:aws:iam::123456789012:role/flow-run-task"
 SESSION = RoleSession(role_arn=ROLE, session_name="0123456789abcdef")
@@ -153,3 +158,34 @@ def test_renew_before_must_leave_a_served_session_time(issuer: FakeIssuer) -> No
 def test_credentials_never_print_their_secrets(issuer: FakeIssuer) -> None:
     issued = issuer(SESSION, 900)
     assert "secret-1" not in repr(issued) and "token-1" not in repr(issued)
+
+
+def _javascript_provider() -> Path | None:
+    """node_modules of a Node install the sandbox made (Backstage's backend) holding the JavaScript
+    SDK's HTTP credential provider, if any."""
+    found = sorted(RUNTIME_ROOT.glob("node-*/node_modules/@aws-sdk/credential-provider-http/package.json"))
+    return found[0].parents[2] if found and shutil.which("node") else None
+
+
+@pytest.mark.skipif(_javascript_provider() is None, reason="no sandbox Node install with the JS SDK")
+def test_the_javascript_sdks_http_provider_reads_it_and_is_refused_a_wrong_token(
+    endpoint: ContainerCredentials,
+) -> None:
+    environment = endpoint.register(SESSION)
+    script = (
+        "require('@aws-sdk/credential-provider-http').fromHttp({})().then("
+        "c => console.log(JSON.stringify({key: c.accessKeyId, token: c.sessionToken})),"
+        "e => { console.error(e.message); process.exit(1); })"
+    )
+
+    def run(variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        base = {"PATH": "/usr/bin:/bin", "NODE_PATH": str(_javascript_provider())}
+        return subprocess.run(
+            ["node", "-e", script], env=base | variables, capture_output=True, text=True, timeout=60
+        )
+
+    read = run(environment)
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout) == {"key": "ASIA0000000000000001", "token": "token-1"}
+    refused = run({**environment, AUTHORIZATION_TOKEN: "not-the-token"})
+    assert refused.returncode == 1 and "status: 401" in refused.stderr
