@@ -16,7 +16,10 @@ wait PROVISIONING for it), and every `poll` seconds:
 - records what it started (`tasks/task-<id>.json`: the argv, environment names, user, root and
   mounts, the task's roles, without values);
 - copies a stopped container's output to its `awslogs` log group and stream
-  (`<prefix>/<container>/<task id>`), as the awslogs driver would have.
+  (`<prefix>/<container>/<task id>`), as the awslogs driver would have, with the execution role's
+  session ("The task execution role grants the Amazon ECS container and Fargate agents permission to
+  ... send container logs to CloudWatch Logs using the awslogs log driver": Amazon ECS Developer
+  Guide, "Amazon ECS task execution IAM role").
 
 A task that cannot start stops as ECS stops it, `TaskFailedToStart` with ECS's reason: an image
 the sandbox has no model of (`CannotPullContainerError`), a secret or JSON key that cannot be
@@ -24,9 +27,9 @@ retrieved (`ResourceInitializationError`), a task or execution role whose trust 
 `ecs-tasks.amazonaws.com` assume it (`platform.unable_to_assume`, ECS's message; under the emulator's
 IAM enforcement `enforce` only).
 
-Stand-ins: the agent's own calls (ListTasks, DescribeTasks, its reports, the awslogs copy) use the
-emulator's keys; the task shares this machine's network (the names its environment uses lead to
-127.0.0.1), and an exit by signal is reported as 128 + the signal number, as Docker reports it.
+Stand-ins: the agent's own calls (ListTasks, DescribeTasks, its reports) use the emulator's keys;
+the task shares this machine's network (the names its environment uses lead to 127.0.0.1), and an
+exit by signal is reported as 128 + the signal number, as Docker reports it.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class RunningTask:
     container: Started
     log_options: Mapping[str, str]
     role_environment: Mapping[str, str] = field(default_factory=dict)
+    execution_role: str | None = None
     stopping: bool = False
 
 
@@ -276,6 +280,7 @@ class EcsAgent:
             container=started,
             log_options=options,
             role_environment=role_environment,
+            execution_role=execution_role,
         )
         self._report(arn, "RUNNING")
         self.log(f"ecs agent: started {task_id} ({container.image}), log {started.log_path}")
@@ -325,7 +330,11 @@ class EcsAgent:
         lines = [line for line in task.container.log().splitlines() if line.strip()]
         if not lines:
             return
-        logs = self._client("logs")
+        try:
+            logs = self.platform.execution_client(task.execution_role, task.arn, "logs")
+        except (LookupError, CredentialsError) as exc:
+            self.log(f"ecs agent: {task_id}: output not copied to {group}: {exc}")
+            return
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)

@@ -330,9 +330,9 @@ class SandboxPlatform:
         import boto3
 
         if self.credentials is None or self.emulator is None:
-            raise LookupError("the sandbox has no emulator to read the task's secrets from")
+            raise LookupError("the sandbox has no emulator to call")
         if role_arn is None:
-            raise LookupError("the task definition has no execution role to retrieve secrets with")
+            raise LookupError(f"the task definition has no execution role to call {service} with")
         session = self.credentials.session(self.role_session(role_arn, task_arn))
         return boto3.client(
             service,

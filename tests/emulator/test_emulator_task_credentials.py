@@ -106,6 +106,8 @@ def test_a_flow_run_gets_its_task_roles_session_and_an_untrusting_role_stops_it(
         Name=f"flow-{uuid.uuid4().hex[:8]}", SecretString=json.dumps({"password": "s3cret-value"})
     )["ARN"]
     cluster = ecs.create_cluster(clusterName=f"creds-{uuid.uuid4().hex[:8]}")["cluster"]["clusterArn"]
+    group = f"/flow-runs/{uuid.uuid4().hex[:8]}"
+    aws("logs").create_log_group(logGroupName=group)
     definition = ecs.register_task_definition(
         family=f"flow-{uuid.uuid4().hex[:8]}",
         requiresCompatibilities=["FARGATE"],
@@ -120,6 +122,10 @@ def test_a_flow_run_gets_its_task_roles_session_and_an_untrusting_role_stops_it(
                 "image": IMAGE,
                 "command": ["python", "-c", PRINT_IDENTITY],
                 "secrets": [{"name": "DB_PASSWORD", "valueFrom": f"{secret}:password::"}],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {"awslogs-group": group, "awslogs-stream-prefix": "flow-run"},
+                },
             }
         ],
     )["taskDefinition"]["taskDefinitionArn"]
@@ -152,6 +158,9 @@ def test_a_flow_run_gets_its_task_roles_session_and_an_untrusting_role_stops_it(
         assert "AWS_ACCESS_KEY_ID" not in output and "AWS_CONTAINER_CREDENTIALS_FULL_URI" in output
         assert "SECRET s3cret-value" in output
         assert stopped["containers"][0]["exitCode"] == 0
+        # AND its output reached its log group, copied with the execution role's session
+        events = aws("logs").filter_log_events(logGroupName=group)["events"]
+        assert any(event["message"].startswith("ARN arn:aws:sts::") for event in events)
         record = json.loads((workdir / "tasks" / f"task-{task_id}.json").read_text())
         assert record["taskRoleArn"] == task_role and record["executionRoleArn"] == execution_role
         record_text = json.dumps(record)
