@@ -11,7 +11,9 @@ is added. With an emulator, AWS's endpoints are the emulator's (`AWS_ENDPOINT_UR
 of a task definition with a task role gets that role's session as ECS gives it
 (`blog_infra.sandbox.credentials`: `AWS_CONTAINER_CREDENTIALS_FULL_URI` and an authorization token of
 its own), issued by the emulator to `ecs-tasks.amazonaws.com` under the role's trust policy; a
-container without a task role gets no credentials, as on ECS. With `secrets_in_emulator`, `secrets`
+container without a task role gets no credentials, as on ECS. A container in a task network of its
+own (a replicated service's) gets none either: neither that endpoint nor the emulator, both on this
+machine's loopback, can be reached from its network. With `secrets_in_emulator`, `secrets`
 are read from the emulator's Secrets Manager with the task execution role's session, as ECS's agent
 reads them. Stand-ins, because nothing here is AWS: the CA that signs every server certificate is bound
 as the image's trust store (on AWS, the RDS bundle and Amazon's public CAs).
