@@ -19,7 +19,7 @@ Guide, "Amazon ECS task IAM role"). Here `ContainerCredentials` is that endpoint
   _validate_allowed_url`: "Can only retrieve metadata from a loopback address or one of these hosts";
   the JavaScript SDK's `checkUrl` accepts 127.0.0.0/8 and `localhost`), hence 127.0.0.1: containers
   on this machine's network reach it. A container in a task network of its own (`TaskNetworks`) cannot
-  reach this machine's loopback; it gets no FULL_URI (see `SandboxPlatform.container_spec`).
+  reach this machine's loopback; it gets no FULL_URI (see `SandboxPlatform.spec`).
 - Renewal: botocore's `RefreshableCredentials` refreshes when fewer than 15 minutes remain
   (`_DEFAULT_ADVISORY_REFRESH_TIMEOUT = 15 * 60`) and fails a call when the refreshed credentials
   still have fewer than 10 (`_DEFAULT_MANDATORY_REFRESH_TIMEOUT`, "Credentials were refreshed, but
