@@ -37,12 +37,14 @@ def _with_health(app: WsgiApp) -> WsgiApp:
     """Answer the health probe ourselves so that the controller can tell our process by its pid, the
     ECS agent's control calls (`emulator.ecs.handle_control`) and the IAM enforcement switch
     (`emulator.iam_enforcement.handle_control`)."""
-    from emulator import ecs, iam_enforcement
+    from emulator import ecs, iam_enforcement, service_credentials
 
     def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
         if path == HEALTH_PATH:
             return _json(start_response, 200, {"ok": True, "pid": os.getpid()})
+        if path == service_credentials.PATH:  # a service principal's role session
+            return service_credentials.respond(environ, start_response)
         if path in (ecs.AGENT_PATH, ecs.TASK_STATE_PATH) and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             status, answer = ecs.handle_control(path, environ["wsgi.input"].read(length))

@@ -4,23 +4,30 @@
 wait PROVISIONING for it), and every `poll` seconds:
 
 - starts each new task: it reads the task definition the task names (DescribeTaskDefinition, so
-  what runs is what was registered, not a definition of ours), applies the task's container
-  overrides (command, environment), retrieves each `secrets` entry from the emulator's Secrets
-  Manager as ECS's agent does (the JSON key of `<arn>:<key>::`), and starts the container through the
+  what runs is what was registered, not a definition of ours), applies the task's overrides (the
+  container's command and environment, `taskRoleArn`, `executionRoleArn`), retrieves each `secrets`
+  entry from the emulator's Secrets Manager with the execution role's session as ECS's agent does (the
+  JSON key of `<arn>:<key>::`), serves the task role's session to the container
+  (`blog_infra.sandbox.credentials`; none without a task role), and starts the container through the
   sandbox with the image's model, its user, read-only root and tmpfs; then reports RUNNING;
 - reports STOPPED with the container's exit code when it exits (`EssentialContainerExited`);
 - stops a task whose desired status became STOPPED (StopTask) as ECS does: SIGTERM, SIGKILL after
   the container's `stopTimeout` (30 s by default), then STOPPED with the exit code;
 - records what it started (`tasks/task-<id>.json`: the argv, environment names, user, root and
-  mounts, without values);
+  mounts, the task's roles, without values);
 - copies a stopped container's output to its `awslogs` log group and stream
-  (`<prefix>/<container>/<task id>`), as the awslogs driver would have.
+  (`<prefix>/<container>/<task id>`), as the awslogs driver would have, with the execution role's
+  session ("The task execution role grants the Amazon ECS container and Fargate agents permission to
+  ... send container logs to CloudWatch Logs using the awslogs log driver": Amazon ECS Developer
+  Guide, "Amazon ECS task execution IAM role").
 
 A task that cannot start stops as ECS stops it, `TaskFailedToStart` with ECS's reason: an image
 the sandbox has no model of (`CannotPullContainerError`), a secret or JSON key that cannot be
-retrieved (`ResourceInitializationError`).
+retrieved (`ResourceInitializationError`), a task or execution role whose trust policy does not let
+`ecs-tasks.amazonaws.com` assume it (`platform.unable_to_assume`, ECS's message; under the emulator's
+IAM enforcement `enforce` only).
 
-Stand-ins: the task role's credentials are the emulator's keys (`SandboxPlatform.platform_environment`),
+Stand-ins: the agent's own calls (ListTasks, DescribeTasks, its reports) use the emulator's keys;
 the task shares this machine's network (the names its environment uses lead to 127.0.0.1), and an
 exit by signal is reported as 128 + the signal number, as Docker reports it.
 """
@@ -40,9 +47,10 @@ from typing import Any
 
 from blog_infra.sandbox import images
 from blog_infra.sandbox.container import Container as Started
-from blog_infra.sandbox.ecs_secrets import go_value
-from blog_infra.sandbox.platform import SandboxPlatform
-from blog_infra.sandbox.taskdef import Container, SecretReference, api_containers
+from blog_infra.sandbox.credentials import CredentialsError, RoleRefused
+from blog_infra.sandbox.ecs_secrets import retrieve
+from blog_infra.sandbox.platform import SandboxPlatform, unable_to_assume
+from blog_infra.sandbox.taskdef import Container, api_containers
 
 AGENT_PATH = "/_emulator/ecs/agent"
 TASK_STATE_PATH = "/_emulator/ecs/task-state"
@@ -60,6 +68,8 @@ class RunningTask:
     definition: Container
     container: Started
     log_options: Mapping[str, str]
+    role_environment: Mapping[str, str] = field(default_factory=dict)
+    execution_role: str | None = None
     stopping: bool = False
 
 
@@ -197,16 +207,31 @@ class EcsAgent:
             )
             return
         [container] = found
-        overrides = {
-            item["name"]: item for item in task.get("overrides", {}).get("containerOverrides", [])
-        }.get(container.name, {})
+        task_overrides = task.get("overrides") or {}
+        overrides = {item["name"]: item for item in task_overrides.get("containerOverrides", [])}.get(
+            container.name, {}
+        )
+        task_role = task_overrides.get("taskRoleArn") or definition.get("taskRoleArn")
+        execution_role = task_overrides.get("executionRoleArn") or definition.get("executionRoleArn")
         try:
             model = self.models.get(container.image) or images.model(container.image)
         except images.UnknownImage as exc:
             self._failed(arn, f"CannotPullContainerError: {exc}")
             return
+        role = execution_role
         try:
-            secrets = self._secrets(container.secrets)
+            secrets = {}
+            if container.secrets:
+                client = self.platform.execution_client(execution_role, arn, "secretsmanager")
+                secrets = retrieve(container.secrets, client)
+            role = task_role
+            role_environment = self.platform.role_environment(task_role, arn)
+        except RoleRefused:
+            self._failed(arn, unable_to_assume(str(role)))
+            return
+        except CredentialsError as exc:
+            self._failed(arn, f"ResourceInitializationError: {exc}")
+            return
         except LookupError as exc:
             self._failed(arn, f"ResourceInitializationError: unable to pull secrets or registry auth: {exc}")
             return
@@ -220,6 +245,7 @@ class EcsAgent:
             command=tuple(overrides["command"]) if overrides.get("command") else None,
             environment_overrides=environment,
             directories=self.directories,
+            role_environment=role_environment,
         )
         from blog_infra.sandbox import container as sandbox_container
 
@@ -237,6 +263,8 @@ class EcsAgent:
                     "readOnlyRoot": spec.read_only_root,
                     "tmpfs": [mount.path for mount in spec.tmpfs],
                     "directories": sorted(spec.directories),
+                    "taskRoleArn": task_role,
+                    "executionRoleArn": execution_role,
                     "pid": started.pid,
                 },
                 indent=2,
@@ -246,28 +274,16 @@ class EcsAgent:
         options = (
             log_configuration.get("options", {}) if log_configuration.get("logDriver") == "awslogs" else {}
         )
-        self.running[arn] = RunningTask(arn=arn, definition=container, container=started, log_options=options)
+        self.running[arn] = RunningTask(
+            arn=arn,
+            definition=container,
+            container=started,
+            log_options=options,
+            role_environment=role_environment,
+            execution_role=execution_role,
+        )
         self._report(arn, "RUNNING")
         self.log(f"ecs agent: started {task_id} ({container.image}), log {started.log_path}")
-
-    def _secrets(self, references: Mapping[str, SecretReference]) -> dict[str, str]:
-        client = self._client("secretsmanager")
-        values: dict[str, str] = {}
-        for name, reference in references.items():
-            try:
-                text = client.get_secret_value(SecretId=reference.arn)["SecretString"]
-            except Exception as exc:
-                raise LookupError(f"{reference.arn}: {exc}") from None
-            if reference.json_key is None:
-                values[name] = text
-                continue
-            value = json.loads(text)
-            if reference.json_key not in value:
-                raise LookupError(
-                    f"retrieved secret from Secrets Manager did not contain json key {reference.json_key}"
-                )
-            values[name] = go_value(value[reference.json_key])
-        return values
 
     def _stop_task(self, task: RunningTask, described: Mapping[str, Any]) -> None:
         timeout = task.definition.stop_timeout or DEFAULT_STOP_TIMEOUT
@@ -281,6 +297,8 @@ class EcsAgent:
             if task.arn not in self.running:
                 return
             del self.running[task.arn]
+        if self.platform.credentials is not None:
+            self.platform.credentials.revoke(task.role_environment)
         code = task.container.process.wait()
         exit_code = code if code >= 0 else 128 - code
         self._copy_logs(task)
@@ -312,7 +330,11 @@ class EcsAgent:
         lines = [line for line in task.container.log().splitlines() if line.strip()]
         if not lines:
             return
-        logs = self._client("logs")
+        try:
+            logs = self.platform.execution_client(task.execution_role, task.arn, "logs")
+        except (LookupError, CredentialsError) as exc:
+            self.log(f"ecs agent: {task_id}: output not copied to {group}: {exc}")
+            return
         with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
         now = int(time.time() * 1000)

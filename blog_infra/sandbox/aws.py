@@ -3,7 +3,8 @@
 The worker's ECS calls need the cluster, the flow runs' subnets and security groups, and its
 observer's queue to exist in the template's account. `prepare_account` creates them on the emulator
 in that account, with the names the sandbox's resolver gives them, and an access key that moto maps
-to that account (the stand-in for the task role's credentials). It returns the resolver overrides
+to that account (the sandbox's own, for the ECS agent's calls; containers get their task role's
+session instead). It returns the resolver overrides
 for the ids the emulator chose (subnets, security groups, VPC), so that the containers' environment
 and the published contract name the resources that exist there.
 """

@@ -13,6 +13,10 @@
   starts ("retrieved secret from Secrets Manager did not contain json key ..."); a present key is
   injected as `fmt.Sprintf("%v", value)`, so an empty string is injected as an empty variable, a
   JSON number as Go prints a float64.
+- `retrieve(references, client)`: what the ECS agent injects, read from a Secrets Manager (a boto3
+  client with the task execution role's credentials: "The task execution role grants the Amazon ECS
+  container and Fargate agents permission to ... retrieve sensitive data from Secrets Manager",
+  Amazon ECS Developer Guide, "Amazon ECS task execution IAM role").
 """
 
 from __future__ import annotations
@@ -106,6 +110,27 @@ def inject(reference: SecretReference, store: SecretStore) -> str:
             f"retrieved secret from Secrets Manager did not contain json key {reference.json_key}"
         )
     return go_value(value[reference.json_key])
+
+
+def retrieve(references: Mapping[str, SecretReference], client: Any) -> dict[str, str]:
+    """Each variable's value from `client`'s Secrets Manager; LookupError naming the secret (or the
+    missing key) for one that cannot be retrieved, the cause ECS gives when it stops the task."""
+    values: dict[str, str] = {}
+    for name, reference in references.items():
+        try:
+            text = client.get_secret_value(SecretId=reference.arn)["SecretString"]
+        except Exception as exc:
+            raise LookupError(f"{reference.arn}: {exc}") from None
+        if reference.json_key is None:
+            values[name] = text
+            continue
+        value = json.loads(text)
+        if reference.json_key not in value:
+            raise LookupError(
+                f"retrieved secret from Secrets Manager did not contain json key {reference.json_key}"
+            )
+        values[name] = go_value(value[reference.json_key])
+    return values
 
 
 def run_bootstrap(

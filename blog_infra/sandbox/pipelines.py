@@ -6,7 +6,9 @@ which:
 1. reads the stack the emulator holds (`make up` deployed it): its template as deployed, the
    physical ids of its resources and its outputs;
 2. starts the sandbox of that template (`SandboxPlatform`) with the stack's own secrets, read from
-   and written back to the emulator's Secrets Manager: a TLS-only PostgreSQL under the Aurora
+   and written back to the emulator's Secrets Manager (containers' `secrets` read with their task
+   execution role, each container given its task role's credentials through the sandbox's
+   credentials endpoint): a TLS-only PostgreSQL under the Aurora
    endpoint's name, the Redis of the template, the Aurora bootstrap's own code creating the
    databases and logins (so the `pipelines` login that flow runs read is the one the platform made);
 3. starts every Prefect container of the stack's services from its task definition, as ECS would,
@@ -279,6 +281,7 @@ def serve(settings: Settings) -> None:
         emulator=emulator,
         overrides=overrides,
         secrets=secrets,
+        secrets_in_emulator=True,
     ) as platform:
         services = start_services(platform, environment_overrides=UI_OVERRIDES)
         for name, seconds in services.healthy_after.items():

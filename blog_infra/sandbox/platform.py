@@ -7,10 +7,16 @@ for the RDS CA bundle's address), runs the Aurora bootstrap's own code against t
 then starts containers with exactly their task definition's command, environment and secrets.
 
 What ECS adds to every Fargate container (`AWS_REGION`, `AWS_DEFAULT_REGION`, `AWS_EXECUTION_ENV`)
-is added. Stand-ins, because nothing here is AWS: the CA that signs every server certificate is bound
-as the image's trust store (on AWS, the RDS bundle and Amazon's public CAs); task-role credentials
-and AWS's endpoints are the local emulator's (`AWS_ENDPOINT_URL` and an access key of the template's
-account), when an emulator is given.
+is added. With an emulator, AWS's endpoints are the emulator's (`AWS_ENDPOINT_URL`) and each container
+of a task definition with a task role gets that role's session as ECS gives it
+(`blog_infra.sandbox.credentials`: `AWS_CONTAINER_CREDENTIALS_FULL_URI` and an authorization token of
+its own), issued by the emulator to `ecs-tasks.amazonaws.com` under the role's trust policy; a
+container without a task role gets no credentials, as on ECS. A container in a task network of its
+own (a replicated service's) gets none either: neither that endpoint nor the emulator, both on this
+machine's loopback, can be reached from its network. With `secrets_in_emulator`, `secrets`
+are read from the emulator's Secrets Manager with the task execution role's session, as ECS's agent
+reads them. Stand-ins, because nothing here is AWS: the CA that signs every server certificate is bound
+as the image's trust store (on AWS, the RDS bundle and Amazon's public CAs).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.parse
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +32,13 @@ from typing import Any
 
 from blog_infra.sandbox import container as sandbox_container
 from blog_infra.sandbox import images, runtime
-from blog_infra.sandbox.ecs_secrets import SecretStore, inject, run_bootstrap
+from blog_infra.sandbox.credentials import (
+    ContainerCredentials,
+    EmulatorIssuer,
+    RoleRefused,
+    RoleSession,
+)
+from blog_infra.sandbox.ecs_secrets import SecretStore, inject, retrieve, run_bootstrap
 from blog_infra.sandbox.network import RoundRobin, TaskNetwork, TaskNetworks
 from blog_infra.sandbox.services import HttpsFiles, TlsPostgres, TlsRedis, ensure_free
 from blog_infra.sandbox.taskdef import Container, Resolver, TemplateError, containers
@@ -37,6 +50,25 @@ TRUST_STORE = "/etc/ssl/certs/ca-certificates.crt"
 
 class StartError(Exception):
     """A container did not become healthy; the message carries its last log lines."""
+
+
+def unable_to_assume(role_arn: str) -> str:
+    """ECS's reason when it cannot assume a task's role ("service X failed to launch a task with (error
+    ECS was unable to assume the role ...)", as the service events quoted in aws-samples/
+    aws-modern-application-workshop#149 and boto/boto3#1878 read)."""
+    return (
+        f"ECS was unable to assume the role '{role_arn}' that was provided for this task. Please verify "
+        "that the role being passed has the proper trust relationship and permissions and that your "
+        "IAM user has permissions to pass this role."
+    )
+
+
+@dataclass(frozen=True)
+class TaskRoles:
+    """A task's two roles (`taskRoleArn`, `executionRoleArn`), each None when the task has none."""
+
+    task: str | None
+    execution: str | None
 
 
 @dataclass(frozen=True)
@@ -125,6 +157,7 @@ class SandboxPlatform:
         overrides: Mapping[str, str] | None = None,
         task_networks: bool = False,
         secrets: SecretStore | None = None,
+        secrets_in_emulator: bool = False,
     ) -> None:
         self.template = template
         self.account = account
@@ -140,6 +173,11 @@ class SandboxPlatform:
         self.resolver = Resolver(template, account=account, region=region, overrides=self.overrides)
         self.secrets = secrets if secrets is not None else SecretStore.fresh(template, self.resolver)
         """A fresh deployment's secret values (default), or those of a deployed stack."""
+        self.secrets_in_emulator = secrets_in_emulator
+        """The stack's secrets live in the emulator (a deployed stack): containers' `secrets` are read
+        from it with the task's execution role."""
+        self.credentials: ContainerCredentials | None = None
+        """The containers' credentials endpoint, while the platform is open with an emulator."""
         self.hosts: dict[str, str] = {}
         self.started: list[sandbox_container.Container] = []
         self._stack = contextlib.ExitStack()
@@ -172,6 +210,10 @@ class SandboxPlatform:
     def _prepare(self) -> None:
         if self.networks is not None:
             self._stack.enter_context(self.networks)
+        if self.emulator is not None:
+            self.credentials = self._stack.enter_context(
+                ContainerCredentials(EmulatorIssuer(self.emulator.endpoint, self.region))
+            )
         if self.cluster is not None:
             host = self.resolver.get_att(self.cluster, "Endpoint.Address")
             self.postgres = self._stack.enter_context(
@@ -241,19 +283,67 @@ class SandboxPlatform:
         run_bootstrap(self.template, self.resolver, self.secrets, self.postgres)
 
     def platform_environment(self) -> dict[str, str]:
-        """What ECS adds to a Fargate container, and the emulator's stand-ins for AWS."""
+        """What ECS adds to a Fargate container, and the emulator's endpoint as AWS's. No credentials:
+        a container gets its task role's through `role_environment`."""
         environment = {
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
         }
         if self.emulator is not None:
-            environment |= {
-                "AWS_ENDPOINT_URL": self.emulator.endpoint,
-                "AWS_ACCESS_KEY_ID": self.emulator.access_key_id,
-                "AWS_SECRET_ACCESS_KEY": self.emulator.secret_access_key,
-            }
+            environment["AWS_ENDPOINT_URL"] = self.emulator.endpoint
         return environment
+
+    def task_roles(self, task: str) -> TaskRoles:
+        """The roles of the template's task definition `task`, resolved as deployed."""
+        properties = self.template["Resources"][task]["Properties"]
+
+        def role(key: str) -> str | None:
+            value = properties.get(key)
+            return None if value is None else str(self.resolver.resolve(value))
+
+        return TaskRoles(task=role("TaskRoleArn"), execution=role("ExecutionRoleArn"))
+
+    def task_arn(self, task_id: str) -> str:
+        """The ARN ECS gives a task of the template's cluster (`aws:SourceArn` of its role sessions)."""
+        cluster_id = _only(self.template, "AWS::ECS::Cluster")
+        cluster = self.resolver.ref(cluster_id) if cluster_id else "default"
+        return f"arn:aws:ecs:{self.region}:{self.account}:task/{cluster}/{task_id}"
+
+    def role_session(self, role_arn: str, task_arn: str) -> RoleSession:
+        """ECS's session of a task's role: named by the task's id, for this account's ECS."""
+        return RoleSession(
+            role_arn=role_arn,
+            session_name=task_arn.rsplit("/", 1)[1],
+            source_account=self.account,
+            source_arn=task_arn,
+        )
+
+    def role_environment(self, role_arn: str | None, task_arn: str) -> dict[str, str]:
+        """The task role's credentials endpoint for one container (nothing without a task role or an
+        emulator); `RoleRefused` when the role does not trust ECS."""
+        if role_arn is None or self.credentials is None:
+            return {}
+        return self.credentials.register(self.role_session(role_arn, task_arn))
+
+    def execution_client(self, role_arn: str | None, task_arn: str, service: str) -> Any:
+        """A boto3 client of the emulator with the task execution role's session (what ECS's agent
+        uses for the task's secrets and logs); LookupError without an execution role."""
+        import boto3
+
+        if self.credentials is None or self.emulator is None:
+            raise LookupError("the sandbox has no emulator to call")
+        if role_arn is None:
+            raise LookupError(f"the task definition has no execution role to call {service} with")
+        session = self.credentials.session(self.role_session(role_arn, task_arn))
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.endpoint,
+            region_name=self.region,
+            aws_access_key_id=session.access_key_id,
+            aws_secret_access_key=session.secret_access_key,
+            aws_session_token=session.session_token,
+        )
 
     def network(self) -> TaskNetwork:
         """A network of its own for one task (ECS's awsvpc: an interface and an address per task)."""
@@ -280,12 +370,30 @@ class SandboxPlatform:
         """The container as ECS would start it: the image's entry point, environment and working
         directory beneath the task definition's command, environment, secrets and user."""
         definition = self.definitions[(task, name)]
+        roles = self.task_roles(task)
+        task_arn = self.task_arn(uuid.uuid4().hex)
+        role = roles.execution
+        try:
+            if self.secrets_in_emulator and definition.secrets:
+                client = self.execution_client(roles.execution, task_arn, "secretsmanager")
+                secrets = retrieve(definition.secrets, client)
+            else:
+                secrets = {key: inject(ref, self.secrets) for key, ref in definition.secrets.items()}
+            role = roles.task
+            role_environment = self.role_environment(roles.task, task_arn) if network is None else {}
+        except RoleRefused:
+            raise StartError(f"{task}/{name}: {unable_to_assume(str(role))}") from None
+        except LookupError as exc:
+            raise StartError(
+                f"{task}/{name}: ResourceInitializationError: unable to pull secrets or registry auth: {exc}"
+            ) from None
         return self.container_spec(
             definition,
             name=f"{task}-{name}",
-            secrets={key: inject(reference, self.secrets) for key, reference in definition.secrets.items()},
+            secrets=secrets,
             environment_overrides=environment_overrides,
             network=network,
+            role_environment=role_environment,
         )
 
     def container_spec(
@@ -299,14 +407,17 @@ class SandboxPlatform:
         environment_overrides: Mapping[str, str] | None = None,
         network: TaskNetwork | None = None,
         directories: Mapping[str, Path] | None = None,
+        role_environment: Mapping[str, str] | None = None,
     ) -> sandbox_container.ContainerSpec:
         """`definition` started as ECS starts it, with its `secrets` already retrieved; `model` (else the
-        model of its image) for its image, `command` for a RunTask override of its command."""
+        model of its image) for its image, `command` for a RunTask override of its command,
+        `role_environment` for its task role's credentials (`role_environment()`)."""
         model = model if model is not None else images.model(definition.image)
         installed = runtime.ensure(model)
         environment = dict(model.environment)
         environment["PATH"] = installed.path_variable(environment.get("PATH", ""))
         environment |= self.platform_environment()
+        environment |= role_environment or {}
         environment |= definition.environment
         environment |= secrets
         environment |= environment_overrides or {}
