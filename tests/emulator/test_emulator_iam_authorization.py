@@ -1,0 +1,568 @@
+"""S3, SQS, Secrets Manager, KMS, ECS, SSM, CloudWatch Logs and STS authorize a role session's requests
+as AWS does (emulator.iam_authorization), in the modes off, audit and enforce."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from emulator.iam_enforcement import DECISIONS_PATH, MODE_PATH
+from tests.emulator.emulator_testlib import REGION, Emulator
+
+ACCOUNT = "123456789012"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+Aws = Callable[[str], Any]
+
+
+def _http(emulator: Emulator, path: str, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(emulator.endpoint + path, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        result: dict[str, Any] = json.loads(answer.read())
+        return result
+
+
+@pytest.fixture
+def set_mode(emulator: Emulator) -> Iterator[Callable[[str], None]]:
+    def switch(mode: str) -> None:
+        assert _http(emulator, MODE_PATH, "POST", {"mode": mode}) == {"mode": mode}
+
+    yield switch
+    switch("off")
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def _allow(
+    action: str | list[str], resource: str | list[str], sid: str = "Grant", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource, **extra}],
+    }
+
+
+@dataclass(frozen=True)
+class Session:
+    """A role and a session of it, with clients that use the session's credentials."""
+
+    emulator: Emulator
+    role_name: str
+    role_arn: str
+    credentials: dict[str, Any]
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:sts::{ACCOUNT}:assumed-role/{self.role_name}/session"
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id=self.credentials["AccessKeyId"],
+            aws_secret_access_key=self.credentials["SecretAccessKey"],
+            aws_session_token=self.credentials["SessionToken"],
+            region_name=REGION,
+        ).client(service, endpoint_url=self.emulator.endpoint, config=Config(retries={"max_attempts": 1}))
+
+    def grant(self, iam: Any, policy: dict[str, Any], name: str = "grant") -> None:
+        iam.put_role_policy(RoleName=self.role_name, PolicyName=name, PolicyDocument=json.dumps(policy))
+
+
+@pytest.fixture
+def session(emulator: Emulator, aws: Aws) -> Session:
+    """A role that trusts the account and has no identity policy, assumed by the default credentials."""
+    iam, name = aws("iam"), _name("caller")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    credentials = aws("sts").assume_role(RoleArn=arn, RoleSessionName="session")["Credentials"]
+    return Session(emulator, name, arn, credentials)
+
+
+def _refusal(call: Callable[[], Any]) -> tuple[str, int, str]:
+    with pytest.raises(ClientError) as refused:
+        call()
+    error = refused.value.response
+    return (
+        error["Error"]["Code"],
+        error["ResponseMetadata"]["HTTPStatusCode"],
+        error["Error"].get("Message", ""),
+    )
+
+
+def _log_since(emulator: Emulator, offset: int, needle: str) -> str:
+    deadline = time.monotonic() + 5
+    while True:
+        text = emulator.log_path.read_bytes()[offset:].decode("utf-8", errors="replace")
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
+# --- one case per service: a resource, a call on it, and the grant that permits the call ----------------
+
+
+@dataclass(frozen=True)
+class Case:
+    action: str
+    resource: str
+    grant: str
+    """The resource of the identity policy that permits the call."""
+    call: Callable[[Session], Any]
+    code: str
+    status: int
+
+
+def _s3_case(aws: Aws) -> Case:
+    bucket = _name("bucket")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("s3").put_object(Bucket=bucket, Key="k", Body=b"v")
+    return Case(
+        "s3:GetObject",
+        f"arn:aws:s3:::{bucket}/k",
+        f"arn:aws:s3:::{bucket}/*",
+        lambda s: s.client("s3").get_object(Bucket=bucket, Key="k")["Body"].read(),
+        "AccessDenied",
+        403,
+    )
+
+
+def _sqs_case(aws: Aws) -> Case:
+    name = _name("queue")
+    url = aws("sqs").create_queue(QueueName=name)["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+    return Case(
+        "sqs:SendMessage",
+        arn,
+        arn,
+        lambda s: s.client("sqs").send_message(QueueUrl=url, MessageBody="m"),
+        "AccessDenied",
+        403,
+    )
+
+
+def _secrets_case(aws: Aws) -> Case:
+    secret = aws("secretsmanager").create_secret(Name=_name("secret"), SecretString="s")["ARN"]
+    return Case(
+        "secretsmanager:GetSecretValue",
+        secret,
+        secret,
+        lambda s: s.client("secretsmanager").get_secret_value(SecretId=secret),
+        "AccessDeniedException",
+        400,
+    )
+
+
+def _kms_case(aws: Aws) -> Case:
+    key = aws("kms").create_key()["KeyMetadata"]["Arn"]
+    return Case(
+        "kms:Encrypt",
+        key,
+        key,
+        lambda s: s.client("kms").encrypt(KeyId=key, Plaintext=b"p"),
+        "AccessDeniedException",
+        400,
+    )
+
+
+def _ecs_case(aws: Aws) -> Case:
+    name = _name("cluster")
+    cluster = aws("ecs").create_cluster(clusterName=name)["cluster"]["clusterArn"]
+    return Case(
+        "ecs:DescribeClusters",
+        cluster,
+        cluster,
+        lambda s: s.client("ecs").describe_clusters(clusters=[name]),
+        "AccessDeniedException",
+        400,
+    )
+
+
+def _ssm_case(aws: Aws) -> Case:
+    name = f"/{_name('app')}/setting"
+    aws("ssm").put_parameter(Name=name, Value="v", Type="String")
+    arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}"
+    return Case(
+        "ssm:GetParameter",
+        arn,
+        arn,
+        lambda s: s.client("ssm").get_parameter(Name=name),
+        "AccessDeniedException",
+        400,
+    )
+
+
+def _logs_case(aws: Aws) -> Case:
+    group = f"/app/{_name('group')}"
+    aws("logs").create_log_group(logGroupName=group)
+    aws("logs").create_log_stream(logGroupName=group, logStreamName="stream")
+    prefix = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"
+    event = {"timestamp": int(time.time() * 1000), "message": "m"}
+    return Case(
+        "logs:PutLogEvents",
+        f"{prefix}:log-stream:stream",
+        f"{prefix}:*",
+        lambda s: s.client("logs").put_log_events(
+            logGroupName=group, logStreamName="stream", logEvents=[event]
+        ),
+        "AccessDeniedException",
+        400,
+    )
+
+
+def _sts_case(aws: Aws) -> Case:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "sts:AssumeRole"}],
+    }
+    role = aws("iam").create_role(RoleName=_name("target"), AssumeRolePolicyDocument=json.dumps(trust))
+    arn = role["Role"]["Arn"]
+    return Case(
+        "sts:AssumeRole",
+        arn,
+        arn,
+        lambda s: s.client("sts").assume_role(RoleArn=arn, RoleSessionName="next"),
+        "AccessDenied",
+        403,
+    )
+
+
+CASES = {
+    "s3": _s3_case,
+    "sqs": _sqs_case,
+    "secretsmanager": _secrets_case,
+    "kms": _kms_case,
+    "ecs": _ecs_case,
+    "ssm": _ssm_case,
+    "logs": _logs_case,
+    "sts": _sts_case,
+}
+
+
+@pytest.mark.parametrize("service", sorted(CASES))
+def test_a_call_needs_its_grant_under_enforce_is_logged_under_audit_and_free_when_off(
+    emulator: Emulator, aws: Aws, session: Session, set_mode: Callable[[str], None], service: str
+) -> None:
+    # GIVEN a role session without any identity policy, and a resource of the service
+    case = CASES[service](aws)
+    # WHEN it calls the service under enforce THEN the service refuses in its own shape and words
+    set_mode("enforce")
+    code, status, message = _refusal(lambda: case.call(session))
+    assert (code, status) == (case.code, status if service == "sts" else case.status)
+    assert status == case.status
+    if service != "sts":
+        assert message == (
+            f"User: {session.arn} is not authorized to perform: {case.action} on resource: {case.resource}"
+            f" because no identity-based policy allows the {case.action} action"
+        )
+    # WHEN under audit THEN the call is served and the refusal it would make is logged
+    set_mode("audit")
+    offset = emulator.log_path.stat().st_size
+    case.call(session)
+    logged = _log_since(emulator, offset, case.resource)
+    assert f"would refuse (audit) {case.action}" in logged and case.resource in logged
+    # WHEN the check is off THEN the call is served
+    set_mode("off")
+    case.call(session)
+    # WHEN the role is granted the call THEN enforce serves it
+    session.grant(aws("iam"), _allow(case.action, case.grant))
+    set_mode("enforce")
+    case.call(session)
+
+
+# --- resource policies ----------------------------------------------------------------------------------
+
+
+def _deny_role(role_arn: str, action: str, resource: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "NoCaller",
+                "Effect": "Deny",
+                "Principal": {"AWS": role_arn},
+                "Action": action,
+                "Resource": resource,
+            }
+        ],
+    }
+
+
+def _allow_role(role_arn: str, action: str, resource: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Caller",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": action,
+                "Resource": resource,
+            }
+        ],
+    }
+
+
+def _put_resource_policy(aws: Aws, service: str, case: Case, policy: dict[str, Any]) -> None:
+    if service == "s3":
+        bucket = case.resource.split(":::")[1].split("/")[0]
+        aws("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    elif service == "sqs":
+        url = aws("sqs").get_queue_url(QueueName=case.resource.rsplit(":", 1)[-1])["QueueUrl"]
+        aws("sqs").set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    else:
+        aws("secretsmanager").put_resource_policy(SecretId=case.resource, ResourcePolicy=json.dumps(policy))
+
+
+@pytest.mark.parametrize("service", ["s3", "sqs", "secretsmanager"])
+def test_an_explicit_deny_in_the_resource_policy_wins_over_an_identity_allow(
+    aws: Aws, session: Session, set_mode: Callable[[str], None], service: str
+) -> None:
+    # GIVEN a role allowed the call, and a resource policy that denies it to the role
+    case = CASES[service](aws)
+    session.grant(aws("iam"), _allow(case.action, case.grant))
+    _put_resource_policy(aws, service, case, _deny_role(session.role_arn, case.action, case.grant))
+    set_mode("enforce")
+    # WHEN the role calls THEN the service refuses, naming the resource-based policy
+    code, status, message = _refusal(lambda: case.call(session))
+    assert (code, status) == (case.code, case.status)
+    assert message.endswith("with an explicit deny in a resource-based policy")
+
+
+@pytest.mark.parametrize("service", ["s3", "sqs", "secretsmanager"])
+def test_a_resource_policy_that_names_the_role_allows_alone(
+    emulator: Emulator, aws: Aws, session: Session, set_mode: Callable[[str], None], service: str
+) -> None:
+    # GIVEN a role without identity policies, named by the resource's policy
+    case = CASES[service](aws)
+    _put_resource_policy(aws, service, case, _allow_role(session.role_arn, case.action, case.grant))
+    set_mode("enforce")
+    _http(emulator, DECISIONS_PATH, "DELETE")
+    # WHEN the role calls THEN the call is served, allowed by the resource policy's statement
+    case.call(session)
+    decisions = _http(emulator, DECISIONS_PATH, "GET")["decisions"]
+    assert {"action": case.action, "allowed_by": [f"{_policy_name(service)}#Caller"]}.items() <= next(
+        d for d in decisions if d["action"] == case.action
+    ).items()
+
+
+def _policy_name(service: str) -> str:
+    return {"s3": "bucket policy", "sqs": "queue policy", "secretsmanager": "secret policy"}[service]
+
+
+# --- KMS: the key policy must allow ---------------------------------------------------------------------
+
+
+def _key_without_account_delegation(aws: Aws) -> str:
+    """A key whose policy allows only the default credentials' principal, not the account's IAM
+    policies."""
+    admin = aws("sts").get_caller_identity()["Arn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": admin}, "Action": "kms:*", "Resource": "*"}],
+    }
+    return str(aws("kms").create_key(Policy=json.dumps(policy))["KeyMetadata"]["Arn"])
+
+
+def test_a_key_policy_that_does_not_allow_refuses_despite_an_identity_allow(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    key = _key_without_account_delegation(aws)
+    session.grant(aws("iam"), _allow("kms:*", "*"))
+    set_mode("enforce")
+    code, status, message = _refusal(lambda: session.client("kms").encrypt(KeyId=key, Plaintext=b"p"))
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert message == (
+        f"User: {session.arn} is not authorized to perform: kms:Encrypt on resource: {key}"
+        " because no resource-based policy allows the kms:Encrypt action"
+    )
+
+
+def test_a_secret_under_a_customer_key_needs_the_key_policy_to_allow_decrypt(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a secret encrypted with a key whose policy does not let the account's policies grant it
+    key = _key_without_account_delegation(aws)
+    secret = aws("secretsmanager").create_secret(Name=_name("secret"), SecretString="s", KmsKeyId=key)["ARN"]
+    session.grant(aws("iam"), _allow(["secretsmanager:GetSecretValue", "kms:Decrypt"], "*"))
+    set_mode("enforce")
+    # WHEN the role reads it THEN Secrets Manager refuses for the key
+    code, _, message = _refusal(lambda: session.client("secretsmanager").get_secret_value(SecretId=secret))
+    assert code == "AccessDeniedException"
+    assert f"kms:Decrypt on resource: {key}" in message
+    # WHEN the key policy allows the account's policies, for calls through Secrets Manager only
+    delegation = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": ROOT},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}},
+            }
+        ],
+    }
+    aws("kms").put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(delegation))
+    # THEN the read is served, and a direct Decrypt is still refused (no kms:ViaService)
+    assert session.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"] == "s"
+    blob = aws("kms").encrypt(KeyId=key, Plaintext=b"p")["CiphertextBlob"]
+    assert _refusal(lambda: session.client("kms").decrypt(CiphertextBlob=blob))[0] == "AccessDeniedException"
+
+
+def test_an_sse_kms_object_needs_decrypt_on_its_key(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    key = _key_without_account_delegation(aws)
+    bucket = _name("bucket")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("s3").put_object(Bucket=bucket, Key="k", Body=b"v", ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    session.grant(aws("iam"), _allow(["s3:GetObject", "kms:Decrypt"], "*"))
+    set_mode("enforce")
+    code, status, message = _refusal(lambda: session.client("s3").get_object(Bucket=bucket, Key="k"))
+    assert (code, status) == ("AccessDenied", 403)
+    assert f"kms:Decrypt on resource: {key}" in message
+
+
+# --- ECS: iam:PassRole ----------------------------------------------------------------------------------
+
+
+def test_run_task_with_a_task_role_override_needs_pass_role(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a role allowed to run the family's tasks on the cluster, and a task role to hand over
+    ecs, iam = aws("ecs"), aws("iam")
+    cluster = ecs.create_cluster(clusterName=_name("cluster"))["cluster"]["clusterArn"]
+    family = _name("flow")
+    definition = ecs.register_task_definition(
+        family=family,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "c", "image": "example:1"}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=_name("g"), Description="g", VpcId=vpc)["GroupId"]
+    network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    task_role = iam.create_role(RoleName=_name("task"), AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    run = _allow(
+        "ecs:RunTask",
+        f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:*",
+        sid="RunOnTheCluster",
+        Condition={"ArnEquals": {"ecs:cluster": cluster}},
+    )
+    session.grant(iam, run, "run")
+    set_mode("enforce")
+
+    def run_task() -> Any:
+        return session.client("ecs").run_task(
+            cluster=cluster,
+            taskDefinition=family,
+            launchType="FARGATE",
+            networkConfiguration=network,
+            overrides={"taskRoleArn": task_role},
+        )
+
+    # WHEN it runs a task with the task role override THEN ECS refuses: the role may not pass it
+    code, status, message = _refusal(run_task)
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert message == (
+        f"User: {session.arn} is not authorized to perform: iam:PassRole on resource: {task_role}"
+        " because no identity-based policy allows the iam:PassRole action"
+    )
+    # WHEN it may pass the role, but only to another service THEN still refused
+    session.grant(
+        iam,
+        _allow(
+            "iam:PassRole",
+            task_role,
+            Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+        ),
+        "pass",
+    )
+    assert _refusal(run_task)[0] == "AccessDeniedException"
+    # WHEN it may pass the role to ECS tasks THEN the task runs
+    session.grant(
+        iam,
+        _allow(
+            "iam:PassRole",
+            task_role,
+            Condition={"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+        "pass",
+    )
+    run_task()
+    # and the definition's ARN is what RunTask was authorized on
+    assert definition.endswith(":1")
+    # WHEN it runs on another cluster THEN ecs:cluster does not match
+    other = ecs.create_cluster(clusterName=_name("cluster"))["cluster"]["clusterArn"]
+    code, _, message = _refusal(lambda: session.client("ecs").run_task(cluster=other, taskDefinition=family))
+    assert code == "AccessDeniedException" and "ecs:RunTask on resource" in message
+
+
+# --- the decisions record, and who stays an administrator -----------------------------------------------
+
+
+def test_the_decisions_record_lists_each_decision_with_the_allowing_statement(
+    emulator: Emulator, aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a role allowed one call by a statement with a Sid, and an emptied record
+    case = _ssm_case(aws)
+    session.grant(aws("iam"), _allow(case.action, case.grant, sid="ReadSetting"), "reader")
+    set_mode("enforce")
+    _http(emulator, DECISIONS_PATH, "DELETE")
+    # WHEN it makes the call, one it may not make, and the default credentials make another
+    case.call(session)
+    _refusal(lambda: session.client("ssm").get_parameters_by_path(Path="/"))
+    aws("ssm").get_parameter(Name=case.resource.split(":parameter", 1)[1])
+    # THEN the record lists the role's two decisions, and not the administrator's call
+    decisions = _http(emulator, DECISIONS_PATH, "GET")["decisions"]
+    assert [(d["action"], d["decision"]) for d in decisions] == [
+        ("ssm:GetParameter", "allow"),
+        ("ssm:GetParametersByPath", "implicit deny"),
+    ]
+    allowed = decisions[0]
+    assert allowed["principal"] == session.arn
+    assert allowed["role"] == session.role_arn
+    assert allowed["resource"] == case.resource
+    assert allowed["allowed_by"] == [f"{session.role_arn}/reader#ReadSetting"]
+    # WHEN the record is cleared THEN it is empty
+    assert _http(emulator, DECISIONS_PATH, "DELETE")["decisions"] == []
+    assert _http(emulator, DECISIONS_PATH, "GET")["decisions"] == []
+
+
+def test_the_default_credentials_stay_an_administrator_under_enforce(
+    aws: Aws, set_mode: Callable[[str], None]
+) -> None:
+    case = _kms_case(aws)
+    set_mode("enforce")
+    assert aws("kms").encrypt(KeyId=case.resource, Plaintext=b"p")["CiphertextBlob"]
