@@ -52,21 +52,41 @@ policy must grant for actions that have no resource type. The table:
   those calls name, and the one a grant on `log-group:<group>:*` matches); DescribeLogGroups on
   `log-group::log-stream:`.
 
-Condition keys: each request carries `aws:SecureTransport` (`true`: see `emulator.policy`),
-`aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:PrincipalType`, `aws:PrincipalIsAWSService` (`false`),
-`aws:ViaAWSService` (`false`, `true` on the implied KMS calls); S3 adds `s3:TlsVersion` (`1.3`, as
-for secure transport), `s3:prefix` on ListBucket and `s3:x-amz-server-side-encryption` on a PutObject
-that names it; KMS calls `kms:CallerAccount` and, for the implied ones, `kms:ViaService`; ECS task
-calls `ecs:cluster`; implied tagging `ecs:CreateAction`; iam:PassRole `iam:PassedToService`; direct
-grant calls `kms:GrantIsForAWSResource` (`false`). Absent, as on AWS for a request an IAM principal
-makes itself: `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOrgID`, `aws:SourceOrgPaths`,
-`aws:CalledVia*`, and `kms:ViaService` on direct KMS calls (IAM User Guide, "AWS global condition
-context keys"). The platform's templates use `aws:SecureTransport`, `s3:TlsVersion`, `ecs:cluster`,
-`ecs:CreateAction`, `iam:PassedToService`, `kms:ViaService`, `kms:GrantIsForAWSResource`,
-`aws:PrincipalIsAWSService`, `aws:SourceAccount`, `aws:SourceArn`, all evaluated as above, and
-`kms:EncryptionContext:aws:logs:arn` in a statement for the Logs service principal only, which no
-request here reaches. A condition on any other key raises `NotEvaluated`: the request is refused under
-`enforce` and logged under `audit`, rather than decided as if the key were absent.
+Condition keys. The platform's synthesized templates (both environments) use these; each has a status
+and its consequence:
+
+- `aws:SecureTransport` (Bool): supplied, `true` (see `emulator.policy`); enforce-SSL denies never
+  apply.
+- `s3:TlsVersion` (NumericLessThan): supplied on S3 requests, `1.3`, as for secure transport;
+  minimum-TLS denies never apply.
+- `ecs:cluster` (ArnEquals): supplied on RunTask, StopTask, DescribeTasks, ListTasks; a grant for
+  one cluster refuses the others.
+- `ecs:CreateAction` (StringEquals): supplied on the implied ecs:TagResource; tags on create need it.
+- `iam:PassedToService` (StringEquals): supplied on iam:PassRole, `ecs-tasks.amazonaws.com`; a
+  grant to pass to another service refuses.
+- `kms:ViaService` (StringEquals): supplied on the implied KMS calls of S3 and Secrets Manager, absent
+  on direct KMS calls; a key that allows only through a service refuses direct use.
+- `kms:GrantIsForAWSResource` (BoolIfExists): `false` on CreateGrant, ListGrants, RevokeGrant, absent
+  elsewhere; a grant statement for AWS resources only refuses direct grant calls.
+- `aws:PrincipalIsAWSService` (BoolIfExists): supplied, `false`; statements for services do not
+  apply.
+- `aws:SourceAccount` (StringEquals), `aws:SourceArn` (ArnLike, ArnEquals): absent, as for every
+  request an IAM principal makes itself; the templates use them with service principals only.
+- `kms:EncryptionContext:aws:logs:arn` (ArnLike): not supplied; the templates use it with the Logs
+  service principal only, which no request here is; on any other statement it raises `NotEvaluated`.
+- `<issuer>:sub`, `<issuer>:aud` (StringEquals, StringLike, StringNotLike): supplied on
+  AssumeRoleWithWebIdentity by `emulator.iam_enforcement`.
+
+Supplied too: `aws:PrincipalArn` (the role for a session), `aws:PrincipalAccount`, `aws:PrincipalType`,
+`aws:ViaAWSService` (`true` on implied KMS calls), `kms:CallerAccount` on KMS calls, `s3:prefix` on
+ListBucket, `s3:x-amz-server-side-encryption` on a PutObject that names it. Absent, as on AWS for a
+request an IAM principal makes itself (IAM User Guide, "AWS global condition context keys"):
+`aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOrgID`, `aws:SourceOrgPaths`, `aws:CalledVia*`; and
+`aws:SourceOwner`, the legacy key of SNS's default topic policy that names the account of a resource
+whose service publishes (SNS Developer Guide, "Example cases for Amazon SNS access control"), so that
+policy grants a role nothing and its identity policies decide. A condition on any other key raises
+`NotEvaluated` naming it (`Request.absent_keys`): the request is refused under `enforce` and logged
+under `audit`, rather than decided as if the key were absent.
 
 Refusals, in each service's shape: S3 `AccessDenied` (HTTP 403, XML); SQS `AccessDenied` (HTTP 403,
 as its JSON protocol carries it in `x-amzn-query-error`); SNS `AuthorizationError` (HTTP 403);
@@ -105,6 +125,7 @@ _log = logging.getLogger("emulator.iam")
 ABSENT_KEYS = (
     "aws:SourceAccount",
     "aws:SourceArn",
+    "aws:SourceOwner",
     "aws:SourceOrgID",
     "aws:SourceOrgPaths",
     "aws:CalledVia*",

@@ -154,6 +154,18 @@ def _sqs_case(aws: Aws) -> Case:
     )
 
 
+def _sns_case(aws: Aws) -> Case:
+    topic = aws("sns").create_topic(Name=_name("topic"))["TopicArn"]
+    return Case(
+        "sns:Publish",
+        topic,
+        topic,
+        lambda s: s.client("sns").publish(TopicArn=topic, Message="m"),
+        "AuthorizationError",
+        403,
+    )
+
+
 def _secrets_case(aws: Aws) -> Case:
     secret = aws("secretsmanager").create_secret(Name=_name("secret"), SecretString="s")["ARN"]
     return Case(
@@ -243,6 +255,7 @@ def _sts_case(aws: Aws) -> Case:
 CASES = {
     "s3": _s3_case,
     "sqs": _sqs_case,
+    "sns": _sns_case,
     "secretsmanager": _secrets_case,
     "kms": _kms_case,
     "ecs": _ecs_case,
@@ -558,6 +571,56 @@ def test_the_decisions_record_lists_each_decision_with_the_allowing_statement(
     # WHEN the record is cleared THEN it is empty
     assert _http(emulator, DECISIONS_PATH, "DELETE")["decisions"] == []
     assert _http(emulator, DECISIONS_PATH, "GET")["decisions"] == []
+
+
+def test_a_session_past_its_expiration_is_refused_with_expired_token(
+    emulator: Emulator, aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a session of one second (below STS's minimum, which the emulator does not check), allowed
+    # every call
+    session.grant(aws("iam"), _allow("*", "*"))
+    sts = boto3.session.Session(
+        aws_access_key_id=session.credentials["AccessKeyId"],
+        aws_secret_access_key=session.credentials["SecretAccessKey"],
+        aws_session_token=session.credentials["SessionToken"],
+        region_name=REGION,
+    ).client("sts", endpoint_url=emulator.endpoint, config=Config(parameter_validation=False))
+    short = sts.assume_role(RoleArn=session.role_arn, RoleSessionName="short", DurationSeconds=1)
+    expired = Session(emulator, session.role_name, session.role_arn, short["Credentials"])
+    case = _ssm_case(aws)
+    set_mode("enforce")
+    time.sleep(1.5)
+    # WHEN it calls a JSON service and S3 THEN each answers its expired-token error
+    assert _refusal(lambda: case.call(expired))[:2] == ("ExpiredTokenException", 400)
+    assert _refusal(lambda: expired.client("s3").list_objects_v2(Bucket="any"))[:2] == ("ExpiredToken", 400)
+
+
+def test_moto_s3_check_evaluates_bucket_policy_conditions_with_the_shared_evaluator(aws: Aws) -> None:
+    # GIVEN a bucket that denies plain HTTP (CDK's enforceSSL) and, by a StringLike, one prefix
+    s3, bucket = aws("s3"), _name("bucket")
+    s3.create_bucket(Bucket=bucket)
+    deny = {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*"}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                **deny,
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                **deny,
+                "Resource": f"arn:aws:s3:::{bucket}/closed/*",
+                "Condition": {"StringLike": {"aws:SecureTransport": "t?ue"}},
+            },
+        ],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    # WHEN the default credentials write with the check off THEN the loopback counts as TLS, and
+    # only the second statement's prefix is refused
+    s3.put_object(Bucket=bucket, Key="open/k", Body=b"v")
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket=bucket, Key="closed/k", Body=b"v")
 
 
 def test_the_default_credentials_stay_an_administrator_under_enforce(
