@@ -296,6 +296,143 @@ def test_a_call_needs_its_grant_under_enforce_is_logged_under_audit_and_free_whe
     case.call(session)
 
 
+def test_the_platforms_calls_are_authorized_on_the_resources_its_grants_name(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN grants shaped as CDK writes them: objects and the bucket, a queue, a log group with ":*",
+    # a secret, parameters under a path, ECS tasks of one cluster
+    s3, bucket = aws("s3"), _name("bucket")
+    s3.create_bucket(Bucket=bucket)
+    queue_name = _name("queue")
+    aws("sqs").create_queue(QueueName=queue_name)
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue_name}"
+    group = f"/app/{_name('group')}"
+    aws("logs").create_log_group(logGroupName=group)
+    path = f"/{_name('app')}"
+    aws("ssm").put_parameter(Name=f"{path}/a", Value="1", Type="String")
+    secret = aws("secretsmanager").create_secret(Name=_name("secret"), SecretString="s")["ARN"]
+    cluster_name = _name("cluster")
+    cluster = aws("ecs").create_cluster(clusterName=cluster_name)["cluster"]["clusterArn"]
+    statements = [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            "Resource": f"arn:aws:s3:::{bucket}/*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": f"arn:aws:s3:::{bucket}",
+            "Condition": {"StringLike": {"s3:prefix": "runs/*"}},
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                "sqs:SendMessage",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueUrl",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+            ],
+            "Resource": queue,
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:GetLogEvents",
+                "logs:FilterLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+            "Resource": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{path}*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage",
+            ],
+            "Resource": secret,
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["ecs:ListTasks"],
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"ecs:cluster": cluster}},
+        },
+    ]
+    session.grant(aws("iam"), {"Version": "2012-10-17", "Statement": statements})
+    set_mode("enforce")
+    # WHEN the role makes the calls the platform's software makes THEN each is served
+    as_s3 = session.client("s3")
+    as_s3.put_object(Bucket=bucket, Key="runs/a", Body=b"v")
+    assert as_s3.head_object(Bucket=bucket, Key="runs/a")["ContentLength"] == 1
+    upload = as_s3.create_multipart_upload(Bucket=bucket, Key="runs/big")["UploadId"]
+    part = as_s3.upload_part(Bucket=bucket, Key="runs/big", UploadId=upload, PartNumber=1, Body=b"x")
+    as_s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="runs/big",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]},
+    )
+    assert [o["Key"] for o in as_s3.list_objects_v2(Bucket=bucket, Prefix="runs/")["Contents"]] == [
+        "runs/a",
+        "runs/big",
+    ]
+    as_s3.delete_object(Bucket=bucket, Key="runs/a")
+    sqs = session.client("sqs")
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    sqs.send_message(QueueUrl=url, MessageBody="m")
+    message = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    logs = session.client("logs")
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    event = {"timestamp": int(time.time() * 1000), "message": "m"}
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=[event])
+    logs.get_log_events(logGroupName=group, logStreamName="s")
+    logs.filter_log_events(logGroupName=group)
+    logs.describe_log_streams(logGroupName=group)
+    ssm = session.client("ssm")
+    assert ssm.get_parameter(Name=f"{path}/a")["Parameter"]["Value"] == "1"
+    assert ssm.get_parameters(Names=[f"{path}/a"])["Parameters"]
+    assert ssm.get_parameters_by_path(Path=path)["Parameters"]
+    secrets = session.client("secretsmanager")
+    stages = secrets.describe_secret(SecretId=secret)["VersionIdsToStages"]
+    current = next(v for v, labels in stages.items() if "AWSCURRENT" in labels)
+    pending = secrets.put_secret_value(SecretId=secret, SecretString="t", VersionStages=["AWSPENDING"])
+    secrets.update_secret_version_stage(
+        SecretId=secret,
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=pending["VersionId"],
+        RemoveFromVersionId=current,
+    )
+    secrets.get_secret_value(SecretId=secret)
+    session.client("ecs").list_tasks(cluster=cluster)
+    # WHEN it lists outside the granted prefix, reads the head of an object elsewhere or creates a log
+    # group THEN each is refused
+    assert _refusal(lambda: as_s3.list_objects_v2(Bucket=bucket, Prefix="other/"))[:2] == (
+        "AccessDenied",
+        403,
+    )
+    s3.put_object(Bucket=bucket, Key="x", Body=b"v")
+    as_s3.head_object(Bucket=bucket, Key="x")  # the object grant covers every key of the bucket
+    code, status, message = _refusal(lambda: logs.create_log_group(logGroupName=f"{group}-2"))
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert f"on resource: arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}-2:log-stream:" in message
+    assert _refusal(lambda: session.client("ecs").list_tasks(cluster="default"))[0] == "AccessDeniedException"
+
+
 # --- resource policies ----------------------------------------------------------------------------------
 
 
