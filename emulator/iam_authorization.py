@@ -17,7 +17,8 @@ policy must grant for actions that have no resource type. The table:
 - S3: each request's action as moto names it (`s3:GetObject`, `s3:PutObject` for PutObject and every
   multipart step but `s3:AbortMultipartUpload` and `s3:ListMultipartUploadParts`, `s3:DeleteObject`,
   `s3:GetObject` for HeadObject, `s3:ListBucket` for ListObjects(V2) and HeadBucket, ...) on the object
-  `arn:aws:s3:::<bucket>/<key>` or the bucket `arn:aws:s3:::<bucket>`; the bucket policy applies.
+  `arn:aws:s3:::<bucket>/<key>` or the bucket `arn:aws:s3:::<bucket>` (DeleteObjects: `s3:DeleteObject`
+  on each key); the bucket policy applies.
   An object encrypted with a KMS key (SSE-KMS) also needs `kms:Decrypt` on the key for GetObject and
   HeadObject, and a PutObject or CreateMultipartUpload that encrypts with one `kms:GenerateDataKey`
   ("To upload an object encrypted with an AWS KMS key ... you need kms:GenerateDataKey permissions ...
@@ -99,8 +100,9 @@ services): "The security token included in the request is expired".
 
 Not modeled: S3 ACLs, access points and object ownership; VPC endpoint policies; KMS grants; SQS and
 SNS cross-account policies; ABAC keys (`aws:ResourceTag/*`, `aws:PrincipalTag/*`); the caller's
-session policy; DeleteObjects' per-key checks (authorized as one `s3:DeleteObject` on the bucket);
-the task definition's own roles at RunTask.
+session policy; DeleteObjects answering AccessDenied per key (it needs `s3:DeleteObject` on each
+key and is refused whole when one is refused); CopyObject's `s3:GetObject` on the source; the task
+definition's own roles at RunTask.
 """
 
 from __future__ import annotations
@@ -237,6 +239,10 @@ def _s3(response: Any, bucket: str | None, key_name: str | None) -> list[Check]:
                 stored = stored_bucket.keys.get(key_name)
         except Exception:
             stored_bucket = None
+    if action == "s3:DeleteObject" and bucket and not key_name:
+        keys = _keys_to_delete(response.body)
+        resources = [f"arn:{partition}:s3:::{bucket}/{k}" for k in keys] or [resource]
+        return [Check(action, r, context, policy, "bucket policy") for r in resources]
     checks = [Check(action, resource, context, policy, "bucket policy")]
     if action == "s3:GetObject" and stored is not None and getattr(stored, "encryption", None) == "aws:kms":
         checks += _implied_kms(response, stored.kms_key_id, "kms:Decrypt", "s3")
@@ -250,6 +256,17 @@ def _s3(response: Any, bucket: str | None, key_name: str | None) -> list[Check]:
                     key_id = default.get("KMSMasterKeyID")
         checks += _implied_kms(response, key_id, "kms:GenerateDataKey", "s3")
     return checks
+
+
+def _keys_to_delete(body: Any) -> list[str]:
+    """The keys of a DeleteObjects request's XML body."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.fromstring(body if isinstance(body, bytes | str) else b"")
+    except ElementTree.ParseError:
+        return []
+    return [e.text or "" for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Key"]
 
 
 _S3_ACTIONS = {
@@ -523,15 +540,23 @@ def _json_refusal(service: str, refusal: Refusal) -> tuple[int, dict[str, str], 
     return 400, headers, json.dumps(body)
 
 
-def _query_refusal(refusal: Refusal) -> tuple[int, dict[str, str], str]:
-    """SNS (query protocol): AuthorizationError, HTTP 403 (botocore's SNS model)."""
-    code = "AuthorizationError" if refusal.code == "AccessDenied" else refusal.code
+_QUERY_NAMESPACES = {
+    "sns": "http://sns.amazonaws.com/doc/2010-03-31/",
+    "sqs": "http://queue.amazonaws.com/doc/2012-11-05/",
+}
+
+
+def _query_refusal(service: str, refusal: Refusal) -> tuple[int, dict[str, str], str]:
+    """The query protocol's XML error: SNS's AuthorizationError (HTTP 403, botocore's SNS model), or
+    SQS's AccessDenied (HTTP 403) for a client that still speaks SQS's query protocol."""
+    code = "AuthorizationError" if (service, refusal.code) == ("sns", "AccessDenied") else refusal.code
+    status = 403 if refusal.code == "AccessDenied" else 400
     body = (
-        '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
+        f'<ErrorResponse xmlns="{_QUERY_NAMESPACES[service]}"><Error><Type>Sender</Type>'
         f"<Code>{code}</Code><Message>{_xml(refusal.message)}</Message></Error>"
         "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
     )
-    return 403, {"Content-Type": "text/xml"}, body
+    return status, {"Content-Type": "text/xml"}, body
 
 
 def _xml(text: str) -> str:
@@ -569,8 +594,9 @@ def _call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         )
         if refusal is None:
             return original(self)
-        if self.service_name == "sns":
-            return _query_refusal(refusal)
+        json_request = "json" in str(self.headers.get("Content-Type", "")) or "X-Amz-Target" in self.headers
+        if self.service_name == "sns" or (self.service_name == "sqs" and not json_request):
+            return _query_refusal(str(self.service_name), refusal)
         return _json_refusal(str(self.service_name), refusal)
 
     call_action._authorized = True  # type: ignore[attr-defined]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -13,7 +15,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from emulator.iam_enforcement import DECISIONS_PATH, MODE_PATH
@@ -389,6 +394,8 @@ def test_the_platforms_calls_are_authorized_on_the_resources_its_grants_name(
         "runs/big",
     ]
     as_s3.delete_object(Bucket=bucket, Key="runs/a")
+    deleted = as_s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "runs/big"}]})
+    assert [d["Key"] for d in deleted["Deleted"]] == ["runs/big"]
     sqs = session.client("sqs")
     url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
     sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
@@ -431,6 +438,36 @@ def test_the_platforms_calls_are_authorized_on_the_resources_its_grants_name(
     assert (code, status) == ("AccessDeniedException", 400)
     assert f"on resource: arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}-2:log-stream:" in message
     assert _refusal(lambda: session.client("ecs").list_tasks(cluster="default"))[0] == "AccessDeniedException"
+
+
+def test_a_client_of_sqs_query_protocol_gets_its_xml_access_denied(
+    emulator: Emulator, aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a queue, and a client that speaks SQS's query protocol (botocore before 1.31 did)
+    case = _sqs_case(aws)
+    url = aws("sqs").get_queue_url(QueueName=case.resource.rsplit(":", 1)[-1])["QueueUrl"]
+    form = urllib.parse.urlencode({"Action": "SendMessage", "QueueUrl": url, "MessageBody": "m"})
+    request = AWSRequest(
+        method="POST",
+        url=emulator.endpoint + "/",
+        data=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    credentials = session.credentials
+    SigV4Auth(
+        Credentials(credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]),
+        "sqs",
+        REGION,
+    ).add_auth(request)
+    set_mode("enforce")
+    # WHEN it sends without a grant THEN SQS answers its query protocol's AccessDenied
+    prepared = urllib.request.Request(
+        request.url, data=form.encode(), headers=dict(request.headers.items()), method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(prepared, timeout=10)
+    assert refused.value.code == 403
+    assert "<Code>AccessDenied</Code>" in refused.value.read().decode()
 
 
 # --- resource policies ----------------------------------------------------------------------------------
