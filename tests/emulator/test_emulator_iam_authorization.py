@@ -707,9 +707,36 @@ def test_run_task_with_a_task_role_override_needs_pass_role(
         ),
         "pass",
     )
-    run_task()
-    # and the definition's ARN is what RunTask was authorized on
+    task = run_task()["tasks"][0]["taskArn"]
     assert definition.endswith(":1")
+    # WHEN it watches and stops the task without a grant for tasks THEN refused on the task's ARN
+    as_ecs = session.client("ecs")
+    code, _, message = _refusal(lambda: as_ecs.describe_tasks(cluster=cluster, tasks=[task]))
+    assert code == "AccessDeniedException" and f"ecs:DescribeTasks on resource: {task} because" in message
+    # WHEN it may watch and stop the cluster's tasks THEN both are served
+    tasks = task.rsplit("/", 1)[0] + "/*"
+    watch = _allow(
+        ["ecs:DescribeTasks", "ecs:StopTask"], tasks, Condition={"ArnEquals": {"ecs:cluster": cluster}}
+    )
+    session.grant(iam, watch, "watch")
+    assert as_ecs.describe_tasks(cluster=cluster, tasks=[task])["tasks"][0]["taskArn"] == task
+    as_ecs.stop_task(cluster=cluster, task=task)
+
+    # WHEN it tags the task it runs THEN ecs:TagResource is needed, with ecs:CreateAction RunTask
+    def run_tagged() -> Any:
+        return as_ecs.run_task(
+            cluster=cluster,
+            taskDefinition=family,
+            launchType="FARGATE",
+            networkConfiguration=network,
+            tags=[{"key": "flow", "value": "x"}],
+        )
+
+    code, _, message = _refusal(run_tagged)
+    assert code == "AccessDeniedException" and "ecs:TagResource" in message
+    tag = _allow("ecs:TagResource", tasks, Condition={"StringEquals": {"ecs:CreateAction": "RunTask"}})
+    session.grant(iam, tag, "tag")
+    run_tagged()
     # WHEN it runs on another cluster THEN ecs:cluster does not match
     other = ecs.create_cluster(clusterName=_name("cluster"))["cluster"]["clusterArn"]
     code, _, message = _refusal(lambda: session.client("ecs").run_task(cluster=other, taskDefinition=family))
