@@ -120,7 +120,7 @@ from moto.core.responses import BaseResponse
 from moto.core.utils import utcnow
 
 from aws_policy.evaluation import Decision, NotEvaluated, Request, explain
-from emulator.iam_enforcement import Caller, Mode, _caller, _document, mode, record
+from emulator.iam_enforcement import Caller, Mode, caller_of, mode, policy_document, record
 
 _log = logging.getLogger("emulator.iam")
 
@@ -180,7 +180,7 @@ def _policy(text: Any) -> dict[str, Any] | None:
     if isinstance(text, bytes):
         text = text.decode()
     try:
-        return _document(text)
+        return policy_document(text)
     except (json.JSONDecodeError, ValueError):
         return None
 
@@ -305,7 +305,7 @@ def _sns(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
     if not arn:
         return [Check(f"sns:{action}", "*")]
     topic = _backend(sns_backends, response).topics.get(arn)
-    policy = _document(topic._policy_json) if topic is not None else None
+    policy = policy_document(topic._policy_json) if topic is not None else None
     return [Check(f"sns:{action}", arn, {}, policy, "topic policy")]
 
 
@@ -516,7 +516,7 @@ def _refused(refusal: Refusal | None, what: str) -> Refusal | None:
 def _known_caller(response: Any) -> Caller | None:
     if mode() is Mode.OFF:
         return None
-    caller = _caller(response)
+    caller = caller_of(response)
     return caller if caller.known else None
 
 

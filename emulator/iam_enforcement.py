@@ -11,6 +11,12 @@ identity policies. The check has three modes, switched at run time through `MODE
   (logger `emulator.iam`, level WARNING) with the reason;
 - `enforce`: a call AWS would refuse is answered as AWS answers it.
 
+`emulator.iam_authorization` applies the same modes to S3, SQS, SNS, Secrets Manager, KMS, ECS, SSM
+and CloudWatch Logs. Every request either module evaluates, allowed or not, is appended to a bounded
+decisions record (`DECISIONS_PATH`: GET lists it as JSON, DELETE clears it) with the caller, the
+role of a session, the action, the resource, the decision and, for an allow, the statements that
+allowed it, so that a run can show which grants were used and which never were.
+
 AWS's rules applied, with the pages that state them:
 
 - The trust policy must allow: "Role trust policies and KMS key policies are exceptions to this
@@ -217,7 +223,7 @@ def _without_no_value(value: Any) -> Any:
     return value
 
 
-def _document(text: Any) -> dict[str, Any]:
+def policy_document(text: Any) -> dict[str, Any]:
     if isinstance(text, dict):
         parsed: Any = text
     else:
@@ -234,18 +240,18 @@ def _managed(policies: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for arn, policy in policies.items():
         version = next((v for v in policy.versions if v.is_default), None)
         if version is not None:
-            documents.append((str(arn), _document(version.document)))
+            documents.append((str(arn), policy_document(version.document)))
     return documents
 
 
 def _policies_of(entity: Any) -> list[tuple[str, dict[str, Any]]]:
     """(name, document) of each identity policy of a role, user or group: inline ones by
     `<entity ARN>/<policy name>`, managed ones by their ARN."""
-    inline = [(f"{entity.arn}/{name}", _document(d)) for name, d in entity.policies.items()]
+    inline = [(f"{entity.arn}/{name}", policy_document(d)) for name, d in entity.policies.items()]
     return inline + _managed(entity.managed_policies)
 
 
-def _caller(response: Any) -> Caller:
+def caller_of(response: Any) -> Caller:
     """The principal of a request's access key (any moto response object)."""
     key = response.get_access_key()
     account, partition = response.current_account, response.partition
@@ -287,7 +293,7 @@ def _trust_policy(role_arn: str, partition: str) -> dict[str, Any] | None:
         role = iam_backends[parts[4]][partition].get_role_by_arn(role_arn)
     except Exception:
         return None
-    return _document(role.assume_role_policy_document)
+    return policy_document(role.assume_role_policy_document)
 
 
 def _decide(
@@ -331,7 +337,7 @@ def _refuse(reason: str, what: str, error: Callable[[], Exception]) -> None:
 
 def check_assume_role(response: TokenResponse) -> None:
     role_arn = str(response._get_param("RoleArn") or "")
-    caller = _caller(response)
+    caller = caller_of(response)
     context: dict[str, str] = {
         "aws:PrincipalArn": caller.principal_arn,
         "aws:PrincipalAccount": caller.account,
