@@ -24,6 +24,8 @@ from botocore.exceptions import ClientError
 from emulator.iam_enforcement import DECISIONS_PATH, MODE_PATH
 from tests.emulator.emulator_testlib import REGION, Emulator
 
+pytestmark = pytest.mark.slow  # some 25 emulator round trips per test, about 30 s in all
+
 ACCOUNT = "123456789012"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 Aws = Callable[[str], Any]
