@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from emulator.iam_enforcement import DECISIONS_PATH, MODE_PATH
 from tests.emulator.emulator_testlib import REGION, Emulator
 
-pytestmark = pytest.mark.slow  # some 25 emulator round trips per test, about 30 s in all
+pytestmark = pytest.mark.slow  # tens of emulator calls per test: about 30 s for the module
 
 ACCOUNT = "123456789012"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
