@@ -78,6 +78,10 @@ class Request:
     """The key of a policy's `Principal` element that can name this principal: `AWS` or `Federated`."""
     principal_names: tuple[str, ...] = ()
     """Other ARNs that name the same principal, e.g. the role's ARN for one of its sessions."""
+    absent_keys: tuple[str, ...] | None = None
+    """When given, `context` is complete but for these keys (patterns with `*`), which AWS would not
+    supply either: a condition on any other key missing from `context` raises `NotEvaluated` rather
+    than count as absent. When None, a key missing from `context` is absent."""
 
     @property
     def account(self) -> str:
@@ -216,11 +220,24 @@ _KNOWN = _NEGATED | {
 }
 
 
-def condition_holds(operator: str, key: str, expected: Any, context: Mapping[str, Any]) -> bool:
-    """One operator on one key."""
+def condition_holds(
+    operator: str,
+    key: str,
+    expected: Any,
+    context: Mapping[str, Any],
+    absent_keys: Sequence[str] | None = None,
+) -> bool:
+    """One operator on one key. With `absent_keys` (see `Request.absent_keys`), a key missing from
+    `context` that none of them matches raises `NotEvaluated` naming it."""
     if ":" in operator and operator.split(":")[0] in ("ForAnyValue", "ForAllValues"):
         raise NotEvaluated(f"set operator {operator} is not evaluated")
     present = next((v for k, v in context.items() if k.lower() == key.lower()), None)
+    if (
+        present is None
+        and absent_keys is not None
+        and not any(wildcard_match(p, key, case_sensitive=False) for p in absent_keys)
+    ):
+        raise NotEvaluated(f"condition key {key} is not supplied for this request")
     if operator == "Null":
         wants_absent = _strings(expected)[0] == "true"
         return (present is None) == wants_absent
@@ -235,9 +252,11 @@ def condition_holds(operator: str, key: str, expected: Any, context: Mapping[str
     return not matched if base in _NEGATED else matched
 
 
-def conditions_hold(statement: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+def conditions_hold(
+    statement: Mapping[str, Any], context: Mapping[str, Any], absent_keys: Sequence[str] | None = None
+) -> bool:
     return all(
-        condition_holds(operator, key, expected, context)
+        condition_holds(operator, key, expected, context, absent_keys)
         for operator, block in (statement.get("Condition") or {}).items()
         for key, expected in block.items()
     )
@@ -253,23 +272,41 @@ class Verdict:
     """An Allow that names the role (identity policy, or resource policy naming it or everyone)."""
     allow_account: bool = False
     """An Allow in a resource policy that names the account root."""
+    allowed_by: str = ""
+    """The first Allow statement that names the role, as `<policy>#<Sid or index>`."""
+    delegated_by: str = ""
+    """The first Allow statement that names the account root, likewise."""
 
 
 def _applicable(statement: Mapping[str, Any], request: Request, *, resource_policy: bool) -> PrincipalMatch:
     if not _action_matches(statement, request.action) or not _resource_matches(statement, request.resource):
         return PrincipalMatch.NONE
     principal = _principal_match(statement, request) if resource_policy else PrincipalMatch.ROLE
-    if principal is PrincipalMatch.NONE or not conditions_hold(statement, request.context):
+    if principal is PrincipalMatch.NONE or not conditions_hold(
+        statement, request.context, request.absent_keys
+    ):
         return PrincipalMatch.NONE
     return principal
 
 
+def _label(name: str, index: int, statement: Mapping[str, Any]) -> str:
+    return f"{name}#{statement.get('Sid') or index}"
+
+
 def verdict(
-    documents: Iterable[Mapping[str, Any] | None], request: Request, *, resource_policy: bool
+    documents: Iterable[Mapping[str, Any] | None],
+    request: Request,
+    *,
+    resource_policy: bool,
+    names: Sequence[str] = (),
 ) -> Verdict:
+    """What the statements of `documents` say about `request`; `names` name the documents in
+    `allowed_by` (their position when absent)."""
     deny = allow_role = allow_account = False
-    for document in documents:
-        for statement in statements(document):
+    allowed_by = delegated_by = ""
+    for position, document in enumerate(documents):
+        name = names[position] if position < len(names) else str(position)
+        for index, statement in enumerate(statements(document)):
             match = _applicable(statement, request, resource_policy=resource_policy)
             if match is PrincipalMatch.NONE:
                 continue
@@ -278,9 +315,59 @@ def verdict(
                 deny = True
             elif match is PrincipalMatch.ROLE:
                 allow_role = True
+                allowed_by = allowed_by or _label(name, index, statement)
             else:
                 allow_account = True
-    return Verdict(deny, allow_role, allow_account)
+                delegated_by = delegated_by or _label(name, index, statement)
+    return Verdict(deny, allow_role, allow_account, allowed_by, delegated_by)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A decision and what made it: the statements that allowed, or where the deny came from."""
+
+    decision: Decision
+    allowed_by: tuple[str, ...] = ()
+    """For an allow: the statement(s) that allowed, `<policy>#<Sid or index>` (for a key or trust
+    policy that delegates to the account: its statement, then the identity statement)."""
+    denied_in: str = ""
+    """For a deny: `identity-based policy` or `resource-based policy`, the words of AWS's refusals."""
+
+
+def explain(
+    request: Request,
+    identity_policies: Iterable[Mapping[str, Any] | None],
+    resource_policy: Mapping[str, Any] | None = None,
+    *,
+    key_policy: bool = False,
+    trust_policy: bool = False,
+    identity_names: Sequence[str] = (),
+    resource_name: str = "resource policy",
+) -> Evaluation:
+    """The decision for `request` and why. `resource_policy` is the resource's own policy (bucket
+    policy, secret policy, key policy, trust policy); with `key_policy` it is a KMS key policy and with
+    `trust_policy` a role's trust policy, either of which must allow. An implicit deny names the policy
+    that lacks the Allow: the resource-based one where it must allow, else the identity-based ones
+    (AWS's refusals say "because no identity-based policy allows the <action> action": IAM User Guide,
+    "Troubleshoot access denied error messages")."""
+    identity = verdict(identity_policies, request, resource_policy=False, names=identity_names)
+    resource = verdict([resource_policy], request, resource_policy=True, names=[resource_name])
+    if identity.deny:
+        return Evaluation(Decision.EXPLICIT_DENY, denied_in="identity-based policy")
+    if resource.deny:
+        return Evaluation(Decision.EXPLICIT_DENY, denied_in="resource-based policy")
+    if key_policy or trust_policy:
+        if resource.allow_role:
+            return Evaluation(Decision.ALLOW, (resource.allowed_by,))
+        if resource.allow_account and identity.allow_role:
+            return Evaluation(Decision.ALLOW, (resource.delegated_by, identity.allowed_by))
+        lacking = "identity-based policy" if resource.allow_account else "resource-based policy"
+        return Evaluation(Decision.IMPLICIT_DENY, denied_in=lacking)
+    if identity.allow_role:
+        return Evaluation(Decision.ALLOW, (identity.allowed_by,))
+    if resource.allow_role:
+        return Evaluation(Decision.ALLOW, (resource.allowed_by,))
+    return Evaluation(Decision.IMPLICIT_DENY, denied_in="identity-based policy")
 
 
 def evaluate(
@@ -291,15 +378,7 @@ def evaluate(
     key_policy: bool = False,
     trust_policy: bool = False,
 ) -> Decision:
-    """The decision for `request`. `resource_policy` is the resource's own policy (bucket policy,
-    secret policy, key policy, trust policy); with `key_policy` it is a KMS key policy and with
-    `trust_policy` a role's trust policy, either of which must allow."""
-    identity = verdict(identity_policies, request, resource_policy=False)
-    resource = verdict([resource_policy], request, resource_policy=True)
-    if identity.deny or resource.deny:
-        return Decision.EXPLICIT_DENY
-    if key_policy or trust_policy:
-        allowed = resource.allow_role or (resource.allow_account and identity.allow_role)
-    else:
-        allowed = identity.allow_role or resource.allow_role
-    return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY
+    """The decision of `explain`, alone."""
+    return explain(
+        request, identity_policies, resource_policy, key_policy=key_policy, trust_policy=trust_policy
+    ).decision

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 def install() -> None:
     """Fix moto's CloudFormation engine, policy conditions, S3 events to Lambda, ECS's RunTask and
-    EventBridge's TestEventPattern, put STS's trust-policy check in place (off until switched on),
-    then register our resource models."""
-    from emulator import cfn, ecs, engine, events, iam_enforcement, lambda_account, policy, s3_events, zones
+    EventBridge's TestEventPattern, put STS's trust-policy check and the other services'
+    authorization in place (off until switched on), then register our resource models."""
+    from emulator import (
+        cfn,
+        ecs,
+        engine,
+        events,
+        iam_authorization,
+        iam_enforcement,
+        lambda_account,
+        policy,
+        s3_events,
+        zones,
+    )
     from emulator.cfn import ec2 as cfn_ec2
     from emulator.cfn import secretsmanager as cfn_secretsmanager
 
@@ -20,5 +31,6 @@ def install() -> None:
     policy.install()
     s3_events.install()
     iam_enforcement.install()
+    iam_authorization.install()
     cfn.register()
     cfn_secretsmanager.install_rotation()

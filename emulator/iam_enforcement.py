@@ -11,6 +11,12 @@ identity policies. The check has three modes, switched at run time through `MODE
   (logger `emulator.iam`, level WARNING) with the reason;
 - `enforce`: a call AWS would refuse is answered as AWS answers it.
 
+`emulator.iam_authorization` applies the same modes to S3, SQS, SNS, Secrets Manager, KMS, ECS, SSM
+and CloudWatch Logs. Every request either module evaluates, allowed or not, is appended to a bounded
+decisions record (`DECISIONS_PATH`: GET lists it as JSON, DELETE clears it) with the caller, the
+role of a session, the action, the resource, the decision and, for an allow, the statements that
+allowed it, so that a run can show which grants were used and which never were.
+
 AWS's rules applied, with the pages that state them:
 
 - The trust policy must allow: "Role trust policies and KMS key policies are exceptions to this
@@ -60,8 +66,10 @@ import json
 import logging
 import threading
 import urllib.parse
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -71,9 +79,11 @@ from moto.sts.exceptions import STSClientError
 from moto.sts.models import sts_backends
 from moto.sts.responses import TokenResponse
 
-from aws_policy.evaluation import Decision, NotEvaluated, Request, evaluate
+from aws_policy.evaluation import Decision, Evaluation, NotEvaluated, Request, explain
 
 MODE_PATH = "/_emulator/iam/enforcement"
+DECISIONS_PATH = "/_emulator/iam/decisions"
+DECISIONS_KEPT = 10_000
 _log = logging.getLogger("emulator.iam")
 _ADMINISTRATOR: dict[str, Any] = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
@@ -102,6 +112,42 @@ def set_mode(value: str) -> Mode:
         _state["mode"] = new
     _log.info("IAM enforcement mode: %s", new.value)
     return new
+
+
+_decisions: deque[dict[str, Any]] = deque(maxlen=DECISIONS_KEPT)
+
+
+def record(
+    caller: Caller,
+    action: str,
+    resource: str,
+    decision: str,
+    allowed_by: tuple[str, ...] = (),
+    reason: str = "",
+) -> None:
+    """Append one evaluated request to the decisions record (the oldest go beyond `DECISIONS_KEPT`)."""
+    entry: dict[str, Any] = {
+        "principal": caller.arn,
+        "role": caller.role_arn,
+        "action": action,
+        "resource": resource,
+        "decision": decision,
+        "mode": mode().value,
+    }
+    if allowed_by:
+        entry["allowed_by"] = list(allowed_by)
+    if reason:
+        entry["reason"] = reason
+    with _lock:
+        _decisions.append(entry)
+
+
+def handle_decisions(method: str) -> tuple[int, dict[str, Any]]:
+    """GET: every decision recorded, oldest first; DELETE: forget them. (HTTP status, JSON answer)."""
+    with _lock:
+        if method == "DELETE":
+            _decisions.clear()
+        return 200, {"decisions": list(_decisions), "kept": DECISIONS_KEPT}
 
 
 def handle_control(method: str, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -154,6 +200,14 @@ class Caller:
     principal_arn: str
     """`aws:PrincipalArn`: the role's ARN for a role session, else the caller's ARN."""
     identity_policies: tuple[Mapping[str, Any], ...]
+    policy_names: tuple[str, ...] = ()
+    """Names of `identity_policies`, in order, for the decisions record."""
+    known: bool = True
+    """False for credentials moto knows nothing of: the emulator's administrator."""
+    role_arn: str | None = None
+    """The role of a role session."""
+    expiration: datetime | None = field(default=None, compare=False)
+    """When a role session's credentials expire (UTC, naive as moto keeps it)."""
 
 
 def _without_no_value(value: Any) -> Any:
@@ -169,7 +223,7 @@ def _without_no_value(value: Any) -> Any:
     return value
 
 
-def _document(text: Any) -> dict[str, Any]:
+def policy_document(text: Any) -> dict[str, Any]:
     if isinstance(text, dict):
         parsed: Any = text
     else:
@@ -181,20 +235,24 @@ def _document(text: Any) -> dict[str, Any]:
     return _without_no_value(parsed) if isinstance(parsed, dict) else {}
 
 
-def _managed(policies: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _managed(policies: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     documents = []
-    for policy in policies.values():
+    for arn, policy in policies.items():
         version = next((v for v in policy.versions if v.is_default), None)
         if version is not None:
-            documents.append(_document(version.document))
+            documents.append((str(arn), policy_document(version.document)))
     return documents
 
 
-def _policies_of(entity: Any) -> list[dict[str, Any]]:
-    return [_document(d) for d in entity.policies.values()] + _managed(entity.managed_policies)
+def _policies_of(entity: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(name, document) of each identity policy of a role, user or group: inline ones by
+    `<entity ARN>/<policy name>`, managed ones by their ARN."""
+    inline = [(f"{entity.arn}/{name}", policy_document(d)) for name, d in entity.policies.items()]
+    return inline + _managed(entity.managed_policies)
 
 
-def _caller(response: TokenResponse) -> Caller:
+def caller_of(response: Any) -> Caller:
+    """The principal of a request's access key (any moto response object)."""
     key = response.get_access_key()
     account, partition = response.current_account, response.partition
     iam = iam_backends[account][partition]
@@ -204,15 +262,26 @@ def _caller(response: TokenResponse) -> Caller:
             policies = _policies_of(iam.get_role_by_arn(session.role_arn))
         except Exception:  # the role was deleted since: its sessions keep no policy
             policies = []
-        return Caller(session.arn, account, (session.role_arn,), session.role_arn, tuple(policies))
+        return Caller(
+            session.arn,
+            account,
+            (session.role_arn,),
+            session.role_arn,
+            tuple(d for _, d in policies),
+            tuple(n for n, _ in policies),
+            role_arn=session.role_arn,
+            expiration=session.expiration,
+        )
     user = iam.get_user_from_access_key_id(key)
     if user is not None:
         policies = _policies_of(user)
         for group in iam.get_groups_for_user(user.name):
             policies += _policies_of(group)
-        return Caller(user.arn, account, (), user.arn, tuple(policies))
+        return Caller(
+            user.arn, account, (), user.arn, tuple(d for _, d in policies), tuple(n for n, _ in policies)
+        )
     _, arn, account = sts_backends[account][partition].get_caller_identity(key, response.region)
-    return Caller(arn, account, (), arn, (_ADMINISTRATOR,))
+    return Caller(arn, account, (), arn, (_ADMINISTRATOR,), ("administrator",), known=False)
 
 
 def _trust_policy(role_arn: str, partition: str) -> dict[str, Any] | None:
@@ -224,18 +293,35 @@ def _trust_policy(role_arn: str, partition: str) -> dict[str, Any] | None:
         role = iam_backends[parts[4]][partition].get_role_by_arn(role_arn)
     except Exception:
         return None
-    return _document(role.assume_role_policy_document)
+    return policy_document(role.assume_role_policy_document)
 
 
-def _decide(request: Request, identity: tuple[Mapping[str, Any], ...], trust: dict[str, Any] | None) -> str:
-    """Why AWS would refuse the request, or "" when it allows it."""
+def _decide(
+    request: Request,
+    identity: tuple[Mapping[str, Any], ...],
+    trust: dict[str, Any] | None,
+    names: tuple[str, ...] = (),
+) -> tuple[str, Evaluation | None]:
+    """Why AWS would refuse the request ("" when it allows it), and the evaluation."""
     if trust is None:
-        return "the role does not exist"
+        return "the role does not exist", None
     try:
-        decision = evaluate(request, identity, trust, trust_policy=True)
+        evaluation = explain(
+            request, identity, trust, trust_policy=True, identity_names=names, resource_name="trust policy"
+        )
     except NotEvaluated as exc:
-        return f"the policy cannot be evaluated: {exc}"
-    return "" if decision is Decision.ALLOW else f"{decision.value} by the trust policy"
+        return f"the policy cannot be evaluated: {exc}", None
+    if evaluation.decision is Decision.ALLOW:
+        return "", evaluation
+    return f"{evaluation.decision.value} by the trust policy", evaluation
+
+
+def _record_trust(caller: Caller, request: Request, reason: str, evaluation: Evaluation | None) -> None:
+    if evaluation is not None and evaluation.decision is Decision.ALLOW:
+        record(caller, request.action, request.resource, Decision.ALLOW.value, evaluation.allowed_by)
+    else:
+        decision = evaluation.decision.value if evaluation is not None else "refused"
+        record(caller, request.action, request.resource, decision, reason=reason)
 
 
 def _refuse(reason: str, what: str, error: Callable[[], Exception]) -> None:
@@ -251,7 +337,7 @@ def _refuse(reason: str, what: str, error: Callable[[], Exception]) -> None:
 
 def check_assume_role(response: TokenResponse) -> None:
     role_arn = str(response._get_param("RoleArn") or "")
-    caller = _caller(response)
+    caller = caller_of(response)
     context: dict[str, str] = {
         "aws:PrincipalArn": caller.principal_arn,
         "aws:PrincipalAccount": caller.account,
@@ -262,7 +348,11 @@ def check_assume_role(response: TokenResponse) -> None:
     if external_id is not None:
         context["sts:ExternalId"] = str(external_id)
     request = Request(caller.arn, "sts:AssumeRole", role_arn, context, principal_names=caller.names)
-    reason = _decide(request, caller.identity_policies, _trust_policy(role_arn, response.partition))
+    reason, evaluation = _decide(
+        request, caller.identity_policies, _trust_policy(role_arn, response.partition), caller.policy_names
+    )
+    if caller.known:
+        _record_trust(caller, request, reason, evaluation)
     _refuse(
         reason,
         f"sts:AssumeRole of {role_arn} by {caller.arn}",
@@ -320,7 +410,8 @@ def check_assume_role_with_web_identity(response: TokenResponse) -> None:
     request = Request(
         provider, "sts:AssumeRoleWithWebIdentity", role_arn, context, principal_type="Federated"
     )
-    reason = _decide(request, (), _trust_policy(role_arn, response.partition))
+    reason, evaluation = _decide(request, (), _trust_policy(role_arn, response.partition))
+    _record_trust(Caller(provider, account, (), provider, ()), request, reason, evaluation)
     _refuse(reason, f"{what} by {provider}", WebIdentityDenied)
 
 

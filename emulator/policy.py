@@ -1,4 +1,5 @@
-"""Evaluation of the ``Condition`` block of policies that moto enforces (S3 bucket policies).
+"""Evaluation of the ``Condition`` block of policies that moto enforces (S3 bucket policies), by
+`aws_policy.evaluation`.
 
 moto evaluated only ``StringEquals`` and treated every other operator as satisfied, so CDK's
 enforce-SSL statement (Deny ``s3:*`` when ``aws:SecureTransport`` is ``false``) denied every request,
@@ -14,73 +15,29 @@ is denied as it would be on AWS.
 
 from __future__ import annotations
 
-import fnmatch
-import operator
-from collections.abc import Callable
 from typing import Any
 
 from moto.iam import access_control
 
+from aws_policy.evaluation import NotEvaluated, condition_holds
+
 SECURE_CONTEXT = {"aws:SecureTransport": "true"}
-_NUMERIC: dict[str, Callable[[float, float], bool]] = {
-    "NumericLessThan": operator.lt,
-    "NumericLessThanEquals": operator.le,
-    "NumericGreaterThan": operator.gt,
-    "NumericGreaterThanEquals": operator.ge,
-}
-
-
-def _values(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    return [str(item).lower() if isinstance(item, bool) else str(item) for item in items]
-
-
-def _matches(operator_name: str, expected: list[str], actual: str) -> bool | None:
-    """Whether actual satisfies one operator; None if the operator is not evaluated here."""
-    if operator_name == "Bool":
-        return actual.lower() in [e.lower() for e in expected]
-    if operator_name == "StringEquals":
-        return actual in expected
-    if operator_name == "StringNotEquals":
-        return actual not in expected
-    if operator_name == "StringEqualsIgnoreCase":
-        return actual.lower() in [e.lower() for e in expected]
-    if operator_name == "StringNotEqualsIgnoreCase":
-        return actual.lower() not in [e.lower() for e in expected]
-    if operator_name == "StringLike":
-        return any(fnmatch.fnmatchcase(actual, e) for e in expected)
-    if operator_name == "StringNotLike":
-        return not any(fnmatch.fnmatchcase(actual, e) for e in expected)
-    if operator_name in (
-        "NumericLessThan",
-        "NumericLessThanEquals",
-        "NumericGreaterThan",
-        "NumericGreaterThanEquals",
-    ):
-        try:
-            number, limits = float(actual), [float(e) for e in expected]
-        except ValueError:
-            return False
-        compare: Callable[[float, float], bool] = _NUMERIC[operator_name]
-        return any(compare(number, limit) for limit in limits)
-    return None
 
 
 def conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
-    """AWS semantics for the operators above: every key must match; a missing key fails the
-    condition, except for negated operators and ``...IfExists``. Other operators are not evaluated
-    and count as satisfied, as moto did before."""
-    for raw_operator, block in conditions.items():
-        name = raw_operator.removesuffix("IfExists")
-        if_exists = raw_operator.endswith("IfExists")
+    """AWS semantics, from `aws_policy.evaluation`: every key must match; a missing key fails the
+    condition, except for negated operators and ``...IfExists``. An operator or value that evaluator
+    does not evaluate counts as satisfied, as moto did before. Under `audit` and `enforce`,
+    `emulator.iam_authorization` decides the object requests of a role session or an IAM user instead
+    (and refuses a policy it cannot evaluate)."""
+    for operator_name, block in conditions.items():
         for key, expected in dict(block).items():
-            actual = next((v for k, v in context.items() if k.lower() == str(key).lower()), None)
-            if actual is None:
-                if if_exists or "Not" in name or _matches(name, [], "") is None:
-                    continue
-                return False
-            result = _matches(name, _values(expected), actual)
-            if result is False:
+            try:
+                if not condition_holds(operator_name, str(key), expected, context):
+                    return False
+            except NotEvaluated:
+                continue
+            except ValueError:  # a number condition on a value that is not one
                 return False
     return True
 

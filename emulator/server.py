@@ -35,8 +35,10 @@ def _json(start_response: StartResponse, status: int, answer: dict[str, Any]) ->
 
 def _with_health(app: WsgiApp) -> WsgiApp:
     """Answer the health probe ourselves so that the controller can tell our process by its pid, the
-    ECS agent's control calls (`emulator.ecs.handle_control`) and the IAM enforcement switch
-    (`emulator.iam_enforcement.handle_control`)."""
+    ECS agent's control calls (`emulator.ecs.handle_control`), the IAM enforcement switch
+    (`emulator.iam_enforcement.handle_control`), its decisions record
+    (`emulator.iam_enforcement.handle_decisions`) and service principals' role sessions
+    (`emulator.service_credentials`)."""
     from emulator import ecs, iam_enforcement, service_credentials
 
     def wrapped(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -54,6 +56,9 @@ def _with_health(app: WsgiApp) -> WsgiApp:
             status, answer = iam_enforcement.handle_control(
                 environ["REQUEST_METHOD"], environ["wsgi.input"].read(length)
             )
+            return _json(start_response, status, answer)
+        if path == iam_enforcement.DECISIONS_PATH and environ.get("REQUEST_METHOD") in ("GET", "DELETE"):
+            status, answer = iam_enforcement.handle_decisions(environ["REQUEST_METHOD"])
             return _json(start_response, status, answer)
         return app(environ, start_response)
 

@@ -75,7 +75,7 @@ def _trust_refusal(role: Any | None, request: Request) -> str:
     """Why AWS would refuse `request` under `role`'s trust policy, or "" when it allows it."""
     if role is None:
         return "the role does not exist"
-    trust = iam_enforcement._document(role.assume_role_policy_document)
+    trust = iam_enforcement.policy_document(role.assume_role_policy_document)
     try:
         decision = evaluate(request, (), trust, trust_policy=True)
     except NotEvaluated as exc:

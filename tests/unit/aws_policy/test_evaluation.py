@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from aws_policy.evaluation import Decision, NotEvaluated, Request, condition_holds, evaluate
+from aws_policy.evaluation import Decision, NotEvaluated, Request, condition_holds, evaluate, explain
 
 ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/reader"
@@ -237,3 +237,49 @@ def test_a_federated_principal_matches_only_its_provider_and_the_token_condition
     )
     # a Federated principal is never the account: naming the account does not delegate to it
     assert evaluate(web(provider, "x"), [], trust({"AWS": ROOT}), trust_policy=True) is Decision.IMPLICIT_DENY
+
+
+def test_explain_names_the_allowing_statement_and_where_a_deny_came_from() -> None:
+    read = request("s3:GetObject", "arn:aws:s3:::b/k")
+    identity = [
+        deny("s3:PutObject", "*"),
+        {"Statement": [{"Sid": "Read", **allow("s3:Get*", "*")["Statement"][0]}]},
+    ]
+    allowed = explain(read, identity, identity_names=["first", "second"])
+    assert (allowed.decision, allowed.allowed_by) == (Decision.ALLOW, ("second#Read",))
+    # a statement without a Sid is named by its index; a resource policy by the name given
+    bucket = {
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "s3:*", "Resource": "*"}]
+    }
+    by_bucket = explain(read, [], bucket, resource_name="bucket policy")
+    assert by_bucket.allowed_by == ("bucket policy#0",)
+    # denies say in which kind of policy, in AWS's words
+    bucket_deny = {"Statement": [{**bucket["Statement"][0], "Effect": "Deny"}]}
+    assert explain(read, identity, bucket_deny).denied_in == "resource-based policy"
+    assert explain(request("s3:PutObject", "x"), identity).denied_in == "identity-based policy"
+    assert explain(request("s3:ListBucket", "x"), identity).denied_in == "identity-based policy"
+
+
+def test_a_key_policy_that_delegates_names_both_statements_and_one_that_does_not_is_blamed() -> None:
+    use = request("kms:Decrypt", KEY)
+    delegates = {
+        "Statement": [{"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*"}]
+    }
+    allowed = explain(use, [allow("kms:Decrypt", KEY)], delegates, key_policy=True, identity_names=["p"])
+    assert allowed.allowed_by == ("resource policy#Root", "p#0")
+    other = {
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:role/x"}, "Action": "kms:*"}]
+    }
+    refused = explain(use, [allow("kms:Decrypt", KEY)], other, key_policy=True)
+    assert (refused.decision, refused.denied_in) == (Decision.IMPLICIT_DENY, "resource-based policy")
+
+
+def test_a_complete_context_raises_for_a_key_it_lacks_unless_aws_would_not_supply_it() -> None:
+    policy = allow("s3:GetObject", "*", Condition={"StringEquals": {"aws:SourceVpce": "vpce-1"}})
+    complete = Request(ROLE, "s3:GetObject", "arn:aws:s3:::b/k", {}, absent_keys=("aws:Source*",))
+    assert evaluate(complete, [policy]) is Decision.IMPLICIT_DENY
+    strict = Request(ROLE, "s3:GetObject", "arn:aws:s3:::b/k", {}, absent_keys=("aws:SourceArn",))
+    with pytest.raises(NotEvaluated, match="aws:SourceVpce"):
+        evaluate(strict, [policy])
+    # without absent_keys a missing key is absent, as before
+    assert evaluate(request("s3:GetObject", "arn:aws:s3:::b/k"), [policy]) is Decision.IMPLICIT_DENY
