@@ -71,6 +71,9 @@ and its consequence:
   elsewhere; a grant statement for AWS resources only refuses direct grant calls.
 - `aws:PrincipalIsAWSService` (BoolIfExists): supplied, `false`; statements for services do not
   apply.
+- `aws:ResourceAccount` (StringEquals): supplied, the account in the resource's ARN (for S3, whose
+  ARNs name none, the emulator's account); absent for `*`. The CDK bootstrap's publishing and deploy
+  roles grant on their own account's resources only with it.
 - `aws:SourceAccount` (StringEquals), `aws:SourceArn` (ArnLike, ArnEquals): absent, as for every
   request an IAM principal makes itself; the templates use them with service principals only.
 - `kms:EncryptionContext:aws:logs:arn` (ArnLike): not supplied; the templates use it with the Logs
@@ -458,6 +461,15 @@ def _context(caller: Caller) -> dict[str, str]:
     }
 
 
+def _resource_account(resource: str, account: str) -> dict[str, str]:
+    """`aws:ResourceAccount`: the account that owns the resource. An S3 ARN names no account: its bucket
+    is this account's, the only one the emulator serves; `*` names no resource, and gets no key."""
+    parts = resource.split(":", 5)
+    if len(parts) < 6:
+        return {}
+    return {"aws:ResourceAccount": parts[4] or account}
+
+
 def _why(check: Check, decision: Decision, denied_in: str) -> str:
     if decision is Decision.EXPLICIT_DENY:
         return f"with an explicit deny in a {denied_in}"
@@ -474,7 +486,7 @@ def decide(caller: Caller, checks: list[Check]) -> Refusal | None:
             caller.arn,
             check.action,
             check.resource,
-            {**_context(caller), **check.context},
+            {**_context(caller), **_resource_account(check.resource, caller.account), **check.context},
             principal_names=caller.names,
             absent_keys=ABSENT_KEYS,
         )

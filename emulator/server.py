@@ -119,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     app = build_app()
+    from emulator import iam_enforcement
+    from emulator.shape import current as current_shape
+
+    iam_enforcement.set_mode(current_shape().iam)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=_request_handler())
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 SHAPE_FILE = "shape.json"
+_IAM_MODES = ("off", "audit", "enforce")
 DEFAULT_LAMBDA_CONCURRENCY = 1000
 """Lambda's default concurrent-executions quota per region."""
 
@@ -40,6 +41,12 @@ class EmulatorShape:
     `ConcurrentExecutions`; `emulator/lambda_account.py`). A reservation that leaves fewer than the
     minimum unreserved is refused, by PutFunctionConcurrency and by `AWS::Lambda::Function`, as on
     AWS. Default: Lambda's default quota; a new account's can be 10."""
+    iam: str = "enforce"
+    """How the emulator treats IAM (`emulator/iam_enforcement.py`, `emulator/iam_authorization.py`):
+    `enforce` (AWS's behaviour, the default) refuses what AWS would refuse to a role session or an IAM
+    user, with each service's own AccessDenied; `audit` allows it and logs the would-be refusal;
+    `off` is moto's behaviour, every call allowed. The emulator's own keys act as an administrator
+    in every mode. Switchable at run time through `/_emulator/iam/enforcement`."""
     zone_ids: dict[str, str] = dataclasses.field(default_factory=dict)
     """Zone name -> zone id of this account (e.g. {"us-east-1b": "use1-az3"}), the per-account mapping
     AWS gives (`emulator/zones.py`); the zone that held that id takes the name's old one. Empty:
@@ -66,6 +73,8 @@ class EmulatorShape:
             if type(value) is not expected:
                 raise ShapeError(f"{source}: {name} must be a {expected.__name__}, not {value!r}")
             values[name] = value
+        if values.get("iam", "enforce") not in _IAM_MODES:
+            raise ShapeError(f"{source}: iam must be one of {', '.join(_IAM_MODES)}, not {values['iam']!r}")
         return cls(**values)
 
     @classmethod

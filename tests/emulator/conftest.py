@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from emulator import control
+from emulator.iam_enforcement import MODE_PATH
 from tests.emulator.emulator_testlib import Emulator
 
 
@@ -39,3 +42,25 @@ def cfn(emulator: Emulator, clean_log: None) -> Any:
 def aws(emulator: Emulator, clean_log: None) -> Callable[[str], Any]:
     client: Callable[[str], Any] = emulator.client
     return client
+
+
+def _iam_mode(emulator: Emulator, mode: str | None = None) -> str:
+    request = urllib.request.Request(
+        emulator.endpoint + MODE_PATH,
+        data=None if mode is None else json.dumps({"mode": mode}).encode(),
+        method="GET" if mode is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return str(json.loads(answer.read())["mode"])
+
+
+@pytest.fixture
+def set_mode(emulator: Emulator) -> Iterator[Callable[[str], None]]:
+    """Switch the shared emulator's IAM mode for one test; the mode it had is restored afterwards."""
+    before = _iam_mode(emulator)
+
+    def switch(mode: str) -> None:
+        assert _iam_mode(emulator, mode) == mode
+
+    yield switch
+    switch(before)

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from emulator.iam_enforcement import DECISIONS_PATH, MODE_PATH
+from emulator.iam_enforcement import DECISIONS_PATH
 from tests.emulator.emulator_testlib import REGION, Emulator
 
 pytestmark = pytest.mark.slow  # tens of emulator calls per test: about 30 s for the module
@@ -37,15 +37,6 @@ def _http(emulator: Emulator, path: str, method: str, body: dict[str, Any] | Non
     with urllib.request.urlopen(request, timeout=10) as answer:
         result: dict[str, Any] = json.loads(answer.read())
         return result
-
-
-@pytest.fixture
-def set_mode(emulator: Emulator) -> Iterator[Callable[[str], None]]:
-    def switch(mode: str) -> None:
-        assert _http(emulator, MODE_PATH, "POST", {"mode": mode}) == {"mode": mode}
-
-    yield switch
-    switch("off")
 
 
 def _name(prefix: str) -> str:

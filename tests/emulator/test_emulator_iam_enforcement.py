@@ -8,7 +8,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -35,15 +35,6 @@ def _control(emulator: Emulator, body: dict[str, Any] | None = None) -> tuple[in
         return error.code, json.loads(error.read())
 
 
-@pytest.fixture
-def set_mode(emulator: Emulator) -> Iterator[Callable[[str], None]]:
-    def switch(mode: str) -> None:
-        assert _control(emulator, {"mode": mode}) == (200, {"mode": mode})
-
-    yield switch
-    switch("off")
-
-
 def _role(iam: Any, trust: dict[str, Any]) -> str:
     name = f"trust-{uuid.uuid4().hex[:10]}"
     document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", **trust}]}
@@ -67,16 +58,20 @@ def _log_since(emulator: Emulator, offset: int, needle: str) -> str:
         time.sleep(0.1)
 
 
-def test_the_mode_is_off_by_default_and_an_unknown_mode_is_refused(emulator: Emulator) -> None:
-    assert _control(emulator) == (200, {"mode": "off"})
+def test_the_default_shape_enforces_and_an_unknown_mode_is_refused(emulator: Emulator) -> None:
+    # The session's emulator runs the default account shape: IAM enforced, as on AWS
+    assert _control(emulator) == (200, {"mode": "enforce"})
     status, answer = _control(emulator, {"mode": "strict"})
     assert status == 400
     assert "off, audit, enforce" in answer["error"]
-    assert _control(emulator) == (200, {"mode": "off"})
+    assert _control(emulator) == (200, {"mode": "enforce"})
 
 
-def test_off_lets_anyone_assume_a_role_that_trusts_only_a_service(aws: Callable[[str], Any]) -> None:
-    # GIVEN a role that only ECS tasks may assume, and the check off (the default)
+def test_off_lets_anyone_assume_a_role_that_trusts_only_a_service(
+    aws: Callable[[str], Any], set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a role that only ECS tasks may assume, and the check off
+    set_mode("off")
     role_arn = _service_role(aws("iam"))
     # WHEN the emulator's default credentials assume it THEN moto issues credentials, as before
     assert _assume(aws("sts"), role_arn)["AccessKeyId"]
@@ -276,6 +271,9 @@ def test_enforce_web_identity_refuses_a_token_of_an_unknown_issuer(
     assert "stranger.example.org" in refused.value.response["Error"]["Message"]
 
 
-def test_off_web_identity_accepts_any_token(aws: Callable[[str], Any], web_identity_role: str) -> None:
+def test_off_web_identity_accepts_any_token(
+    aws: Callable[[str], Any], web_identity_role: str, set_mode: Callable[[str], None]
+) -> None:
+    set_mode("off")
     stranger = _token(iss="https://stranger.example.org", aud="x", sub="y")
     assert _assume_with(aws("sts"), web_identity_role, stranger)["AccessKeyId"]

@@ -8,14 +8,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 
-from emulator.iam_enforcement import MODE_PATH
 from emulator.service_credentials import PATH
 from tests.emulator.emulator_testlib import REGION, Emulator
 
@@ -31,15 +30,6 @@ def _post(emulator: Emulator, path: str, body: dict[str, Any]) -> tuple[int, dic
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-@pytest.fixture
-def set_mode(emulator: Emulator) -> Iterator[Callable[[str], None]]:
-    def switch(mode: str) -> None:
-        assert _post(emulator, MODE_PATH, {"mode": mode}) == (200, {"mode": mode})
-
-    yield switch
-    switch("off")
 
 
 def _task_role(iam: Any, service: str = ECS_TASKS) -> str:
@@ -141,7 +131,10 @@ def test_audit_issues_and_logs_the_refusal_without_a_credential(
     assert answer["SecretAccessKey"] not in logged and answer["SessionToken"] not in logged
 
 
-def test_off_issues_even_for_a_role_that_does_not_trust_the_service(emulator: Emulator, aws: Aws) -> None:
+def test_off_issues_even_for_a_role_that_does_not_trust_the_service(
+    emulator: Emulator, aws: Aws, set_mode: Callable[[str], None]
+) -> None:
+    set_mode("off")
     role_arn = _task_role(aws("iam"), service="lambda.amazonaws.com")
     status, answer = _post(emulator, PATH, _request(role_arn))
     assert status == 200

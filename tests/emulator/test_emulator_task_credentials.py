@@ -24,7 +24,6 @@ from blog_infra.sandbox.platform import Emulator as SandboxEmulator
 from blog_infra.sandbox.platform import SandboxPlatform
 from blog_infra.sandbox.tls import CertificateAuthority
 from emulator import control
-from emulator.iam_enforcement import MODE_PATH
 from tests.emulator.emulator_testlib import REGION, Emulator
 
 Aws = Callable[[str], Any]
@@ -78,16 +77,6 @@ def _network(aws: Aws) -> dict[str, Any]:
     return {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group["GroupId"]]}}
 
 
-def _mode(emulator: Emulator, mode: str) -> None:
-    import urllib.request
-
-    request = urllib.request.Request(
-        emulator.endpoint + MODE_PATH, data=json.dumps({"mode": mode}).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-
-
 def _finished(agent: EcsAgent, arn: str, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while arn not in agent.finished:
@@ -97,9 +86,10 @@ def _finished(agent: EcsAgent, arn: str, timeout: float = 120) -> dict[str, Any]
 
 
 def test_a_flow_run_gets_its_task_roles_session_and_an_untrusting_role_stops_it(
-    emulator: Emulator, aws: Aws, workdir: Path
+    emulator: Emulator, aws: Aws, workdir: Path, set_mode: Callable[[str], None]
 ) -> None:
-    # GIVEN a task definition with a task role and an execution role that trust ECS, and a secret
+    # GIVEN a task definition with a task role and an execution role that trust ECS, and a secret and
+    # a log group that only the execution role may use, as CDK grants them
     iam, ecs = aws("iam"), aws("ecs")
     task_role, execution_role = _role(iam, "ecs-tasks.amazonaws.com"), _role(iam, "ecs-tasks.amazonaws.com")
     secret = aws("secretsmanager").create_secret(
@@ -108,6 +98,24 @@ def test_a_flow_run_gets_its_task_roles_session_and_an_untrusting_role_stops_it(
     cluster = ecs.create_cluster(clusterName=f"creds-{uuid.uuid4().hex[:8]}")["cluster"]["clusterArn"]
     group = f"/flow-runs/{uuid.uuid4().hex[:8]}"
     aws("logs").create_log_group(logGroupName=group)
+    execution_grants = [
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": secret,
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*",
+        },
+    ]
+    iam.put_role_policy(
+        RoleName=execution_role.rsplit("/", 1)[1],
+        PolicyName="execution",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": execution_grants}),
+    )
+    set_mode("enforce")
     definition = ecs.register_task_definition(
         family=f"flow-{uuid.uuid4().hex[:8]}",
         requiresCompatibilities=["FARGATE"],
@@ -168,22 +176,29 @@ def test_a_flow_run_gets_its_task_roles_session_and_an_untrusting_role_stops_it(
         assert platform.credentials is not None
         assert not any(token in record_text for token in _served_tokens(platform))
 
-        # WHEN a run overrides the task role with one that trusts only Lambda, under enforcement
-        _mode(emulator, "enforce")
-        try:
-            refused = ecs.run_task(
-                cluster=cluster,
-                taskDefinition=definition,
-                launchType="FARGATE",
-                networkConfiguration=network,
-                overrides={"taskRoleArn": untrusting},
-            )["tasks"][0]["taskArn"]
-            failed = _finished(agent, refused)
-        finally:
-            _mode(emulator, "off")
+        # WHEN a run overrides the task role with one that trusts only Lambda
+        refused = ecs.run_task(
+            cluster=cluster,
+            taskDefinition=definition,
+            launchType="FARGATE",
+            networkConfiguration=network,
+            overrides={"taskRoleArn": untrusting},
+        )["tasks"][0]["taskArn"]
+        failed = _finished(agent, refused)
         # THEN it stops before it starts, with ECS's reason
         assert failed["stopCode"] == "TaskFailedToStart"
         assert failed["stoppedReason"].startswith(f"ECS was unable to assume the role '{untrusting}'")
+
+        # WHEN the execution role loses its grant on the secret
+        iam.delete_role_policy(RoleName=execution_role.rsplit("/", 1)[1], PolicyName="execution")
+        unpulled = ecs.run_task(
+            cluster=cluster, taskDefinition=definition, launchType="FARGATE", networkConfiguration=network
+        )["tasks"][0]["taskArn"]
+        failed = _finished(agent, unpulled)
+        # THEN the task cannot start, with ECS's reason and Secrets Manager's refusal
+        assert failed["stopCode"] == "TaskFailedToStart"
+        assert failed["stoppedReason"].startswith("ResourceInitializationError: unable to pull secrets")
+        assert "secretsmanager:GetSecretValue" in failed["stoppedReason"]
 
 
 def _served_tokens(platform: SandboxPlatform) -> list[str]:
@@ -195,11 +210,18 @@ def test_a_service_container_gets_its_task_roles_endpoint_and_its_secrets_throug
     emulator: Emulator, aws: Aws, workdir: Path
 ) -> None:
     # GIVEN a deployed service's task definition with both roles and a secret, the secret in the emulator
+    # and readable by the execution role alone
     iam = aws("iam")
     task_role, execution_role = _role(iam, "ecs-tasks.amazonaws.com"), _role(iam, "ecs-tasks.amazonaws.com")
     secret = aws("secretsmanager").create_secret(
         Name=f"api-{uuid.uuid4().hex[:8]}", SecretString=json.dumps({"password": "s3cret-value"})
     )["ARN"]
+    grant = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret}
+    iam.put_role_policy(
+        RoleName=execution_role.rsplit("/", 1)[1],
+        PolicyName="execution",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grant]}),
+    )
     template = {
         "Resources": {
             "TaskRole": {"Type": "AWS::IAM::Role", "Properties": {}},
