@@ -37,8 +37,10 @@ policy must grant for actions that have no resource type. The table:
   Guide, "Key policies in AWS KMS").
 - ECS: RunTask on the task definition `task-definition/<family>:<revision>` (the latest revision when
   none is given); StopTask and DescribeTasks on each task `task/<cluster>/<id>`; DescribeClusters on
-  each cluster `cluster/<name>`; TagResource on its `resourceArn`; RegisterTaskDefinition,
-  DescribeTaskDefinition, DeregisterTaskDefinition and ListTasks on `*`. RunTask's overrides'
+  each cluster `cluster/<name>`; TagResource on its `resourceArn`; RegisterTaskDefinition on the
+  revision it creates, `task-definition/<family>:<next revision>` (the reference lists the
+  `task-definition` resource type for it); DescribeTaskDefinition, DeregisterTaskDefinition and
+  ListTasks on `*`. RunTask's overrides'
   `taskRoleArn`/`executionRoleArn` and RegisterTaskDefinition's `taskRoleArn`/`executionRoleArn`
   also need `iam:PassRole` on each role, with `iam:PassedToService` `ecs-tasks.amazonaws.com` (IAM
   User Guide, "Grant a user permissions to pass a role to an AWS service"). Tags on RunTask or
@@ -391,13 +393,16 @@ def _ecs(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
     if action == "TagResource":
         return [Check("ecs:TagResource", str(params.get("resourceArn") or "*"))]
     if action == "RegisterTaskDefinition":
-        checks = [Check("ecs:RegisterTaskDefinition", "*")]
+        # The Service Authorization Reference lists RegisterTaskDefinition on the `task-definition`
+        # resource type: the revision the call creates.
+        family = str(params.get("family") or "")
+        revision = max(backend.task_definitions.get(family) or {0: None}) + 1
+        created_arn = f"{prefix}:task-definition/{family}:{revision}"
+        checks = [Check("ecs:RegisterTaskDefinition", created_arn)]
         checks += pass_roles(params.get("taskRoleArn"), params.get("executionRoleArn"))
         if params.get("tags"):
-            family = str(params.get("family") or "")
-            revision = max(backend.task_definitions.get(family) or {0: None}) + 1
             created = {"ecs:CreateAction": "RegisterTaskDefinition"}
-            checks.append(Check("ecs:TagResource", f"{prefix}:task-definition/{family}:{revision}", created))
+            checks.append(Check("ecs:TagResource", created_arn, created))
         return checks
     if action == "ListTasks":
         return [Check("ecs:ListTasks", "*", cluster)]

@@ -823,3 +823,32 @@ def test_the_default_credentials_stay_an_administrator_under_enforce(
     case = _kms_case(aws)
     set_mode("enforce")
     assert aws("kms").encrypt(KeyId=case.resource, Plaintext=b"p")["CiphertextBlob"]
+
+
+def test_register_task_definition_is_authorized_on_the_revision_it_creates(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a role that may register the task definitions of the flow-run families only
+    ecs, iam = aws("ecs"), aws("iam")
+    prefix = _name("flowrun")
+    grant = _allow(
+        "ecs:RegisterTaskDefinition", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{prefix}*:*"
+    )
+    session.grant(iam, grant, "register")
+    set_mode("enforce")
+
+    def register(family: str) -> Any:
+        return session.client("ecs").register_task_definition(
+            family=family, containerDefinitions=[{"name": "c", "image": "example:1", "memory": 512}]
+        )
+
+    # WHEN it registers a revision of a flow-run family THEN ECS creates it
+    assert register(f"{prefix}-a")["taskDefinition"]["revision"] == 1
+    assert ecs.describe_task_definition(taskDefinition=f"{prefix}-a")["taskDefinition"]["revision"] == 1
+    # WHEN it registers another family THEN ECS refuses, naming the revision it would have created
+    code, status, message = _refusal(lambda: register(_name("other")))
+    assert (code, status) == ("AccessDeniedException", 400)
+    assert (
+        "ecs:RegisterTaskDefinition on resource: arn:aws:ecs:" in message
+        and ":task-definition/other-" in message
+    )
