@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from blog_infra import images, operations, paths, render, stacks
+from blog_infra import iam_audit, images, operations, paths, render, stacks
 from blog_infra.errors import BadInput, CliError, Unavailable
 from blog_infra.options import config_for, env_option, json_option
 from blog_infra.target import resolve
@@ -111,6 +111,53 @@ def status_command(as_json: bool) -> None:
         )
     else:
         render.console.print("not running (start it with 'blog-infra local up')")
+
+
+@local_group.command("iam-audit")
+@env_option
+@json_option
+def iam_audit_command(env: str, as_json: bool) -> None:
+    """What the platform's roles were allowed and refused on the emulator, and their unused statements.
+
+    The emulator enforces IAM and records each decision for a role session with the statement that
+    allowed it. After running software on the local platform (`local pipelines up` and a flow run,
+    or the conformance layer), a statement no call used is a candidate dead grant.
+
+    Example: blog-infra local iam-audit --json | jq '.[] | select(.sessions_seen) | .unused'
+    """
+    _emulated(env)
+    config = config_for(env)
+    target = resolve(config)
+    assert target.endpoint is not None
+    try:
+        record = iam_audit.decisions(target.endpoint)
+    except LookupError as exc:
+        raise Unavailable(str(exc)) from None
+    if stacks.stack_status(target, config.stack_name) is None:
+        raise BadInput(
+            f"{config.stack_name} is not deployed on the local emulator; run 'blog-infra local up'"
+        )
+    iam = target.client("iam")
+    roles = iam_audit.role_arns(
+        iam, iam_audit.stack_roles(target.client("cloudformation"), config.stack_name)
+    )
+    audits = iam_audit.audit(iam, roles, record)
+    if as_json:
+        click.echo(json.dumps(iam_audit.as_json(audits), indent=2))
+        return
+    seen = [a for a in audits if a.sessions_seen]
+    render.console.print(
+        f"{len(record)} IAM decisions recorded; {len(seen)} of {len(audits)} roles of {config.stack_name} "
+        "made calls."
+    )
+    for entry in seen:
+        render.console.print(
+            f"{entry.logical_id}: {len(entry.used)} statements used, {len(entry.unused)} unused"
+        )
+        for statement in entry.unused:
+            render.console.print(f"  unused {statement.label}: {', '.join(statement.actions)}")
+        for call in entry.refused:
+            render.console.print(f"  refused {call}")
 
 
 # --- The local pipelines platform --------------------------------------------------------------

@@ -7,14 +7,17 @@ the platform and checks that nothing of it is left running.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pg8000.native
+import pytest
 
 from tests.conformance.pipelines.conftest import FLOW_IMAGE, LocalPipelines
 
@@ -177,6 +180,105 @@ def test_pipelines_up_again_reports_the_running_platform(pipelines: LocalPipelin
     after = json.loads(pipelines.cli("local", "pipelines", "status", "--json").stdout)
     assert after["pid"] == before["pid"] and after["state"] == "ready", after
     assert "http://127.0.0.1:4200" in again.stdout
+
+
+@contextlib.contextmanager
+def _without_grant(
+    pipelines: LocalPipelines, role_prefix: str, matches: Callable[[dict[str, Any]], bool]
+) -> Iterator[str]:
+    """The deployed role whose logical id starts with `role_prefix`, with the one statement of its
+    inline policies that `matches` removed for the duration (put back afterwards); yields the role's
+    name. The emulator enforces IAM (the default account shape), so the role's next session lacks it."""
+    resources = pipelines.client("cloudformation").list_stack_resources(StackName="blog-local")[
+        "StackResourceSummaries"
+    ]
+    [role] = [
+        r["PhysicalResourceId"]
+        for r in resources
+        if r["ResourceType"] == "AWS::IAM::Role" and r["LogicalResourceId"].startswith(role_prefix)
+    ]
+    iam = pipelines.client("iam")
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        kept = [statement for statement in document["Statement"] if not matches(statement)]
+        if len(kept) == len(document["Statement"]) - 1:
+            break
+    else:
+        raise AssertionError(f"no single statement of {role} matches")
+    iam.put_role_policy(
+        RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept})
+    )
+    try:
+        yield role
+    finally:
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return actions if isinstance(actions, list) else [actions]
+
+
+def test_the_worker_without_its_run_task_grant_cannot_submit_a_run(pipelines: LocalPipelines) -> None:
+    # GIVEN the worker's task role without the statement that lets it run flow-run tasks on the cluster
+    with _without_grant(
+        pipelines, "RuntimeRolesPrefectWorkerTask", lambda s: s.get("Sid") == "RunFlowRunsOnTheCluster"
+    ) as role:
+        # WHEN a run is created THEN the worker's RunTask is refused as ECS refuses it, and the run crashes
+        run_id = pipelines.run_deployment("raw-to-clean/raw-to-clean", key="example/missing.json")
+        state = pipelines.wait_for_state(run_id, {"COMPLETED", "FAILED", "CRASHED"})
+    assert state["state_type"] == "CRASHED", state
+    assert "AccessDenied" in state["message"] and "ecs:RunTask" in state["message"], state
+    assert f"assumed-role/{role}/" in state["message"], state
+
+
+def test_a_flow_run_without_its_clean_bucket_grant_fails_writing_there(pipelines: LocalPipelines) -> None:
+    # GIVEN the flow-run task role without the statement that lets it write to the clean bucket
+    clean = pipelines.output("DataBucketsClean")
+    raw = pipelines.output("DataBucketsRaw")
+    key = f"example/{uuid.uuid4()}.json"
+    pipelines.client("s3").put_object(Bucket=raw, Key=key, Body=json.dumps([{"id": 1, "title": "x"}]))
+
+    def writes_clean(statement: dict[str, Any]) -> bool:
+        return "s3:PutObject" in _actions(statement) and clean in json.dumps(statement.get("Resource"))
+
+    with _without_grant(pipelines, "RuntimeRolesFlowRunTask", writes_clean):
+        # WHEN the example runs THEN it reads the raw object but S3 refuses its write, and the flow fails
+        run_id = pipelines.run_deployment("raw-to-clean/raw-to-clean", key=key)
+        state = pipelines.wait_for_state(run_id, {"COMPLETED", "FAILED", "CRASHED"})
+    assert state["state_type"] == "FAILED", state
+    with pytest.raises(pipelines.client("s3").exceptions.NoSuchKey):
+        pipelines.client("s3").get_object(Bucket=clean, Key=key)
+
+
+def test_the_iam_audit_shows_the_grants_the_runs_used_and_those_they_did_not(
+    pipelines: LocalPipelines,
+) -> None:
+    audit = {
+        entry["role"]: entry for entry in json.loads(pipelines.cli("local", "iam-audit", "--json").stdout)
+    }
+    worker = next(entry for role, entry in audit.items() if role.startswith("RuntimeRolesPrefectWorkerTask"))
+    flow_run = next(entry for role, entry in audit.items() if role.startswith("RuntimeRolesFlowRunTask"))
+    used = {item["statement"].split("#", 1)[1] for item in worker["used"]}
+    # The worker registered and ran flow-run tasks and passed their roles, through their own statements
+    assert {"RegisterFlowRunTaskDefinitions", "RunFlowRunsOnTheCluster", "PassOnlyFlowRunRoles"} <= used, (
+        worker
+    )
+    # AND the refusal of the bite above is on its record
+    assert any(call.startswith("ecs:RunTask on ") for call in worker["refused"]), worker
+    # AND the flow runs read the contract through their role
+    assert "ReadContractParameters" in {item["statement"].split("#", 1)[1] for item in flow_run["used"]}
+    # AND every statement is either used or listed as unused, none lost between the two
+    for entry in (worker, flow_run):
+        labels = [item["statement"] for item in entry["used"]] + [
+            item["statement"] for item in entry["unused"]
+        ]
+        assert len(labels) == len(set(labels))
+    print(
+        json.dumps(
+            {role: [u["statement"] for u in e["unused"]] for role, e in audit.items() if e["sessions_seen"]}
+        )
+    )
 
 
 def test_zz_down_stops_every_process_the_platform_started(pipelines: LocalPipelines) -> None:
