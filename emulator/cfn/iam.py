@@ -1,5 +1,6 @@
-"""IAM: ``OIDCProvider`` (missing in moto), ``ManagedPolicy`` (moto could not delete it) and ``Role``
-(moto ignored its ``ManagedPolicyArns`` and most of its updates)."""
+"""IAM: ``OIDCProvider`` (missing in moto), ``ManagedPolicy`` (moto could not delete it), ``Role``
+(moto ignored its ``ManagedPolicyArns`` and most of its updates), and AWS managed policies that IAM's
+API finds by ARN (moto knew none unless MOTO_IAM_LOAD_MANAGED_POLICIES loaded all of them)."""
 
 from __future__ import annotations
 
@@ -265,7 +266,16 @@ class Role(MotoDelegate, CloudFormationModel):
         except Exception:
             cls.delete_stack_resource(role, account_id, region_name)
             raise
+        cls._remember(role, properties_of(cloudformation_json))
         return role
+
+    @staticmethod
+    def _remember(role: Any, props: dict[str, Any]) -> None:
+        """Keep the template's inline policy names and managed policy ARNs on the role: an update
+        deletes or detaches only those the template drops, as CloudFormation applies the difference
+        between the old and new template, and keeps what was put or attached by API."""
+        role.template_policy_names = list(_inline_policies(props))
+        role.template_policy_arns = [str(arn) for arn in props.get("ManagedPolicyArns") or []]
 
     @classmethod
     def update_from_cloudformation_json(
@@ -293,15 +303,18 @@ class Role(MotoDelegate, CloudFormationModel):
         else:
             backend.delete_role_permissions_boundary(role.name)
         inline = _inline_policies(props)
-        for name in [n for n in role.policies if n not in inline]:
+        named_before = getattr(role, "template_policy_names", list(role.policies))
+        for name in [n for n in named_before if n in role.policies and n not in inline]:
             role.delete_policy(name)
         for name, document in inline.items():
             role.put_policy(name, document)
         wanted = [str(arn) for arn in props.get("ManagedPolicyArns") or []]
         for arn in wanted:
             _attach(backend, role, arn)
-        for arn in [a for a in role.managed_policies if a not in wanted]:
+        attached_before = getattr(role, "template_policy_arns", list(role.managed_policies))
+        for arn in [a for a in attached_before if a in role.managed_policies and a not in wanted]:
             role.managed_policies[arn].detach_from(role)
+        cls._remember(role, props)
         tags = tag_list(props.get("Tags"))
         role.tags = [backend._tag_verification(tags)[t["Key"].lower()] for t in tags]
         return role
@@ -324,3 +337,33 @@ class Role(MotoDelegate, CloudFormationModel):
         for inline in backend.inline_policies.values():
             inline.role_names = [n for n in inline.role_names if n != role.name]
         backend.delete_role(role.name)
+
+
+_BY_POLICY_ARN = (
+    "get_policy",
+    "get_policy_version",
+    "list_policy_versions",
+    "attach_role_policy",
+    "attach_user_policy",
+    "attach_group_policy",
+)
+
+
+def install_aws_managed_policies() -> None:
+    """Let IAM's API find an AWS managed policy by its ARN, as AWS does in every account
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-vs-inline.html#aws-managed-policies):
+    each call that takes a policy ARN first adds the named one from moto's data; idempotent."""
+    for method in _BY_POLICY_ARN:
+        original = getattr(IAMBackend, method)
+        if getattr(original, "emulator_adds_aws_policies", False):
+            continue
+
+        def wrapper(self: IAMBackend, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            arn = kwargs.get("policy_arn", args[0] if args else None)
+            if isinstance(arn, str):
+                _policy_for(self, arn)
+            return _original(self, *args, **kwargs)
+
+        functools.update_wrapper(wrapper, original)
+        wrapper.emulator_adds_aws_policies = True  # type: ignore[attr-defined]
+        setattr(IAMBackend, method, wrapper)

@@ -1,9 +1,11 @@
 """A stack's ``AWS::IAM::Role`` (emulator.cfn.iam.Role): its ManagedPolicyArns are attached, AWS managed
-ones included; an update changes its trust, inline and managed policies in place; a missing policy
-fails the stack; deleting the stack deletes the role."""
+ones included; an update changes its trust, inline and managed policies in place and a new RoleName
+replaces it; a missing policy fails the stack; deleting the stack deletes the role. IAM's API finds
+AWS managed policies by their ARN."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -241,3 +243,52 @@ def test_a_role_and_a_policy_of_another_stack_attach_once_and_stay_attached(aws:
     delete_stack(cfn, f"role-{tag}")
     assert iam.get_policy(PolicyArn=policy_arn)["Policy"]["AttachmentCount"] == 0
     delete_stack(cfn, f"policy-{tag}")
+
+
+def test_an_update_keeps_what_was_attached_or_put_by_api(aws: Aws, parameter: str) -> None:
+    # GIVEN a stack role, and a policy attached and an inline policy put on it by API
+    cfn, iam = aws("cloudformation"), aws("iam")
+    name = f"role-{uuid.uuid4().hex[:8]}"
+    out = outputs(create_stack(cfn, name, _body(parameter, [READ_ONLY, {"Ref": "PutParameter"}])))
+    role_name = out["RoleArn"].rsplit("/", 1)[-1]
+    lambda_basic = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    iam.attach_role_policy(RoleName=role_name, PolicyArn=lambda_basic)
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}],
+    }
+    iam.put_role_policy(RoleName=role_name, PolicyName="by-api", PolicyDocument=json.dumps(document))
+    # WHEN an update drops one of the template's policies
+    update_stack(cfn, name, _body(parameter, [READ_ONLY]))
+    # THEN only that one is detached
+    assert _attached(iam, out["RoleArn"]) == {READ_ONLY, lambda_basic}
+    assert iam.list_role_policies(RoleName=role_name)["PolicyNames"] == ["by-api"]
+
+
+def test_a_new_role_name_replaces_the_role(aws: Aws, parameter: str) -> None:
+    # GIVEN a stack role with a name and both policies
+    cfn, iam = aws("cloudformation"), aws("iam")
+    tag = uuid.uuid4().hex[:8]
+    resources = _resources(parameter, [READ_ONLY, {"Ref": "PutParameter"}], f"arn:aws:iam::{ACCOUNT}:root")
+    resources["Role"]["Properties"]["RoleName"] = f"first-{tag}"
+    create_stack(cfn, f"role-{tag}", template(resources))
+    # WHEN its RoleName changes (a createOnly property)
+    resources["Role"]["Properties"]["RoleName"] = f"second-{tag}"
+    update_stack(cfn, f"role-{tag}", template(resources))
+    # THEN a new role has the policies and the old one is gone
+    assert len(_attached(iam, f"arn:aws:iam::{ACCOUNT}:role/second-{tag}")) == 2
+    assert _refused(lambda: iam.get_role(RoleName=f"first-{tag}")) == "NoSuchEntity"
+    delete_stack(cfn, f"role-{tag}")
+
+
+def test_iam_api_finds_an_aws_managed_policy_by_its_arn(aws: Aws) -> None:
+    iam = aws("iam")
+    arn = "arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess"
+    policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    assert (policy["Arn"], policy["Path"]) == (arn, "/")
+    version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    assert "sqs:" in json.dumps(version["Document"])
+    assert (
+        _refused(lambda: iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicyOfAws"))
+        == "NoSuchEntity"
+    )
