@@ -295,7 +295,8 @@ class Role(MotoDelegate, CloudFormationModel):
             cls.delete_stack_resource(role, account_id, region_name)
             return replacement
         backend = _iam(account_id, region_name)
-        backend.update_assume_role_policy(role.name, _document(props["AssumeRolePolicyDocument"]))
+        if "AssumeRolePolicyDocument" in props:
+            backend.update_assume_role_policy(role.name, _document(props["AssumeRolePolicyDocument"]))
         role.description = str(props.get("Description") or "")
         role.max_session_duration = props.get("MaxSessionDuration", 3600)
         if props.get("PermissionsBoundary"):
