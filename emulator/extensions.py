@@ -6,7 +6,8 @@ from __future__ import annotations
 def install() -> None:
     """Fix moto's CloudFormation engine, policy conditions, S3 events to Lambda, ECS's RunTask and
     EventBridge's TestEventPattern, put STS's trust-policy check and the other services'
-    authorization in place (off until switched on), then register our resource models."""
+    authorization in place (off until switched on), then register our resource models and let IAM's
+    API find AWS managed policies."""
     from emulator import (
         cfn,
         ecs,
@@ -20,6 +21,7 @@ def install() -> None:
         zones,
     )
     from emulator.cfn import ec2 as cfn_ec2
+    from emulator.cfn import iam as cfn_iam
     from emulator.cfn import secretsmanager as cfn_secretsmanager
 
     engine.install()
@@ -34,3 +36,4 @@ def install() -> None:
     iam_authorization.install()
     cfn.register()
     cfn_secretsmanager.install_rotation()
+    cfn_iam.install_aws_managed_policies()

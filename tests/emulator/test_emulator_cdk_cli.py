@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,10 @@ def _cdk(emulator: Emulator, workdir: Path, *args: str) -> str:
     return output
 
 
-def test_cdk_cli_bootstrap_deploy_redeploy_destroy(emulator: Emulator, tmp_path: Path) -> None:
+def test_cdk_cli_bootstrap_deploy_redeploy_destroy(
+    emulator: Emulator, tmp_path: Path, set_mode: Callable[[str], None]
+) -> None:
+    set_mode("enforce")
     offset = control.log_size(emulator.log_path)
     assembly = tmp_path / "cdk.out"
     _cdk(
@@ -94,8 +98,16 @@ def test_cdk_cli_bootstrap_deploy_redeploy_destroy(emulator: Emulator, tmp_path:
     assert summaries and all(s["StackStatus"] == "DELETE_COMPLETE" for s in summaries)
     _assert_destroyed(emulator, out)
     assert control.log_problems(emulator.log_path, offset) == []
+    assert _bootstrap_refusals(emulator, offset) == []
     shutil.rmtree(assembly, ignore_errors=True)
     shutil.rmtree(tmp_path / "changed.out", ignore_errors=True)
+
+
+def _bootstrap_refusals(emulator: Emulator, offset: int) -> list[str]:
+    """Log lines since byte offset in which enforced IAM refused a call of the bootstrap's roles
+    (their names start with ``cdk-``): under enforce, as in AWS, they may do what the CLI asks."""
+    text = emulator.log_path.read_bytes()[offset:].decode("utf-8", errors="replace")
+    return [line for line in text.splitlines() if "refused" in line and "role/cdk-" in line]
 
 
 def _changed_assembly(assembly: Path, target: Path) -> Path:
