@@ -321,6 +321,8 @@ class EcsAgent:
         return self._post(TASK_STATE_PATH, body)
 
     def _copy_logs(self, task: RunningTask) -> None:
+        from botocore.exceptions import ClientError
+
         group = task.log_options.get("awslogs-group")
         if not group:
             return
@@ -335,12 +337,15 @@ class EcsAgent:
         except (LookupError, CredentialsError) as exc:
             self.log(f"ecs agent: {task_id}: output not copied to {group}: {exc}")
             return
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        now = int(time.time() * 1000)
-        for start in range(0, len(lines), 1000):
-            logs.put_log_events(
-                logGroupName=group,
-                logStreamName=stream,
-                logEvents=[{"timestamp": now, "message": line} for line in lines[start : start + 1000]],
-            )
+        try:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            now = int(time.time() * 1000)
+            for start in range(0, len(lines), 1000):
+                logs.put_log_events(
+                    logGroupName=group,
+                    logStreamName=stream,
+                    logEvents=[{"timestamp": now, "message": line} for line in lines[start : start + 1000]],
+                )
+        except ClientError as exc:  # refused by IAM, say: the task still stops and says so in the log
+            self.log(f"ecs agent: {task_id}: output not copied to {group}: {exc}")

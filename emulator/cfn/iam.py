@@ -260,6 +260,10 @@ class Role(MotoDelegate, CloudFormationModel):
             resource_name, cloudformation_json, account_id, region_name, **kwargs
         )
         backend = _iam(account_id, region_name)
+        # moto keeps an inline policy given as an object as it is, and IAM's GetRolePolicy then answers
+        # its Python repr, which no client can read: store the JSON text, as IAM does.
+        for name, document in _inline_policies(properties_of(cloudformation_json)).items():
+            role.put_policy(name, document)
         try:
             for arn in properties_of(cloudformation_json).get("ManagedPolicyArns") or []:
                 _attach(backend, role, str(arn))

@@ -157,6 +157,8 @@ def test_an_update_of_inline_policies_and_settings_is_applied_in_place(aws: Aws,
     ]
     out = outputs(create_stack(cfn, name, template(resources, {"RoleArn": {"Fn::GetAtt": ["Role", "Arn"]}})))
     role_name = out["RoleArn"].rsplit("/", 1)[-1]
+    # The created role's inline policies read back as the documents given (IAM stores JSON text)
+    assert iam.get_role_policy(RoleName=role_name, PolicyName="kept")["PolicyDocument"] == document
     changed = {"Version": "2012-10-17", "Statement": [{**statement, "Action": "sqs:GetQueueUrl"}]}
     resources["Role"]["Properties"] |= {
         "Policies": [{"PolicyName": "kept", "PolicyDocument": changed}],
