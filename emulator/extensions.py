@@ -22,11 +22,13 @@ def install() -> None:
     )
     from emulator.cfn import ec2 as cfn_ec2
     from emulator.cfn import iam as cfn_iam
+    from emulator.cfn import logs as cfn_logs
     from emulator.cfn import secretsmanager as cfn_secretsmanager
 
     engine.install()
     ecs.install()
     cfn_ec2.install_vpc_attributes()
+    cfn_logs.install_log_group_arn()
     events.install()
     lambda_account.install()
     zones.install()

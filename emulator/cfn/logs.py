@@ -85,3 +85,20 @@ class MetricFilter(Resource, CloudFormationModel):
     def delete_resource(self) -> None:
         backend = logs_backends[self.account_id][self.region_name]
         backend.delete_metric_filter(self.physical_id, str(self.properties.get("LogGroupName", "")))
+
+
+def install_log_group_arn() -> None:
+    """`Fn::GetAtt LogGroup.Arn` is the log group's ARN with `:*` at its end on AWS ("The ARN of the log
+    group, such as `arn:aws:logs:us-west-1:123456789012:log-group:/mystack-testgroup-12ABC1AHYI2OI:*`":
+    CloudFormation User Guide, AWS::Logs::LogGroup, Return values); moto answers it without. A grant on
+    that attribute (CDK's `grantWrite`) must cover the group's streams, as on AWS (idempotent)."""
+    original = MotoLogGroup.get_cfn_attribute
+    if getattr(original, "_with_streams", False):
+        return
+
+    def get_cfn_attribute(self: MotoLogGroup, attribute_name: str) -> Any:
+        value = original(self, attribute_name)
+        return f"{value}:*" if attribute_name == "Arn" else value
+
+    get_cfn_attribute._with_streams = True  # type: ignore[attr-defined]
+    MotoLogGroup.get_cfn_attribute = get_cfn_attribute  # type: ignore[method-assign]

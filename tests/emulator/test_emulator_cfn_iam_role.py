@@ -294,3 +294,44 @@ def test_iam_api_finds_an_aws_managed_policy_by_its_arn(aws: Aws) -> None:
         _refused(lambda: iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicyOfAws"))
         == "NoSuchEntity"
     )
+
+
+def test_a_grant_on_a_log_groups_arn_attribute_covers_its_streams(
+    emulator: Emulator, aws: Aws, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a log group and a role granted to write to it on its Arn attribute, as CDK's grantWrite does
+    grant = {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": {"Fn::GetAtt": ["Group", "Arn"]},
+    }
+    resources = {
+        "Group": {"Type": "AWS::Logs::LogGroup", "Properties": {}},
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": _trust(f"arn:aws:iam::{ACCOUNT}:root"),
+                "Policies": [
+                    {"PolicyName": "write", "PolicyDocument": {"Version": "2012-10-17", "Statement": [grant]}}
+                ],
+            },
+        },
+    }
+    body = template(
+        resources,
+        {
+            "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+            "GroupArn": {"Fn::GetAtt": ["Group", "Arn"]},
+            "Group": {"Ref": "Group"},
+        },
+    )
+    out = outputs(create_stack(aws("cloudformation"), f"logs-{uuid.uuid4().hex[:8]}", body))
+    # THEN the attribute is the group's ARN with :* at its end, as CloudFormation returns it
+    assert out["GroupArn"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{out['Group']}:*"
+    # AND under enforce the role may create a stream in the group and write to it
+    set_mode("enforce")
+    logs = _session(emulator, aws("sts"), out["RoleArn"], "logs")
+    logs.create_log_stream(logGroupName=out["Group"], logStreamName="flow-run/1")
+    logs.put_log_events(
+        logGroupName=out["Group"], logStreamName="flow-run/1", logEvents=[{"timestamp": 1, "message": "m"}]
+    )
