@@ -2,10 +2,10 @@
 
 The emulator enforces IAM and records every decision it takes for a role session
 (`GET /_emulator/iam/decisions`, `emulator/iam_enforcement.py`), with the statement that allowed each
-call (`<policy name>#<Sid or position>`). Set against the identity policies of the stack's roles, the
-record shows which statements the software that ran (the conformance layer, the local pipelines
-platform) relied on, and which it never needed: a grant that no run exercised is a candidate for
-removal, or a path that no test covers.
+call (`<policy>#<Sid or position>`, an inline policy named `<role ARN>/<policy name>`). Set against
+the identity policies of the stack's roles, the record shows which statements the software that ran
+(the conformance layer, the local pipelines platform) relied on, and which it never needed: a grant
+that no run exercised is a candidate for removal, or a path that no test covers.
 
 What "exercised" means here: a statement is counted when it was the first that allowed a call. A
 statement that only repeats a grant another statement already gave counts as unused, which is the
@@ -27,7 +27,7 @@ from emulator.iam_enforcement import DECISIONS_PATH
 @dataclass(frozen=True)
 class Statement:
     label: str
-    """`<policy name>#<Sid or position>`, as the decisions record names it."""
+    """`<policy>#<Sid or position>`, as the decisions record names it."""
     actions: tuple[str, ...]
     resources: tuple[str, ...]
 
@@ -82,13 +82,15 @@ def _statements(name: str, document: Mapping[str, Any]) -> list[Statement]:
     return found
 
 
-def _role_statements(iam: Any, role_name: str) -> list[Statement]:
+def _role_statements(iam: Any, role_arn: str) -> list[Statement]:
     """The Allow statements of the role's inline and attached policies, labelled as the record labels
-    them (inline policies by name, managed ones by ARN)."""
+    them (an inline policy as `<role ARN>/<policy name>`, a managed one by its ARN)."""
+    role_name = role_arn.rsplit("/", 1)[1]
     statements: list[Statement] = []
     for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
         document = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
-        statements += _statements(name, document if isinstance(document, dict) else json.loads(document))
+        label = f"{role_arn}/{name}"
+        statements += _statements(label, document if isinstance(document, dict) else json.loads(document))
     for attached in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
         arn = attached["PolicyArn"]
         version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
@@ -100,10 +102,7 @@ def _role_statements(iam: Any, role_name: str) -> list[Statement]:
 def audit(iam: Any, roles: Mapping[str, str], record: Iterable[Mapping[str, Any]]) -> list[RoleAudit]:
     """For each role (logical id -> role ARN): its statements, which ones the record's calls used, and
     the calls refused to it."""
-    audits = {
-        arn: RoleAudit(logical, arn, _role_statements(iam, arn.rsplit("/", 1)[1]))
-        for logical, arn in roles.items()
-    }
+    audits = {arn: RoleAudit(logical, arn, _role_statements(iam, arn)) for logical, arn in roles.items()}
     for decision in record:
         entry = audits.get(str(decision.get("role") or ""))
         if entry is None:
@@ -141,6 +140,7 @@ def as_json(audits: Iterable[RoleAudit]) -> list[dict[str, Any]]:
             "role": a.logical_id,
             "arn": a.role_arn,
             "sessions_seen": a.sessions_seen,
+            "statements": len(a.statements),
             "used": [{"statement": label, "calls": calls} for label, calls in sorted(a.used.items())],
             "unused": [
                 {"statement": s.label, "actions": list(s.actions), "resources": list(s.resources)}

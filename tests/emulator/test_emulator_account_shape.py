@@ -4,13 +4,17 @@ refuses there what AWS refuses; the default emulator is the default AWS account 
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import pytest
 
 from emulator import control
+from emulator.iam_enforcement import MODE_PATH
 from emulator.shape import EmulatorShape, ShapeError
 from tests.emulator.emulator_testlib import Emulator, describe, template
 
@@ -234,3 +238,21 @@ def test_a_subnet_on_a_zone_id_the_account_does_not_offer_fails(zone_shaped: Emu
         "Value (use1-az9) for parameter availabilityZoneId is invalid" in e.get("ResourceStatusReason", "")
         for e in events
     )
+
+
+def test_iam_is_enforced_by_default_and_the_shape_names_another_mode() -> None:
+    assert EmulatorShape().iam == "enforce"
+    assert EmulatorShape.from_json('{"iam": "audit"}').iam == "audit"
+    with pytest.raises(ShapeError, match="iam must be one of off, audit, enforce, not 'strict'"):
+        EmulatorShape.from_json('{"iam": "strict"}')
+
+
+def test_an_emulator_started_with_iam_off_runs_off(tmp_path: Path) -> None:
+    state_dir = tmp_path / "lenient"
+    status = control.start(state_dir, shape=EmulatorShape(iam="off"))
+    try:
+        assert status.endpoint
+        with urllib.request.urlopen(status.endpoint + MODE_PATH, timeout=10) as answer:
+            assert json.loads(answer.read()) == {"mode": "off"}
+    finally:
+        control.stop(state_dir)

@@ -59,14 +59,14 @@ def test_each_statement_is_used_or_unused_and_refusals_are_listed_once(iam: Any)
             "action": "ecs:RunTask",
             "resource": "td",
             "decision": "allow",
-            "allowed_by": ["Default#Run"],
+            "allowed_by": [f"{arn}/Default#Run"],
         },
         {
             "role": arn,
             "action": "ecs:RunTask",
             "resource": "td",
             "decision": "allow",
-            "allowed_by": ["Default#Run"],
+            "allowed_by": [f"{arn}/Default#Run"],
         },
         {
             "role": arn,
@@ -88,15 +88,20 @@ def test_each_statement_is_used_or_unused_and_refusals_are_listed_once(iam: Any)
     # WHEN the role is audited
     [audit] = iam_audit.audit(iam, {"Worker": arn}, record)
     # THEN the used statements carry their counts, the position-labelled one is unused, the Deny is no grant
-    assert audit.used == {"Default#Run": 2, f"{managed}#Write": 1}
-    assert [s.label for s in audit.unused] == ["Default#1"]
+    assert audit.used == {f"{arn}/Default#Run": 2, f"{managed}#Write": 1}
+    assert [s.label for s in audit.unused] == [f"{arn}/Default#1"]
     assert audit.unused[0].actions == ("ecs:StopTask", "ecs:DescribeTasks")
     assert audit.refused == ["s3:GetObject on b/k"]
     assert audit.sessions_seen
     # AND the JSON form says the same
     [entry] = iam_audit.as_json([audit])
+    assert entry["statements"] == 3
     assert entry["unused"] == [
-        {"statement": "Default#1", "actions": ["ecs:StopTask", "ecs:DescribeTasks"], "resources": ["*"]}
+        {
+            "statement": f"{arn}/Default#1",
+            "actions": ["ecs:StopTask", "ecs:DescribeTasks"],
+            "resources": ["*"],
+        }
     ]
 
 
