@@ -64,3 +64,22 @@ def set_mode(emulator: Emulator) -> Iterator[Callable[[str], None]]:
 
     yield switch
     switch(before)
+
+
+@pytest.fixture(autouse=True)
+def _no_task_definition_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Deregister the task definitions a test registered on the session's emulator: a test that
+    counts the account's active task definitions must not see another test's."""
+    if "emulator" not in request.fixturenames:
+        yield
+        return
+    emulator: Emulator = request.getfixturevalue("emulator")
+    ecs = emulator.client("ecs")
+
+    def active() -> set[str]:
+        return set(ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"])
+
+    before = active()
+    yield
+    for arn in active() - before:
+        ecs.deregister_task_definition(taskDefinition=arn)

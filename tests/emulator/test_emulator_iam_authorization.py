@@ -843,8 +843,12 @@ def test_register_task_definition_is_authorized_on_the_revision_it_creates(
         )
 
     # WHEN it registers a revision of a flow-run family THEN ECS creates it
-    assert register(f"{prefix}-a")["taskDefinition"]["revision"] == 1
-    assert ecs.describe_task_definition(taskDefinition=f"{prefix}-a")["taskDefinition"]["revision"] == 1
+    created = register(f"{prefix}-a")["taskDefinition"]
+    try:
+        assert created["revision"] == 1
+        assert ecs.describe_task_definition(taskDefinition=f"{prefix}-a")["taskDefinition"]["revision"] == 1
+    finally:  # the session's emulator is shared: leave no active task definition behind
+        ecs.deregister_task_definition(taskDefinition=created["taskDefinitionArn"])
     # WHEN it registers another family THEN ECS refuses, naming the revision it would have created
     code, status, message = _refusal(lambda: register(_name("other")))
     assert (code, status) == ("AccessDeniedException", 400)

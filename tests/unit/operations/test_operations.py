@@ -251,13 +251,11 @@ class Cdk:
     """Stands in for the CDK CLI: records each run and answers with the next result (success)."""
 
     def __init__(self) -> None:
-        self.runs: list[tuple[list[str], Path | None]] = []
+        self.runs: list[list[str]] = []
         self.results: list[CdkRun] = []
 
-    def __call__(
-        self, args: list[str], target: Any, on_event: Any = None, *, cwd: Path | None = None
-    ) -> CdkRun:
-        self.runs.append((args, cwd))
+    def __call__(self, args: list[str], target: Any, on_event: Any = None) -> CdkRun:
+        self.runs.append(args)
         if on_event:
             on_event(Event(1, 2, "CREATE_COMPLETE", "AWS::SQS::Queue", "Q", ""))
         return self.results.pop(0) if self.results else CdkRun(returncode=0)
@@ -272,7 +270,7 @@ def cdk(monkeypatch: pytest.MonkeyPatch) -> Cdk:
 
 def test_a_stack_command_runs_the_cdk_cli_on_the_assembly(cdk: Cdk) -> None:
     operations._stack_command("deploy", ASSEMBLY, FakeTarget(), "--x")  # type: ignore[arg-type]
-    ((args, _),) = cdk.runs
+    (args,) = cdk.runs
     assert args == [
         "deploy",
         "blog-test",
@@ -313,20 +311,21 @@ def test_destroy_runs_on_the_fast_synthesis(
 ) -> None:
     monkeypatch.setattr(operations.stacks, "stack_status", lambda target, name: "CREATE_COMPLETE")
     assert operations.destroy(Config(), FakeTarget()) is True  # type: ignore[arg-type]
-    ((args, _),) = cdk.runs
+    (args,) = cdk.runs
     assert args[:2] == ["destroy", "blog-test"] and "--force" in args
     assert assemblies[0][1] == {"gates": False, "validate": False}
 
 
-def test_bootstrap_runs_once_outside_the_repository(cdk: Cdk, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bootstrap_runs_once(cdk: Cdk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only when the account is not bootstrapped yet (every CDK CLI run, this one too, has a working
+    directory of its own outside the repository: tests/unit/cdk_events/test_cdk_run.py)."""
     monkeypatch.setattr(operations.stacks, "is_bootstrapped", lambda target: True)
     operations.bootstrap(Config(), FakeTarget())  # type: ignore[arg-type]
     assert cdk.runs == []
     monkeypatch.setattr(operations.stacks, "is_bootstrapped", lambda target: False)
     operations.bootstrap(Config(), FakeTarget())  # type: ignore[arg-type]
-    ((args, cwd),) = cdk.runs
+    (args,) = cdk.runs
     assert args == ["bootstrap", "aws://123456789012/us-east-1", "--no-notices", "--ci"]
-    assert cwd is not None and not (cwd / "cdk.json").exists() and cwd != operations.paths.REPO_ROOT
 
 
 def test_a_failed_bootstrap_says_where(cdk: Cdk, monkeypatch: pytest.MonkeyPatch) -> None:
