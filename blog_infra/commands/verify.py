@@ -82,8 +82,7 @@ def verify_command(env: str, as_json: bool) -> None:
     is a row that could not be checked and a line on stderr naming the action and the caller.
 
     On AWS it needs read-only credentials only: the customer-managed policy `VerifyPolicy` that
-    core/iam_ci attaches to the `<stack>-ci-plan` role (plus `cloudformation:ListStackResources`,
-    which that role also holds); see docs/operations.md.
+    core/iam_ci attaches to the `<stack>-ci-plan` role; see docs/operations.md.
 
     Example: blog-infra verify --env prod --json > reports/verify.json
     """
