@@ -15,10 +15,12 @@ keys for <service>": the "Resource types" column and the ARN formats of its "Res
 table). An action of these services not in the table is authorized against `*`, which is what a
 policy must grant for actions that have no resource type. The table:
 
-- S3: each request's action as moto names it (`s3:GetObject`, `s3:PutObject` for PutObject and every
-  multipart step but `s3:AbortMultipartUpload` and `s3:ListMultipartUploadParts`, `s3:DeleteObject`,
-  `s3:GetObject` for HeadObject, `s3:ListBucket` for ListObjects(V2) and HeadBucket, ...) on the object
-  `arn:aws:s3:::<bucket>/<key>` or the bucket `arn:aws:s3:::<bucket>` (DeleteObjects: `s3:DeleteObject`
+- S3: each request's action as moto names it (`s3:GetObject`, `s3:GetEncryptionConfiguration`
+  for GetBucketEncryption, `s3:GetBucketPublicAccessBlock` for GetPublicAccessBlock, `s3:PutObject`
+  for PutObject and every multipart step but `s3:AbortMultipartUpload` and
+  `s3:ListMultipartUploadParts`, `s3:DeleteObject`, `s3:GetObject` for HeadObject, `s3:ListBucket` for
+  ListObjects(V2) and HeadBucket, ...) on the object `arn:aws:s3:::<bucket>/<key>` or the bucket
+  `arn:aws:s3:::<bucket>` (DeleteObjects: `s3:DeleteObject`
   on each key); the bucket policy applies.
   An object encrypted with a KMS key (SSE-KMS) also needs `kms:Decrypt` on the key for GetObject and
   HeadObject, and a PutObject or CreateMultipartUpload that encrypts with one `kms:GenerateDataKey`
@@ -235,6 +237,10 @@ def _implied_kms(response: Any, key_id: str | None, action: str, via: str) -> li
 def _s3(response: Any, bucket: str | None, key_name: str | None) -> list[Check]:
     moto_action = str(response.data.get("Action") or "")
     action = "s3:" + _S3_ACTIONS.get(moto_action, moto_action)
+    if not key_name:
+        subresource = next((q for q in _S3_BUCKET_SUBRESOURCES if q in response.querystring), None)
+        if subresource is not None:
+            action = "s3:" + _S3_BUCKET_SUBRESOURCES[subresource][response.method == "GET"]
     partition = response.partition
     resource = f"arn:{partition}:s3:::{bucket or '*'}" + (f"/{key_name}" if key_name else "")
     context = {"s3:TlsVersion": "1.3"}
@@ -301,6 +307,15 @@ _S3_ACTIONS = {
     "GetBucketAccelerateConfiguration": "GetAccelerateConfiguration",
 }
 """moto's names of S3 requests whose IAM action has another name (Service Authorization Reference)."""
+
+_S3_BUCKET_SUBRESOURCES = {
+    "encryption": ("PutEncryptionConfiguration", "GetEncryptionConfiguration"),
+    "publicAccessBlock": ("PutBucketPublicAccessBlock", "GetBucketPublicAccessBlock"),
+    "ownershipControls": ("PutBucketOwnershipControls", "GetBucketOwnershipControls"),
+}
+"""Bucket subresources moto names no action for (it calls their requests ListBucket): the IAM action
+of a write (PUT or DELETE: "DeleteBucketEncryption ... s3:PutEncryptionConfiguration" in the Service
+Authorization Reference's table for S3) and of a read (GET)."""
 
 
 def _sqs(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:

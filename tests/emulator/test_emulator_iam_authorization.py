@@ -953,3 +953,36 @@ def test_drift_detection_is_authorized_on_the_stack_and_its_status_on_any_resour
     session.grant(aws("iam"), _allow(["cloudformation:ListStackResources"], case.grant))
     summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
     assert [s["LogicalResourceId"] for s in summaries] == ["Topic"]
+
+
+def test_bucket_configuration_reads_are_authorized_as_their_iam_actions(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN an encrypted bucket with a public access block, and a role session without any grant
+    bucket = _name("bucket")
+    aws("s3").create_bucket(Bucket=bucket)
+    rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    aws("s3").put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    flags = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+    aws("s3").put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(flags, True)
+    )
+    s3 = session.client("s3")
+    reads = {
+        "s3:GetEncryptionConfiguration": lambda: s3.get_bucket_encryption(Bucket=bucket),
+        "s3:GetBucketPublicAccessBlock": lambda: s3.get_public_access_block(Bucket=bucket),
+        "s3:GetBucketOwnershipControls": lambda: s3.get_bucket_ownership_controls(Bucket=bucket),
+    }
+    set_mode("enforce")
+    # WHEN it reads the configuration THEN each read is refused as its own IAM action, not ListBucket
+    for action, read in reads.items():
+        code, status, message = _refusal(read)
+        assert (code, status) == ("AccessDenied", 403)
+        assert f"perform: {action} on resource: arn:aws:s3:::{bucket} " in message
+    # WHEN granted those actions on the bucket THEN encryption and the block are served
+    session.grant(aws("iam"), _allow(list(reads), f"arn:aws:s3:::{bucket}"))
+    assert reads["s3:GetEncryptionConfiguration"]()["ServerSideEncryptionConfiguration"]["Rules"]
+    assert reads["s3:GetBucketPublicAccessBlock"]()["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
+    # AND removing the block is authorized as writing it
+    _, _, message = _refusal(lambda: s3.delete_public_access_block(Bucket=bucket))
+    assert "perform: s3:PutBucketPublicAccessBlock on resource" in message
