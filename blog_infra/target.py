@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
@@ -36,12 +36,25 @@ class Target:
                 "to start it again and redeploy from scratch"
             )
 
+    def with_session(self, credentials: dict[str, str]) -> Target:
+        """This target signed with a role session's credentials (`AccessKeyId`, `SecretAccessKey`,
+        `SessionToken`, as STS answers `AssumeRole*`), for clients and the CDK CLI alike."""
+        session = {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        }
+        return replace(self, env={**self.env, **session})
+
     def emulator_exited(self) -> bool:
         """Whether this target is the local emulator and its process has gone."""
         return bool(self.endpoint) and control.exited(paths.emulator_state_dir())
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A client of `service` in the environment's region (or `region`) of this target."""
+        """A client of `service` in the environment's region (or `region`) of this target. On the
+        emulator it signs with the target's keys, and with `AWS_SESSION_TOKEN` when the environment
+        holds a role session's (as `AssumeRole*` returns them: "Using temporary credentials with AWS
+        resources", IAM User Guide)."""
         if self.endpoint:
             return boto3.client(
                 service,
@@ -49,6 +62,7 @@ class Target:
                 region_name=region or self.config.region,
                 aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
                 aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=self.env.get("AWS_SESSION_TOKEN"),
             )
         return boto3.client(service, region_name=region or self.config.region)
 

@@ -11,6 +11,7 @@ only starts a read-only comparison.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -89,6 +90,16 @@ class Report:
     target: str
     checks: list[Check] = field(default_factory=list)
 
+    def refusals(self) -> list[str]:
+        """Each distinct refused call, as one line naming the action and the caller."""
+        return list(
+            dict.fromkeys(
+                c.actual
+                for c in self.checks
+                if c.status is Status.UNAVAILABLE and c.actual.startswith(REFUSED)
+            )
+        )
+
     def counts(self) -> dict[str, int]:
         return {status.value: sum(c.status is status for c in self.checks) for status in Status}
 
@@ -130,6 +141,29 @@ class _CheckFailed(Exception):
         self.actual = actual
 
 
+REFUSED = "no permission"
+_REFUSAL = re.compile(r"User: (?P<principal>\S+) is not authorized to perform: (?P<action>\S+)")
+
+
+def refusal(exc: botocore.exceptions.ClientError) -> str:
+    """One line naming the refused call and who was refused, read from AWS's AccessDenied message
+    ("User: <principal> is not authorized to perform: <action> on resource: <ARN> ...": IAM User
+    Guide, "Troubleshoot access denied error messages"); the operation alone when it says less."""
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    found = _REFUSAL.search(message)
+    if found is None:
+        return f"{REFUSED} ({exc.operation_name})"
+    return f"{REFUSED}: {found['action']} ({exc.operation_name}) refused to {found['principal']}"
+
+
+def _failure(exc: botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError) -> str:
+    """A failed call as one line: a refusal names the action and the caller."""
+    denied = isinstance(exc, botocore.exceptions.ClientError) and (
+        str(exc.response.get("Error", {}).get("Code", "")) in _DENIED
+    )
+    return refusal(exc) if denied else str(exc)
+
+
 def _call(operation: Callable[..., Any], **kwargs: Any) -> Any:
     """Call an AWS API; a missing resource or a refused read becomes a `_CheckFailed`."""
     try:
@@ -138,7 +172,7 @@ def _call(operation: Callable[..., Any], **kwargs: Any) -> Any:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         if code in _DENIED:
-            raise _CheckFailed(Status.UNAVAILABLE, f"no permission ({exc.operation_name})") from None
+            raise _CheckFailed(Status.UNAVAILABLE, refusal(exc)) from None
         if code in _EMPTY:
             return {"_empty": _EMPTY[code]}
         if code in _MISSING or "NotFound" in code or "does not exist" in str(error.get("Message", "")):
@@ -349,9 +383,7 @@ class Verifier:
                 cloudformation.list_stack_resources, "StackResourceSummaries", StackName=self.stack_name
             )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            yield Check(
-                "stack resources", self.stack_name, "listed", f"unreadable: {exc}", Status.UNAVAILABLE
-            )
+            yield Check("stack resources", self.stack_name, "listed", _failure(exc), Status.UNAVAILABLE)
             return
         deployed = {s["LogicalResourceId"]: s for s in summaries}
         self.physical = {k: str(s.get("PhysicalResourceId", "")) for k, s in deployed.items()}
@@ -675,7 +707,11 @@ class Verifier:
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, IndexError) as exc:
             for host in hostnames:
                 yield Check(
-                    "origin lock: request without the header", host, expected, str(exc), Status.UNAVAILABLE
+                    "origin lock: request without the header",
+                    host,
+                    expected,
+                    _failure(exc),
+                    Status.UNAVAILABLE,
                 )
             return
         domain = outputs.get(DISTRIBUTION_DOMAIN_OUTPUT)
@@ -709,7 +745,7 @@ class Verifier:
             outputs = {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, IndexError) as exc:
             yield Check(
-                "contract parameters", self.stack_name, "outputs readable", str(exc), Status.UNAVAILABLE
+                "contract parameters", self.stack_name, "outputs readable", _failure(exc), Status.UNAVAILABLE
             )
             return
         ssm = self.target.client("ssm")
@@ -775,7 +811,7 @@ class Verifier:
             yield Check("drift detection", self.stack_name, "IN_SYNC", failed.actual, Status.UNAVAILABLE)
             return
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            yield Check("drift detection", self.stack_name, "IN_SYNC", str(exc), Status.UNAVAILABLE)
+            yield Check("drift detection", self.stack_name, "IN_SYNC", _failure(exc), Status.UNAVAILABLE)
             return
         overall = str(status.get("StackDriftStatus", "UNKNOWN"))
         yield Check(

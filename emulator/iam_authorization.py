@@ -1,4 +1,5 @@
-"""S3, SQS, SNS, Secrets Manager, KMS, ECS, SSM and CloudWatch Logs authorize each request as AWS does.
+"""S3, SQS, SNS, Secrets Manager, KMS, ECS, SSM, CloudWatch Logs, CloudFormation, RDS, ELBv2 and
+CloudFront authorize each request as AWS does.
 
 moto serves every request whatever the caller's policies say. With this module, under the modes of
 `emulator.iam_enforcement` (`off`, `audit`, `enforce`), each request to these services made with the
@@ -14,10 +15,12 @@ keys for <service>": the "Resource types" column and the ARN formats of its "Res
 table). An action of these services not in the table is authorized against `*`, which is what a
 policy must grant for actions that have no resource type. The table:
 
-- S3: each request's action as moto names it (`s3:GetObject`, `s3:PutObject` for PutObject and every
-  multipart step but `s3:AbortMultipartUpload` and `s3:ListMultipartUploadParts`, `s3:DeleteObject`,
-  `s3:GetObject` for HeadObject, `s3:ListBucket` for ListObjects(V2) and HeadBucket, ...) on the object
-  `arn:aws:s3:::<bucket>/<key>` or the bucket `arn:aws:s3:::<bucket>` (DeleteObjects: `s3:DeleteObject`
+- S3: each request's action as moto names it (`s3:GetObject`, `s3:GetEncryptionConfiguration`
+  for GetBucketEncryption, `s3:GetBucketPublicAccessBlock` for GetPublicAccessBlock, `s3:PutObject`
+  for PutObject and every multipart step but `s3:AbortMultipartUpload` and
+  `s3:ListMultipartUploadParts`, `s3:DeleteObject`, `s3:GetObject` for HeadObject, `s3:ListBucket` for
+  ListObjects(V2) and HeadBucket, ...) on the object `arn:aws:s3:::<bucket>/<key>` or the bucket
+  `arn:aws:s3:::<bucket>` (DeleteObjects: `s3:DeleteObject`
   on each key); the bucket policy applies.
   An object encrypted with a KMS key (SSE-KMS) also needs `kms:Decrypt` on the key for GetObject and
   HeadObject, and a PutObject or CreateMultipartUpload that encrypts with one `kms:GenerateDataKey`
@@ -54,6 +57,16 @@ policy must grant for actions that have no resource type. The table:
   every other action with a group on `log-group:<group>:log-stream:` (the ARN that AWS's refusals of
   those calls name, and the one a grant on `log-group:<group>:*` matches); DescribeLogGroups on
   `log-group::log-stream:`.
+- CloudFormation: every action with a `StackName` on the stack `stack/<name>/<id>` (a stack the
+  account does not hold: `stack/<name>/*`, as AWS's refusals name it); DescribeStacks without one,
+  and the actions the reference lists with no resource type (DescribeStackDriftDetectionStatus,
+  ListStacks, ValidateTemplate, EstimateTemplateCost) on `*`.
+- RDS: every action with a `DBClusterIdentifier` on `cluster:<id>`, with a `DBInstanceIdentifier` on
+  `db:<id>`; others on `*`.
+- ELBv2 (`elasticloadbalancing:`): every Describe* on `*` (the reference lists none of them with a
+  resource type); other actions on the load balancer, listener, target group or rule they name.
+- CloudFront: every action on a distribution (or its invalidations) on `distribution/<id>`; others
+  on `*`.
 
 Condition keys. The platform's synthesized templates (both environments) use these; each has a status
 and its consequence:
@@ -96,6 +109,8 @@ under `audit`, rather than decided as if the key were absent.
 
 Refusals, in each service's shape: S3 `AccessDenied` (HTTP 403, XML); SQS `AccessDenied` (HTTP 403,
 as its JSON protocol carries it in `x-amzn-query-error`); SNS `AuthorizationError` (HTTP 403);
+CloudFormation, RDS and ELBv2 `AccessDenied` (HTTP 403, their query protocol's XML error), CloudFront
+`AccessDenied` (HTTP 403, rest-xml; botocore's CloudFront model);
 Secrets Manager, KMS, ECS, SSM and CloudWatch Logs `AccessDeniedException` (HTTP 400). The message is
 AWS's: "User: <caller ARN> is not authorized to perform: <action> on resource: <ARN> because no
 identity-based policy allows the <action> action" (or "... with an explicit deny in a resource-based
@@ -222,6 +237,10 @@ def _implied_kms(response: Any, key_id: str | None, action: str, via: str) -> li
 def _s3(response: Any, bucket: str | None, key_name: str | None) -> list[Check]:
     moto_action = str(response.data.get("Action") or "")
     action = "s3:" + _S3_ACTIONS.get(moto_action, moto_action)
+    if not key_name:
+        subresource = next((q for q in _S3_BUCKET_SUBRESOURCES if q in response.querystring), None)
+        if subresource is not None:
+            action = "s3:" + _S3_BUCKET_SUBRESOURCES[subresource][response.method == "GET"]
     partition = response.partition
     resource = f"arn:{partition}:s3:::{bucket or '*'}" + (f"/{key_name}" if key_name else "")
     context = {"s3:TlsVersion": "1.3"}
@@ -288,6 +307,15 @@ _S3_ACTIONS = {
     "GetBucketAccelerateConfiguration": "GetAccelerateConfiguration",
 }
 """moto's names of S3 requests whose IAM action has another name (Service Authorization Reference)."""
+
+_S3_BUCKET_SUBRESOURCES = {
+    "encryption": ("PutEncryptionConfiguration", "GetEncryptionConfiguration"),
+    "publicAccessBlock": ("PutBucketPublicAccessBlock", "GetBucketPublicAccessBlock"),
+    "ownershipControls": ("PutBucketOwnershipControls", "GetBucketOwnershipControls"),
+}
+"""Bucket subresources moto names no action for (it calls their requests ListBucket): the IAM action
+of a write (PUT or DELETE: "DeleteBucketEncryption ... s3:PutEncryptionConfiguration" in the Service
+Authorization Reference's table for S3) and of a read (GET)."""
 
 
 def _sqs(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
@@ -441,6 +469,60 @@ def _logs(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
     return [Check(f"logs:{action}", f"{prefix}{group}:log-stream:{stream}")]
 
 
+def _cloudformation(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
+    from moto.cloudformation.models import cloudformation_backends
+
+    name = str(params.get("StackName") or "")
+    if not name or action in _CLOUDFORMATION_WITHOUT_STACK:
+        return [Check(f"cloudformation:{action}", "*")]
+    if name.startswith("arn:"):
+        return [Check(f"cloudformation:{action}", name)]
+    backend = _backend(cloudformation_backends, response)
+    live = [s for s in backend.stacks.values() if s.name == name and s.status != "DELETE_COMPLETE"]
+    prefix = f"arn:{response.partition}:cloudformation:{response.region}:{response.current_account}"
+    arn = live[0].stack_id if live else f"{prefix}:stack/{name}/*"
+    return [Check(f"cloudformation:{action}", arn)]
+
+
+_CLOUDFORMATION_WITHOUT_STACK = frozenset(
+    {"DescribeStackDriftDetectionStatus", "ListStacks", "ValidateTemplate", "EstimateTemplateCost"}
+)
+"""CloudFormation actions the Service Authorization Reference lists with no resource type."""
+
+
+def _rds(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
+    prefix = f"arn:{response.partition}:rds:{response.region}:{response.current_account}"
+    cluster = str(params.get("DBClusterIdentifier") or "")
+    instance = str(params.get("DBInstanceIdentifier") or "")
+    if cluster:
+        return [
+            Check(f"rds:{action}", cluster if cluster.startswith("arn:") else f"{prefix}:cluster:{cluster}")
+        ]
+    if instance:
+        return [
+            Check(f"rds:{action}", instance if instance.startswith("arn:") else f"{prefix}:db:{instance}")
+        ]
+    return [Check(f"rds:{action}", "*")]
+
+
+def _elbv2(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
+    if action.startswith("Describe"):
+        return [Check(f"elasticloadbalancing:{action}", "*")]
+    arn = str(
+        params.get("LoadBalancerArn") or params.get("ListenerArn") or params.get("TargetGroupArn") or ""
+    )
+    arn = arn or str(params.get("RuleArn") or "")
+    return [Check(f"elasticloadbalancing:{action}", arn or "*")]
+
+
+def _cloudfront(response: Any, action: str, params: Mapping[str, Any]) -> list[Check]:
+    distribution = str(response.uri_match.get("Id") or response.uri_match.get("DistributionId") or "")
+    if distribution and ("Distribution" in action or "Invalidation" in action):
+        arn = f"arn:{response.partition}:cloudfront::{response.current_account}:distribution/{distribution}"
+        return [Check(f"cloudfront:{action}", arn)]
+    return [Check(f"cloudfront:{action}", "*")]
+
+
 _TABLES: dict[str, Callable[[Any, str, Mapping[str, Any]], list[Check]]] = {
     "sqs": _sqs,
     "sns": _sns,
@@ -449,6 +531,10 @@ _TABLES: dict[str, Callable[[Any, str, Mapping[str, Any]], list[Check]]] = {
     "ecs": _ecs,
     "ssm": _ssm,
     "logs": _logs,
+    "cloudformation": _cloudformation,
+    "rds": _rds,
+    "elbv2": _elbv2,
+    "cloudfront": _cloudfront,
 }
 
 
@@ -560,12 +646,19 @@ def _json_refusal(service: str, refusal: Refusal) -> tuple[int, dict[str, str], 
 _QUERY_NAMESPACES = {
     "sns": "http://sns.amazonaws.com/doc/2010-03-31/",
     "sqs": "http://queue.amazonaws.com/doc/2012-11-05/",
+    "cloudformation": "http://cloudformation.amazonaws.com/doc/2010-05-15/",
+    "rds": "http://rds.amazonaws.com/doc/2014-10-31/",
+    "elbv2": "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
+    "cloudfront": "http://cloudfront.amazonaws.com/doc/2020-05-31/",
 }
+_XML_SERVICES = frozenset({"sns", "cloudformation", "rds", "elbv2", "cloudfront"})
+"""Services whose every protocol (query, or CloudFront's rest-xml) carries errors as XML."""
 
 
 def _query_refusal(service: str, refusal: Refusal) -> tuple[int, dict[str, str], str]:
-    """The query protocol's XML error: SNS's AuthorizationError (HTTP 403, botocore's SNS model), or
-    SQS's AccessDenied (HTTP 403) for a client that still speaks SQS's query protocol."""
+    """The XML error of the query protocol and of CloudFront's rest-xml: SNS's AuthorizationError
+    (HTTP 403, botocore's SNS model); CloudFormation's, RDS's, ELBv2's and CloudFront's AccessDenied
+    (HTTP 403); SQS's AccessDenied (HTTP 403) for a client that still speaks SQS's query protocol."""
     code = "AuthorizationError" if (service, refusal.code) == ("sns", "AccessDenied") else refusal.code
     status = 403 if refusal.code == "AccessDenied" else 400
     body = (
@@ -612,7 +705,7 @@ def _call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if refusal is None:
             return original(self)
         json_request = "json" in str(self.headers.get("Content-Type", "")) or "X-Amz-Target" in self.headers
-        if self.service_name == "sns" or (self.service_name == "sqs" and not json_request):
+        if self.service_name in _XML_SERVICES or (self.service_name == "sqs" and not json_request):
             return _query_refusal(str(self.service_name), refusal)
         return _json_refusal(str(self.service_name), refusal)
 

@@ -182,6 +182,9 @@ class PlatformStack(Stack):
                 accept_previous_origin_value=config.edge.accept_previous_origin_value,
             ),
         )
+        self.ci.verify_bucket_configuration(
+            self.data.access_log_bucket, self.edge.cloudfront_log_bucket, self.edge.load_balancer_log_bucket
+        )
         self.backstage = Backstage(
             self,
             "Backstage",

@@ -53,6 +53,7 @@ SHARED_MODULES = {
     "tests/integration/test_ops.py": "shared-platform",
     "tests/integration/test_replacement_guard.py": "shared-platform",
     "tests/integration/test_secrets_hygiene.py": "shared-platform",
+    "tests/integration/test_verify_as_ci.py": "shared-platform",
     "tests/integration/test_zz_teardown.py": "shared-platform",
     "tests/gates/test_check_command.py": "gate-reports",
     "tests/gates/test_gates.py": "gate-reports",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,8 +14,9 @@ from blog_infra import render, stacks
 from blog_infra.errors import Unavailable
 from blog_infra.options import config_for, env_option, json_option
 from blog_infra.synthesis import synth
-from blog_infra.target import resolve
+from blog_infra.target import Target, resolve
 from blog_infra.verify import Report, Status, Verifier
+from infra.config import EnvConfig
 
 _STYLE = {
     Status.PASS: "green",
@@ -47,6 +49,18 @@ def report_table(report: Report) -> Table:
     return table
 
 
+def verify_environment(
+    config: EnvConfig, target: Target, progress: Callable[[str], None] | None = None
+) -> Report:
+    """The checks of `blog-infra verify` on `target`: the environment's synthesized template against
+    the deployed stack, read with the target's credentials."""
+    if stacks.stack_status(target, config.stack_name) is None:
+        raise Unavailable(f"stack {config.stack_name} is not deployed on {target.description}")
+    with tempfile.TemporaryDirectory(prefix="blog-infra-verify-") as directory:
+        template = synth(config, Path(directory), gates=False).template()
+    return Verifier(target, config.stack_name, template, progress=progress).run()
+
+
 @click.command("verify")
 @env_option
 @json_option
@@ -64,28 +78,25 @@ def verify_command(env: str, as_json: bool) -> None:
     pass).
 
     Exits 0 when everything conforms, 6 when something drifted, 5 when something could not be checked
-    (or the target is unreachable, or the stack is not deployed).
+    (or the target is unreachable, or the stack is not deployed). A read the credentials may not make
+    is a row that could not be checked and a line on stderr naming the action and the caller.
 
     On AWS it needs read-only credentials only: the customer-managed policy `VerifyPolicy` that
-    core/iam_ci attaches to the `<stack>-ci-plan` role (plus `cloudformation:ListStackResources`,
-    which that role also holds); see docs/operations.md.
+    core/iam_ci attaches to the `<stack>-ci-plan` role; see docs/operations.md.
 
     Example: blog-infra verify --env prod --json > reports/verify.json
     """
     config = config_for(env)
     target = resolve(config)
-    if stacks.stack_status(target, config.stack_name) is None:
-        raise Unavailable(f"stack {config.stack_name} is not deployed on {target.description}")
     with render.err_console.status(f"Synthesizing {config.stack_name}...") as status:
-        with tempfile.TemporaryDirectory(prefix="blog-infra-verify-") as directory:
-            template = synth(config, Path(directory), gates=False).template()
-        verifier = Verifier(target, config.stack_name, template, progress=lambda m: status.update(m))
-        report = verifier.run()
+        report = verify_environment(config, target, progress=lambda m: status.update(m))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         render.console.print(report_table(report))
         counts = ", ".join(f"{n} {status}" for status, n in report.counts().items() if n)
         render.console.print(f"{config.stack_name}: {report.verdict} ({counts}).")
+    for refused in report.refusals():
+        render.err_console.print(f"[red]error:[/] {refused}", soft_wrap=True)
     if report.exit_code:
         raise SystemExit(report.exit_code)

@@ -1,5 +1,6 @@
-"""S3, SQS, Secrets Manager, KMS, ECS, SSM, CloudWatch Logs and STS authorize a role session's requests
-as AWS does (emulator.iam_authorization), in the modes off, audit and enforce."""
+"""S3, SQS, Secrets Manager, KMS, ECS, SSM, CloudWatch Logs, CloudFormation, RDS, ELBv2, CloudFront and
+STS authorize a role session's requests as AWS does (emulator.iam_authorization), in the modes off,
+audit and enforce."""
 
 from __future__ import annotations
 
@@ -250,6 +251,75 @@ def _sts_case(aws: Aws) -> Case:
     )
 
 
+def _cloudformation_case(aws: Aws) -> Case:
+    name = _name("stack")
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    stack = aws("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))["StackId"]
+    return Case(
+        "cloudformation:DescribeStacks",
+        stack,
+        f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/*",
+        lambda s: s.client("cloudformation").describe_stacks(StackName=name),
+        "AccessDenied",
+        403,
+    )
+
+
+def _rds_case(aws: Aws) -> Case:
+    name = _name("cluster")
+    aws("rds").create_db_cluster(
+        DBClusterIdentifier=name,
+        Engine="aurora-postgresql",
+        MasterUsername="admin",
+        MasterUserPassword="p" * 12,
+    )
+    arn = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:{name}"
+    return Case(
+        "rds:DescribeDBClusters",
+        arn,
+        arn,
+        lambda s: s.client("rds").describe_db_clusters(DBClusterIdentifier=name),
+        "AccessDenied",
+        403,
+    )
+
+
+def _elbv2_case(aws: Aws) -> Case:
+    return Case(
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "*",
+        "*",
+        lambda s: s.client("elbv2").describe_load_balancers(),
+        "AccessDenied",
+        403,
+    )
+
+
+def _cloudfront_case(aws: Aws) -> Case:
+    origin = {
+        "Id": "origin",
+        "DomainName": "origin.example.com",
+        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"},
+    }
+    config = {
+        "CallerReference": _name("ref"),
+        "Comment": "",
+        "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [origin]},
+        "DefaultCacheBehavior": {"TargetOriginId": "origin", "ViewerProtocolPolicy": "https-only"},
+    }
+    distribution = aws("cloudfront").create_distribution(DistributionConfig=config)["Distribution"]["Id"]
+    arn = f"arn:aws:cloudfront::{ACCOUNT}:distribution/{distribution}"
+    return Case(
+        "cloudfront:GetDistributionConfig",
+        arn,
+        arn,
+        lambda s: s.client("cloudfront").get_distribution_config(Id=distribution),
+        "AccessDenied",
+        403,
+    )
+
+
 CASES = {
     "s3": _s3_case,
     "sqs": _sqs_case,
@@ -260,6 +330,10 @@ CASES = {
     "ssm": _ssm_case,
     "logs": _logs_case,
     "sts": _sts_case,
+    "cloudformation": _cloudformation_case,
+    "rds": _rds_case,
+    "elbv2": _elbv2_case,
+    "cloudfront": _cloudfront_case,
 }
 
 
@@ -856,3 +930,63 @@ def test_register_task_definition_is_authorized_on_the_revision_it_creates(
         "ecs:RegisterTaskDefinition on resource: arn:aws:ecs:" in message
         and ":task-definition/other-" in message
     )
+
+
+def test_drift_detection_is_authorized_on_the_stack_and_its_status_on_any_resource(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN a stack, and a role session without any identity policy
+    case = _cloudformation_case(aws)
+    stack_name = case.resource.split(":stack/", 1)[1].split("/", 1)[0]
+    cloudformation = session.client("cloudformation")
+    set_mode("enforce")
+    # WHEN it starts drift detection THEN it is refused on the stack's ARN
+    code, status, message = _refusal(lambda: cloudformation.detect_stack_drift(StackName=stack_name))
+    assert (code, status) == ("AccessDenied", 403)
+    assert f"cloudformation:DetectStackDrift on resource: {case.resource} " in message
+    # WHEN it reads a detection's status THEN it is refused on "*" (no resource type in the reference)
+    code, _, message = _refusal(
+        lambda: cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId="d-1")
+    )
+    assert "cloudformation:DescribeStackDriftDetectionStatus on resource: * " in message
+    # WHEN it names a stack the account does not hold THEN the refusal names the stack with any id
+    missing = _name("missing")
+    _, _, message = _refusal(lambda: cloudformation.describe_stacks(StackName=missing))
+    assert f"on resource: arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{missing}/* " in message
+    # WHEN granted the stack's reads on stack/<name>/* THEN it lists the stack's resources
+    session.grant(aws("iam"), _allow(["cloudformation:ListStackResources"], case.grant))
+    summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+    assert [s["LogicalResourceId"] for s in summaries] == ["Topic"]
+
+
+def test_bucket_configuration_reads_are_authorized_as_their_iam_actions(
+    aws: Aws, session: Session, set_mode: Callable[[str], None]
+) -> None:
+    # GIVEN an encrypted bucket with a public access block, and a role session without any grant
+    bucket = _name("bucket")
+    aws("s3").create_bucket(Bucket=bucket)
+    rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    aws("s3").put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
+    flags = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+    aws("s3").put_public_access_block(
+        Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(flags, True)
+    )
+    s3 = session.client("s3")
+    reads = {
+        "s3:GetEncryptionConfiguration": lambda: s3.get_bucket_encryption(Bucket=bucket),
+        "s3:GetBucketPublicAccessBlock": lambda: s3.get_public_access_block(Bucket=bucket),
+        "s3:GetBucketOwnershipControls": lambda: s3.get_bucket_ownership_controls(Bucket=bucket),
+    }
+    set_mode("enforce")
+    # WHEN it reads the configuration THEN each read is refused as its own IAM action, not ListBucket
+    for action, read in reads.items():
+        code, status, message = _refusal(read)
+        assert (code, status) == ("AccessDenied", 403)
+        assert f"perform: {action} on resource: arn:aws:s3:::{bucket} " in message
+    # WHEN granted those actions on the bucket THEN encryption and the block are served
+    session.grant(aws("iam"), _allow(list(reads), f"arn:aws:s3:::{bucket}"))
+    assert reads["s3:GetEncryptionConfiguration"]()["ServerSideEncryptionConfiguration"]["Rules"]
+    assert reads["s3:GetBucketPublicAccessBlock"]()["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
+    # AND removing the block is authorized as writing it
+    _, _, message = _refusal(lambda: s3.delete_public_access_block(Bucket=bucket))
+    assert "perform: s3:PutBucketPublicAccessBlock on resource" in message

@@ -145,6 +145,34 @@ def test_a_refused_read_is_could_not_check_not_a_pass() -> None:
     assert report.exit_code is ExitCode.UNAVAILABLE and report.verdict == "could not check everything"
 
 
+@pytest.mark.usefixtures("no_wait")
+def test_a_refusal_names_the_action_and_the_caller_on_one_line() -> None:
+    # GIVEN DescribeSecret refused with AWS's words to a CI role session
+    caller = "arn:aws:sts::123456789012:assumed-role/blog-prod-ci-plan/circleci"
+    message = (
+        f"User: {caller} is not authorized to perform: secretsmanager:DescribeSecret on resource: "
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:blog/prod/x because no identity-based "
+        "policy allows the secretsmanager:DescribeSecret action"
+    )
+
+    def denied(**_: Any) -> Any:
+        error = {"Error": {"Code": "AccessDeniedException", "Message": message}}
+        raise botocore.exceptions.ClientError(error, "DescribeSecret")  # type: ignore[arg-type]
+
+    target = FakeAwsTarget(
+        {"cloudformation": _cloudformation([]), "secretsmanager": FakeClient(describe_secret=denied)}
+    )
+    template = {"Resources": {k: v for k, v in TEMPLATE["Resources"].items() if k != "Logs"}}
+    # WHEN verified
+    report = Verifier(target, "blog-prod", template).run()  # type: ignore[arg-type]
+    # THEN the row, and the report's list of refusals, name the IAM action, the operation and the caller
+    line = f"no permission: secretsmanager:DescribeSecret (DescribeSecret) refused to {caller}"
+    secret = next(c for c in report.checks if c.check == "secret")
+    assert (secret.status, secret.actual) == (Status.UNAVAILABLE, line)
+    assert report.refusals() == [line]
+    assert report.exit_code is ExitCode.UNAVAILABLE
+
+
 def test_verdict_precedence() -> None:
     def report(*statuses: Status) -> Report:
         return Report("s", "t", [Check("c", "r", "e", "a", status) for status in statuses])

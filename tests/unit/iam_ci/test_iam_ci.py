@@ -325,3 +325,26 @@ def test_rejects_frontend_prefixes_that_are_not_plain_folders(prefix: str) -> No
     bucket = s3.Bucket(stack, "Bucket")
     with pytest.raises(ValueError, match="frontend_read prefix"):
         CiIdentities(stack, "Ci", props=_props(frontend_read=((bucket, prefix),)))
+
+
+@pytest.mark.parametrize("env", ["prod", "local"])
+def test_verify_policy_reads_the_configuration_of_every_bucket_of_the_stack(
+    synthesized: dict[str, Template], env: str
+) -> None:
+    # GIVEN the whole stack: verify checks every AWS::S3::Bucket of its template
+    template = synthesized[env]
+    buckets = set(template.find_resources("AWS::S3::Bucket"))
+    (policy,) = [
+        p
+        for p in template.find_resources("AWS::IAM::ManagedPolicy").values()
+        if "blog-infra verify" in p["Properties"].get("Description", "")
+    ]
+    # WHEN the verify policy's bucket-configuration statement is read
+    (statement,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "BucketConfiguration"
+    ]
+    read = {r["Fn::GetAtt"][0] for r in statement["Resource"] if "Fn::GetAtt" in r}
+    # THEN it names each of them: the data buckets, their access-log bucket and the edge's log buckets
+    assert buckets and buckets == read, sorted(buckets ^ read)

@@ -292,6 +292,8 @@ class CiIdentities(Construct):
                     "cloudformation:DescribeStacks",
                     "cloudformation:DescribeStackResources",
                     "cloudformation:DescribeStackEvents",
+                    # verify lists the stack's resources first; the policy is whole without ReadStacks.
+                    "cloudformation:ListStackResources",
                     "cloudformation:DetectStackDrift",
                     "cloudformation:DetectStackResourceDrift",
                     "cloudformation:DescribeStackResourceDrifts",
@@ -377,30 +379,44 @@ class CiIdentities(Construct):
                 resources=["*"],
             ),
         ]
+        self._bucket_reads: iam.PolicyStatement | None = None
         if props.verified_buckets:
-            statements.append(
-                iam.PolicyStatement(
-                    sid="BucketConfiguration",
-                    actions=[
-                        "s3:GetBucketLocation",
-                        "s3:GetBucketPolicy",
-                        "s3:GetBucketPublicAccessBlock",
-                        "s3:GetBucketVersioning",
-                        "s3:GetBucketOwnershipControls",
-                        "s3:GetBucketTagging",
-                        "s3:GetBucketNotification",
-                        "s3:GetEncryptionConfiguration",
-                        "s3:GetLifecycleConfiguration",
-                    ],
-                    resources=[bucket.bucket_arn for bucket in props.verified_buckets],
-                )
-            )
+            self._bucket_reads = _bucket_configuration(props.verified_buckets)
+            statements.append(self._bucket_reads)
         return iam.ManagedPolicy(
             self,
             "VerifyPolicy",
             description="Read-only actions of `blog-infra verify`: configuration and drift, never data.",
             statements=statements,
         )
+
+    def verify_bucket_configuration(self, *buckets: s3.IBucket) -> None:
+        """Let `blog-infra verify` read the configuration of `buckets` too: the buckets of modules made
+        after this one (verify checks every bucket of the stack, and a refused read is "could not
+        check", exit 5)."""
+        if self._bucket_reads is None:
+            self._bucket_reads = _bucket_configuration(buckets)
+            self.verify_policy.add_statements(self._bucket_reads)
+        else:
+            self._bucket_reads.add_resources(*(bucket.bucket_arn for bucket in buckets))
+
+
+def _bucket_configuration(buckets: tuple[s3.IBucket, ...]) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid="BucketConfiguration",
+        actions=[
+            "s3:GetBucketLocation",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:GetBucketVersioning",
+            "s3:GetBucketOwnershipControls",
+            "s3:GetBucketTagging",
+            "s3:GetBucketNotification",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetLifecycleConfiguration",
+        ],
+        resources=[bucket.bucket_arn for bucket in buckets],
+    )
 
 
 def _is_uuid(value: str) -> bool:
