@@ -38,7 +38,10 @@ class RoleAudit:
     role_arn: str
     statements: list[Statement] = field(default_factory=list)
     used: dict[str, int] = field(default_factory=dict)
-    """label -> how many calls that statement allowed."""
+    """label of one of the role's statements -> how many calls it allowed."""
+    resource_grants: dict[str, int] = field(default_factory=dict)
+    """label of a resource's policy statement (`key policy#3`, `bucket policy#0`) -> how many of the
+    role's calls it allowed: those calls needed no statement of the role."""
     refused: list[str] = field(default_factory=list)
     """`<action> on <resource>` of each refused call, once."""
 
@@ -48,7 +51,7 @@ class RoleAudit:
 
     @property
     def sessions_seen(self) -> bool:
-        return bool(self.used or self.refused)
+        return bool(self.used or self.resource_grants or self.refused)
 
 
 def decisions(endpoint: str) -> list[dict[str, Any]]:
@@ -108,8 +111,10 @@ def audit(iam: Any, roles: Mapping[str, str], record: Iterable[Mapping[str, Any]
         if entry is None:
             continue
         if decision.get("decision") == "allow":
+            own = {statement.label for statement in entry.statements}
             for label in decision.get("allowed_by") or []:
-                entry.used[label] = entry.used.get(label, 0) + 1
+                counts = entry.used if label in own else entry.resource_grants
+                counts[label] = counts.get(label, 0) + 1
         else:
             call = f"{decision.get('action')} on {decision.get('resource')}"
             if call not in entry.refused:
@@ -142,6 +147,9 @@ def as_json(audits: Iterable[RoleAudit]) -> list[dict[str, Any]]:
             "sessions_seen": a.sessions_seen,
             "statements": len(a.statements),
             "used": [{"statement": label, "calls": calls} for label, calls in sorted(a.used.items())],
+            "allowed_by_resource_policies": [
+                {"statement": label, "calls": calls} for label, calls in sorted(a.resource_grants.items())
+            ],
             "unused": [
                 {"statement": s.label, "actions": list(s.actions), "resources": list(s.resources)}
                 for s in a.unused

@@ -75,6 +75,13 @@ def test_each_statement_is_used_or_unused_and_refusals_are_listed_once(iam: Any)
             "decision": "allow",
             "allowed_by": [f"{managed}#Write"],
         },
+        {
+            "role": arn,
+            "action": "kms:Decrypt",
+            "resource": "k",
+            "decision": "allow",
+            "allowed_by": ["key policy#3"],
+        },
         {"role": arn, "action": "s3:GetObject", "resource": "b/k", "decision": "implicit deny"},
         {"role": arn, "action": "s3:GetObject", "resource": "b/k", "decision": "implicit deny"},
         {
@@ -92,6 +99,8 @@ def test_each_statement_is_used_or_unused_and_refusals_are_listed_once(iam: Any)
     assert [s.label for s in audit.unused] == [f"{arn}/Default#1"]
     assert audit.unused[0].actions == ("ecs:StopTask", "ecs:DescribeTasks")
     assert audit.refused == ["s3:GetObject on b/k"]
+    # AND a call a resource's policy allowed is counted apart: no statement of the role was needed
+    assert audit.resource_grants == {"key policy#3": 1}
     assert audit.sessions_seen
     # AND the JSON form says the same
     [entry] = iam_audit.as_json([audit])
