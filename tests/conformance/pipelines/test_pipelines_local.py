@@ -19,6 +19,7 @@ from typing import Any
 import pg8000.native
 import pytest
 
+from blog_infra import iam_audit
 from tests.conformance.pipelines.conftest import FLOW_IMAGE, REPO_ROOT, LocalPipelines
 
 
@@ -184,11 +185,14 @@ def test_pipelines_up_again_reports_the_running_platform(pipelines: LocalPipelin
 
 @contextlib.contextmanager
 def _without_grant(
-    pipelines: LocalPipelines, role_prefix: str, matches: Callable[[dict[str, Any]], bool]
+    pipelines: LocalPipelines,
+    role_prefix: str,
+    edit: Callable[[dict[str, Any]], dict[str, Any] | None],
 ) -> Iterator[str]:
-    """The deployed role whose logical id starts with `role_prefix`, with the one statement of its
-    inline policies that `matches` removed for the duration (put back afterwards); yields the role's
-    name. The emulator enforces IAM (the default account shape), so the role's next session lacks it."""
+    """The deployed role whose logical id starts with `role_prefix`, with exactly one statement of its
+    inline policies changed by `edit` (None drops it) for the duration, put back afterwards; yields the
+    role's name. The emulator enforces IAM (the default account shape), so the role's next session
+    has only what is left."""
     resources = pipelines.client("cloudformation").list_stack_resources(StackName="blog-local")[
         "StackResourceSummaries"
     ]
@@ -200,11 +204,12 @@ def _without_grant(
     iam = pipelines.client("iam")
     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
         document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-        kept = [statement for statement in document["Statement"] if not matches(statement)]
-        if len(kept) == len(document["Statement"]) - 1:
+        edited = [edit(statement) for statement in document["Statement"]]
+        if sum(new != old for new, old in zip(edited, document["Statement"], strict=True)) == 1:
             break
     else:
-        raise AssertionError(f"no single statement of {role} matches")
+        raise AssertionError(f"no single statement of {role} is changed by the edit")
+    kept = [statement for statement in edited if statement is not None]
     iam.put_role_policy(
         RoleName=role, PolicyName=name, PolicyDocument=json.dumps({**document, "Statement": kept})
     )
@@ -222,7 +227,9 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 def test_the_worker_without_its_run_task_grant_cannot_submit_a_run(pipelines: LocalPipelines) -> None:
     # GIVEN the worker's task role without the statement that lets it run flow-run tasks on the cluster
     with _without_grant(
-        pipelines, "RuntimeRolesPrefectWorkerTask", lambda s: s.get("Sid") == "RunFlowRunsOnTheCluster"
+        pipelines,
+        "RuntimeRolesPrefectWorkerTask",
+        lambda s: None if s.get("Sid") == "RunFlowRunsOnTheCluster" else s,
     ) as role:
         # WHEN a run is created THEN the worker's RunTask is refused as ECS refuses it, and the run crashes
         run_id = pipelines.run_deployment("raw-to-clean/raw-to-clean", key="example/missing.json")
@@ -233,22 +240,35 @@ def test_the_worker_without_its_run_task_grant_cannot_submit_a_run(pipelines: Lo
 
 
 def test_a_flow_run_without_its_clean_bucket_grant_fails_writing_there(pipelines: LocalPipelines) -> None:
-    # GIVEN the flow-run task role without the statement that lets it write to the clean bucket
+    # GIVEN the flow-run task role whose read-write statement on the data buckets no longer names the
+    # clean bucket (it keeps raw and cached)
     clean = pipelines.output("DataBucketsClean")
     raw = pipelines.output("DataBucketsRaw")
     key = f"example/{uuid.uuid4()}.json"
     pipelines.client("s3").put_object(Bucket=raw, Key=key, Body=json.dumps([{"id": 1, "title": "x"}]))
 
-    def writes_clean(statement: dict[str, Any]) -> bool:
-        return "s3:PutObject" in _actions(statement) and clean in json.dumps(statement.get("Resource"))
+    def without_clean(statement: dict[str, Any]) -> dict[str, Any]:
+        resources = statement.get("Resource")
+        if "s3:PutObject" not in _actions(statement) or not isinstance(resources, list):
+            return statement
+        return {**statement, "Resource": [r for r in resources if f":::{clean}" not in r]}
 
-    with _without_grant(pipelines, "RuntimeRolesFlowRunTask", writes_clean):
-        # WHEN the example runs THEN it reads the raw object but S3 refuses its write, and the flow fails
+    with _without_grant(pipelines, "RuntimeRolesFlowRunTask", without_clean) as role:
+        # WHEN the example runs
         run_id = pipelines.run_deployment("raw-to-clean/raw-to-clean", key=key)
         state = pipelines.wait_for_state(run_id, {"COMPLETED", "FAILED", "CRASHED"})
+    # THEN the flow fails and writes nothing
     assert state["state_type"] == "FAILED", state
     with pytest.raises(pipelines.client("s3").exceptions.NoSuchKey):
         pipelines.client("s3").get_object(Bucket=clean, Key=key)
+    # AND that is because S3 refused the write, after it served the read of the raw object
+    calls = {
+        (d["action"], d["resource"]): d["decision"]
+        for d in iam_audit.decisions(pipelines.endpoint)
+        if f"assumed-role/{role}/" in d["principal"] and key in d["resource"]
+    }
+    assert calls.get(("s3:GetObject", f"arn:aws:s3:::{raw}/{key}")) == "allow", calls
+    assert calls.get(("s3:PutObject", f"arn:aws:s3:::{clean}/{key}")) == "implicit deny", calls
 
 
 def test_the_iam_audit_shows_the_grants_the_runs_used_and_those_they_did_not(
