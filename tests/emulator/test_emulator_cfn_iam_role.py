@@ -25,6 +25,8 @@ from tests.emulator.emulator_testlib import (
     update_stack,
 )
 
+pytestmark = pytest.mark.slow  # a CloudFormation stack per test: about 15 s for the module
+
 Aws = Callable[[str], Any]
 
 ACCOUNT = "123456789012"

@@ -18,6 +18,8 @@ import pytest
 from emulator.service_credentials import PATH
 from tests.emulator.emulator_testlib import REGION, Emulator
 
+pytestmark = pytest.mark.slow  # roles and sessions on the emulator: about 4 s for the module
+
 Aws = Callable[[str], Any]
 ACCOUNT = "123456789012"
 ECS_TASKS = "ecs-tasks.amazonaws.com"

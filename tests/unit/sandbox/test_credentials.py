@@ -167,6 +167,7 @@ def _javascript_provider() -> Path | None:
     return found[0].parents[2] if found and shutil.which("node") else None
 
 
+@pytest.mark.slow  # starts Node.js: about 3.5 s
 @pytest.mark.skipif(_javascript_provider() is None, reason="no sandbox Node install with the JS SDK")
 def test_the_javascript_sdks_http_provider_reads_it_and_is_refused_a_wrong_token(
     endpoint: ContainerCredentials,
