@@ -6,20 +6,26 @@ The rules, the cfn-guard binary and the code that reads guard's output are those
 `rules/control-tower/cfn-guard/**.guard`, `bin/<ubuntu|macos>/<x86_64|aarch64>/cfn-guard`
 (`guard-version.json`: cfn-guard 3.1.1 for 0.0.62) and `lib/plugin.js`. The tarball is unpacked
 once under `.tools/cdk-validator-cfnguard/<its sha256>`, and `guard_validate.js` runs the
-plugin's own `validate` there with the pinned Node.js: one cfn-guard process per template.
+plugin's own `validate` there with the pinned Node.js.
 
-What it does not do any more is run inside the synthesis, over every rule file. In the plugin,
-`cfn-guard validate --rules <dir>` evaluates each of the 237 rule files against the whole template,
-and each evaluation copies the template's values (cfn-guard 3.1.1,
+What it does not do any more is run inside the synthesis, over every rule file, on the whole
+template. In the plugin, `cfn-guard validate --rules <dir>` evaluates each of the 237 rule files
+against the whole template, and each evaluation copies the template's values (cfn-guard 3.1.1,
 `guard/src/commands/reporters/validate/structured.rs`: `each.path_value.clone()` per rule file, and
 `query_retrieval_with_converter` per `Resources.*[ Type == ... ]` query): about 50 ms per rule file on
-prod's template, 13 s in all. Here only the rule files that can apply are passed: those naming (in
-a quoted `AWS::Service::Resource` literal) at least one resource type the template holds. Every
-Control Tower rule file selects resources by such literals and skips when there are none
-(`tests/gates/test_guard.py` checks both on every shipped file), so the others could only have
-skipped: about half of them on prod.
+prod's template, 13 s in all. Here:
 
-The result depends on the template's bytes and the validator only, so it is cached by their hash
+- only the rule files that can apply run: those naming (in a quoted `AWS::Service::Resource` literal)
+  at least one resource type the template holds. Every Control Tower rule file selects resources by
+  such literals and skips when there are none (`tests/gates/test_guard.py` checks both on every
+  shipped file), so the others could only have skipped: about half of them on prod;
+- each rule file sees only the resources it can select, and those they reference (`template_for`):
+  the rule files are grouped by the types they name, and each group is one cfn-guard run on a
+  template holding those resources, every other section unchanged. A rule looks at another resource
+  only through a `Ref` or `Fn::GetAtt` (its `query_for_resource`), which the template keeps. All the
+  groups run in one Node.js process.
+
+The result depends on the template's bytes, the validator and this code only, so it is cached by their hash
 (under the assembly cache's directory; `--no-cache` skips it). Acknowledgements are applied here,
 from the same file entries the plugin's were (`AppliedAcknowledgements.entry_for`), and each
 finding is shaped as `plugins.py` shapes the plugin's: the same rule id (`CT.S3.PR.2`), construct
@@ -49,8 +55,10 @@ from blog_infra.errors import CliError
 from blog_infra.gates import Finding, GateResult, dedupe
 from infra.gates import AppliedAcknowledgements, Gate, guard_control_of, guard_rule_names
 
-FORMAT = 1
+FORMAT = 2
 """Bumped when what a cached result holds changes."""
+_SOURCE = Path(__file__).read_bytes()
+"""This module's code, part of a cached result's key: it decides which rules see which resources."""
 SCRIPT = Path(__file__).with_name("guard_validate.js")
 RULES_DIR = "rules/control-tower/cfn-guard"
 TOOLS_DIR = paths.REPO_ROOT / ".tools" / "cdk-validator-cfnguard"
@@ -137,7 +145,8 @@ def applicable_rule_files(template: dict[str, Any]) -> tuple[RuleFile, ...]:
 
 def _key(template_bytes: bytes) -> str:
     digest = hashlib.sha256()
-    for part in (str(FORMAT).encode(), _tarball_digest().encode(), SCRIPT.read_bytes(), template_bytes):
+    parts = (str(FORMAT).encode(), _tarball_digest().encode(), SCRIPT.read_bytes(), _SOURCE, template_bytes)
+    for part in parts:
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
 
@@ -179,31 +188,95 @@ def _node() -> str:
     return str(pinned) if pinned.exists() else "node"
 
 
-def run_validator(template_path: Path, rules: Sequence[Path]) -> list[dict[str, Any]]:
-    """The validator's violations on `template_path` for `rules`: one cfn-guard process."""
-    command = [_node(), str(SCRIPT), str(validator_package()), str(template_path), *(str(r) for r in rules)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CliError(f"cfn-guard did not run on {template_path.name}: {exc}") from None
+@dataclass(frozen=True)
+class GuardJob:
+    """One cfn-guard run: rule files and the template they are evaluated on."""
+
+    template: Path
+    rules: tuple[Path, ...]
+
+
+def run_validator(jobs: Sequence[GuardJob], *, name: str) -> list[dict[str, Any]]:
+    """The validator's violations for every job, in job order: one Node.js process, one cfn-guard
+    process per job. `name` is the template the jobs were made from, for the error message."""
+    if not jobs:
+        return []
+    with tempfile.TemporaryDirectory(prefix="blog-infra-guard-") as scratch:
+        jobs_file = Path(scratch) / "jobs.json"
+        listed = [{"template": str(j.template), "rules": [str(r) for r in j.rules]} for j in jobs]
+        jobs_file.write_text(json.dumps(listed), encoding="utf-8")
+        command = [_node(), str(SCRIPT), str(validator_package()), str(jobs_file)]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise CliError(f"cfn-guard did not run on {name}: {exc}") from None
     if done.returncode != 0:
         lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("Error")]
         detail = (errors or lines or [""])[-1]
-        raise CliError(f"cfn-guard failed on {template_path.name} (exit {done.returncode}): {detail}")
-    report = json.loads(done.stdout)
-    return list(report.get("violations", []))
+        raise CliError(f"cfn-guard failed on {name} (exit {done.returncode}): {detail}")
+    reports = json.loads(done.stdout)
+    return [violation for report in reports for violation in report.get("violations", [])]
+
+
+def _referenced(value: Any, found: set[str]) -> set[str]:
+    """The logical ids `value` names in a `Ref` or an `Fn::GetAtt`: the only references a Control
+    Tower rule follows (its `query_for_resource` looks up `Resources[ keys == <Ref> ]`, or the first
+    element of a `Fn::GetAtt`, and checks that resource's `Type`)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) and inner else inner
+                if isinstance(target, str):
+                    found.add(target.split(".", 1)[0])
+            _referenced(inner, found)
+    elif isinstance(value, list):
+        for inner in value:
+            _referenced(inner, found)
+    return found
+
+
+def template_for(template: dict[str, Any], types: frozenset[str]) -> dict[str, Any]:
+    """The template as rule files naming `types` see it: its resources of those types and the resources
+    they reference, every other section as it is. A rule selects resources only by those types
+    (`rule_files`) and looks at another resource only through a reference, so on this template it
+    decides as on the whole; cfn-guard's cost grows with the template it copies for every rule file."""
+    resources_ = template.get("Resources") or {}
+    chosen = {k for k, r in resources_.items() if isinstance(r, dict) and r.get("Type") in types}
+    referenced = set().union(*(_referenced(resources_[k], set()) for k in chosen)) if chosen else set()
+    kept = chosen | (referenced & resources_.keys())
+    return {**template, "Resources": {k: r for k, r in resources_.items() if k in kept}}
 
 
 def guard_violations(template_path: Path) -> list[dict[str, Any]]:
-    """The Control Tower controls' violations on a template, as the validator plugin reports them."""
+    """The Control Tower controls' violations on a template, as the validator plugin reports them.
+
+    The applicable rule files are grouped by the resource types they name, and each group runs on
+    `template_for` those types: on prod, 56 cfn-guard runs on small templates instead of one that
+    copies the whole template 112 times (docs/performance.md)."""
     data = template_path.read_bytes()
     key = _key(data)
     cached = _cached(key)
     if cached is not None:
         return cached
-    rules = applicable_rule_files(json.loads(data))
-    violations = run_validator(template_path, [r.path for r in rules]) if rules else []
+    template = json.loads(data)
+    groups: dict[frozenset[str], list[Path]] = {}
+    for rule in applicable_rule_files(template):
+        groups.setdefault(rule.types, []).append(rule.path)
+    with tempfile.TemporaryDirectory(prefix="blog-infra-guard-") as scratch:
+        jobs = []
+        for index, (types, rules) in enumerate(groups.items()):
+            part = Path(scratch) / f"{index}.template.json"
+            part.write_text(json.dumps(template_for(template, types)), encoding="utf-8")
+            jobs.append(GuardJob(template=part, rules=tuple(rules)))
+        violations = run_validator(jobs, name=template_path.name)
+    for violation in violations:
+        for violating in violation.get("violatingResources", []):
+            violating["templatePath"] = str(template_path)
     _store(key, violations)
     return violations
 
