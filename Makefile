@@ -16,6 +16,7 @@ PYTEST_PARALLEL := -n $(TEST_WORKERS)
 MYPY_WORKERS ?= 2
 # `make test` installs the conformance layer's runtimes (images' software, the stock Backstage
 # backend) beside the pytest run of the other layers, which leaves a core mostly idle; this is its log.
+# Its two pytest runs share one assembly cache of their own (tests/conftest.py), removed at the end.
 PREFETCH_LOG := .state/conformance-prefetch.log
 # CI sets JUNIT_DIR: one JUnit report per pytest run of `make test`.
 JUNIT_DIR ?=
@@ -100,10 +101,11 @@ test: ## Every test: lint, types, unit, synth, gates, docs, CLI, emulator, integ
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -n $(MYPY_WORKERS)
 	mkdir -p $(dir $(PREFETCH_LOG)); \
+	export BLOG_INFRA_TEST_SESSION_CACHE=$$(mktemp -d -t blog-infra-test-cache-XXXXXX); \
 	$(BIN)/python -m tests.conformance.prefetch > $(PREFETCH_LOG) 2>&1 & prefetch=$$!; \
-	trap 'kill $$prefetch 2>/dev/null' EXIT; \
+	trap 'kill $$prefetch 2>/dev/null; rm -rf "$$BLOG_INFRA_TEST_SESSION_CACHE"' EXIT; \
 	$(BIN)/pytest $(PYTEST_PARALLEL) -m "not conformance" $(call junit,tests) || exit $$?; \
-	wait $$prefetch; cat $(PREFETCH_LOG)
+	wait $$prefetch; cat $(PREFETCH_LOG); \
 	$(BIN)/pytest -m "conformance and not load" $(call junit,conformance)
 
 test-fresh: ## make test as a fresh machine runs it: a clone of HEAD, no installs, caches or sandbox runtimes (.ci/fresh-machine)

@@ -17,8 +17,13 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 # nor leaves the session's behind (tests that patch the app disable it: `isolated_from_assembly_cache`).
 # Under pytest-xdist the main process makes it and its workers share it (the cache is safe for
 # concurrent commands), so an environment is synthesized once per session, not once per worker.
+# `make test` makes one for its two pytest runs (the conformance layer's `local up` finds the
+# assembly the other layers' run synthesized) and removes it; a cache the caller gives is never
+# removed here.
 _SHARED_CACHE_VARIABLE = "BLOG_INFRA_TEST_SESSION_CACHE"
-_inherited = os.environ.get(_SHARED_CACHE_VARIABLE) if os.environ.get("PYTEST_XDIST_WORKER") else None
+_inherited = os.environ.get(_SHARED_CACHE_VARIABLE)
+if _inherited:
+    Path(_inherited).mkdir(parents=True, exist_ok=True)
 _SESSION_CACHE = _inherited or tempfile.mkdtemp(prefix="blog-infra-test-cache-")
 os.environ[_SHARED_CACHE_VARIABLE] = _SESSION_CACHE
 os.environ["BLOG_INFRA_CACHE_DIR"] = _SESSION_CACHE
