@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from botocore.credentials import ContainerProvider
@@ -23,7 +21,7 @@ from blog_infra.sandbox.credentials import (
     RoleRefused,
     RoleSession,
 )
-from blog_infra.sandbox.runtime import RUNTIME_ROOT
+from blog_infra.sandbox.node import NodePackage, ensure_package
 
 ROLE = "arn:aws:iam::123456789012:role/flow-run-task"
 SESSION = RoleSession(role_arn=ROLE, session_name="0123456789abcdef")
@@ -160,17 +158,23 @@ def test_credentials_never_print_their_secrets(issuer: FakeIssuer) -> None:
     assert "secret-1" not in repr(issued) and "token-1" not in repr(issued)
 
 
-def _javascript_provider() -> Path | None:
-    """node_modules of a Node install the sandbox made (Backstage's backend) holding the JavaScript
-    SDK's HTTP credential provider, if any."""
-    found = sorted(RUNTIME_ROOT.glob("node-*/node_modules/@aws-sdk/credential-provider-http/package.json"))
-    return found[0].parents[2] if found and shutil.which("node") else None
+@pytest.fixture(scope="module")
+def javascript_sdk() -> NodePackage:
+    """The stock Backstage backend the conformance layer runs, installed as that layer installs it: its
+    node_modules hold the JavaScript SDK v3's HTTP credential provider. (`make test` installs it
+    beforehand, beside these tests; the test waits for that install rather than skipping.)"""
+    from tests.conformance.backstage.conftest import BACKEND_SOURCE
+
+    package = ensure_package(BACKEND_SOURCE)
+    assert (
+        package.root / "node_modules" / "@aws-sdk" / "credential-provider-http" / "package.json"
+    ).is_file()
+    return package
 
 
-@pytest.mark.slow  # starts Node.js: about 3.5 s
-@pytest.mark.skipif(_javascript_provider() is None, reason="no sandbox Node install with the JS SDK")
+@pytest.mark.slow  # starts Node.js: about 3.5 s (and installs the backend if nothing did)
 def test_the_javascript_sdks_http_provider_reads_it_and_is_refused_a_wrong_token(
-    endpoint: ContainerCredentials,
+    endpoint: ContainerCredentials, javascript_sdk: NodePackage
 ) -> None:
     environment = endpoint.register(SESSION)
     script = (
@@ -180,9 +184,13 @@ def test_the_javascript_sdks_http_provider_reads_it_and_is_refused_a_wrong_token
     )
 
     def run(variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        base = {"PATH": "/usr/bin:/bin", "NODE_PATH": str(_javascript_provider())}
+        base = {"PATH": "/usr/bin:/bin", "NODE_PATH": str(javascript_sdk.root / "node_modules")}
         return subprocess.run(
-            ["node", "-e", script], env=base | variables, capture_output=True, text=True, timeout=60
+            [str(javascript_sdk.node), "-e", script],
+            env=base | variables,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     read = run(environment)
