@@ -99,13 +99,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist's own grouping (`--dist loadgroup`) renames test ids in a way pytest 9 ignores, so
-    the groups are made here: a module of SHARED_MODULES belongs to its group, any other test is a
-    unit of its own."""
+    the groups are made here: a module of SHARED_MODULES belongs to its group, any other module is a
+    unit of its own, so that a module-scoped fixture (a platform of its own, a synthesis) is set up
+    on one worker, not on each that runs one of its tests."""
     from xdist.scheduler import LoadScopeScheduling
 
     class SharedFixtureScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            return SHARED_MODULES.get(nodeid.split("::")[0], nodeid)
+            module = nodeid.split("::")[0]
+            return SHARED_MODULES.get(module, module)
 
     return SharedFixtureScheduling(config, log)
 

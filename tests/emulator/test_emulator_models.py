@@ -143,6 +143,7 @@ def test_bucket_policy_is_stored_and_enforce_ssl_allows_local_requests(cfn: Any,
     delete_stack(cfn, "s3-policy")
 
 
+@pytest.mark.slow  # about 1 s
 def test_aurora_serverless_cluster_with_generated_secret(cfn: Any, aws: Aws) -> None:
     resources: dict[str, Any] = {
         **NETWORK,
@@ -893,6 +894,7 @@ def _push_portal_image(aws: Aws) -> None:
         )
 
 
+@pytest.mark.slow  # three deploys of the services: about 3 s
 def test_platform_services_deploy_update_and_delete(cfn: Any, aws: Aws) -> None:
     _push_portal_image(aws)
     body = _services_template("def handler(event, context):\n    return 1\n")
@@ -1091,6 +1093,7 @@ def _edge_template(description: str, statement_action: str) -> str:
     )
 
 
+@pytest.mark.slow  # about 2 s
 def test_edge_cache_discovery_and_queue_policy_types(cfn: Any, aws: Aws) -> None:
     out = outputs(create_stack(cfn, "edge", _edge_template("first", "s3:GetObject")))
     kms = aws("kms")

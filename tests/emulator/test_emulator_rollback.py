@@ -17,6 +17,8 @@ from emulator import control
 from emulator.shape import EmulatorShape
 from tests.emulator.emulator_testlib import REGION, Emulator, describe, template
 
+pytestmark = pytest.mark.slow  # failed creates and their rollbacks on an emulator: about 6 s in all
+
 Aws = Callable[[str], Any]
 
 ACCOUNT = control.ACCOUNT_ID
