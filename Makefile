@@ -11,8 +11,10 @@ TEST_WORKERS ?= 2
 # tests/conftest.py). The conformance runs of the real software wait on their task definitions' own
 # timeouts, so they run alone, after.
 PYTEST_PARALLEL := -n $(TEST_WORKERS)
-# mypy's worker processes (its -n; 0: in one process). Cold, as on a fresh machine, two take it from
-# about 75 s to about 57 s here (docs/performance.md); warm it takes a second or two either way.
+# mypy's worker processes (its -n, "experimental" in the pinned mypy 2.4.1's own documentation:
+# https://mypy.readthedocs.io/en/stable/command_line.html#cmdoption-mypy-n; 0: in one process). Cold,
+# as on a fresh machine, two take it from about 75 s to about 57 s here (docs/performance.md); warm it
+# takes a second or two either way.
 MYPY_WORKERS ?= 2
 # `make test` installs the conformance layer's runtimes (images' software, the stock Backstage
 # backend) beside the pytest run of the other layers, which leaves a core mostly idle; this is its log.
